@@ -1,0 +1,1 @@
+"""Datasets: generators, the on-disk format, and its loader."""

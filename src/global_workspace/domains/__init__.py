@@ -1,0 +1,1 @@
+"""Frozen unimodal specialists: each turns raw data of one modality into a latent vector."""

@@ -1,0 +1,73 @@
+"""Reading the precomputed latents a workspace trains on: DATA/domains/{name}/.
+
+config.json           {"name", "kind", "latent_dim", "loss": {...}, "format_version", ...}
+latents/{split}.npy   float32 (N, latent_dim), row i = example i of the dataset split
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..data.format import Dataset
+from ..errors import UserError
+from ..fileio import read_json
+from .latent_loss import LatentLoss
+
+DOMAIN_FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class LatentSpec:
+    """What the workspace needs to know about a domain: its size and how to score it."""
+
+    name: str
+    latent_dim: int
+    loss: LatentLoss
+
+
+def domain_folder(data: Path, name: str) -> Path:
+    return Path(data) / "domains" / name
+
+
+def read_spec(data: Path, name: str) -> LatentSpec:
+    folder = domain_folder(data, name)
+    if not folder.is_dir():
+        raise UserError(
+            f"domain {name!r} has not been pretrained for {data}; run `gw pretrain {data} --domains {name}`"
+        )
+    config = read_json(folder / "config.json", f"domain {name!r} config")
+    version = config.get("format_version")
+    if version != DOMAIN_FORMAT_VERSION:
+        raise UserError(
+            f"domain {name!r} in {folder} was written by another version of gw (format {version}); "
+            f"rerun `gw pretrain {data} --domains {name} --force`"
+        )
+    return LatentSpec(
+        name=name, latent_dim=int(config["latent_dim"]), loss=LatentLoss.from_json(config["loss"])
+    )
+
+
+def load_latents(data: Path, name: str, split: str, dataset: Dataset | None = None) -> np.ndarray:
+    """Latents of one domain and split, checked against the domain's size and the split's length."""
+    spec = read_spec(data, name)
+    file = domain_folder(data, name) / "latents" / f"{split}.npy"
+    if not file.is_file():
+        raise UserError(f"latents {file} are missing; run `gw pretrain {data} --domains {name}`")
+    try:
+        latents = np.load(file, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:
+        raise UserError(f"latents {file} are corrupted ({exc}); rerun `gw pretrain {data} --force`") from exc
+    if latents.ndim != 2 or latents.shape[1] != spec.latent_dim or latents.dtype != np.float32:
+        raise UserError(
+            f"latents {file} have {latents.dtype} {latents.shape}, the {name!r} model has latent size "
+            f"{spec.latent_dim}; rerun `gw pretrain {data} --domains {name} --force`"
+        )
+    if dataset is not None and latents.shape[0] != dataset.info.splits[split]:
+        raise UserError(
+            f"latents {file} have {latents.shape[0]} rows but split {split!r} has "
+            f"{dataset.info.splits[split]} examples; rerun `gw pretrain {data} --domains {name} --force`"
+        )
+    return latents

@@ -1,0 +1,20 @@
+"""Names to domain classes: the only place a domain is looked up by name."""
+
+from __future__ import annotations
+
+from ..errors import UserError
+from .base import Domain
+
+DOMAINS: dict[str, type[Domain]] = {}
+
+
+def register_domain(cls: type[Domain]) -> type[Domain]:
+    """Class decorator that makes a domain available to `gw pretrain --domains`."""
+    DOMAINS[cls.kind] = cls
+    return cls
+
+
+def domain_class(kind: str) -> type[Domain]:
+    if kind not in DOMAINS:
+        raise UserError(f"unknown domain {kind!r}; known domains: {', '.join(sorted(DOMAINS))}")
+    return DOMAINS[kind]

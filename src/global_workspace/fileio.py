@@ -1,0 +1,105 @@
+"""Writing results so that nothing is ever half-written and nothing is overwritten by accident."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import UserError
+
+
+def refuse_existing(path: Path, force: bool, what: str = "output") -> None:
+    """Stop before any work when `path` exists and the user did not pass --force."""
+    if path.exists() and not force:
+        raise UserError(f"{what} {path} already exists; pass --force to overwrite it")
+
+
+def _check_parent_writable(path: Path) -> None:
+    parent = path.resolve().parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"cannot create {parent}: {exc.strerror}; choose a writable location") from exc
+    if not os.access(parent, os.W_OK):
+        raise UserError(f"{parent} is not writable; choose a writable location")
+
+
+@contextlib.contextmanager
+def atomic_directory(path: Path, force: bool, what: str = "output") -> Iterator[Path]:
+    """Yield a temporary sibling folder that replaces `path` only if the block succeeds.
+
+    An existing `path` survives any failure untouched; with `force` it is replaced at the end.
+    """
+    path = Path(path)
+    refuse_existing(path, force, what)
+    _check_parent_writable(path)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.resolve().parent))
+    try:
+        yield tmp
+        old = None
+        if path.exists():
+            old = path.with_name(f".{path.name}.old-{os.getpid()}")
+            os.replace(path, old)
+        os.replace(tmp, path)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write `data` to a temporary file beside `path`, then rename it into place."""
+    path = Path(path)
+    _check_parent_writable(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.resolve().parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_json(path: Path, obj: Any) -> None:
+    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
+
+
+def atomic_save_npy(path: Path, array: np.ndarray) -> None:
+    """Save an array as .npy atomically (np.save would leave a truncated file on failure)."""
+    path = Path(path)
+    _check_parent_writable(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".npy", dir=path.resolve().parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            np.save(handle, array)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def read_json(path: Path, what: str) -> Any:
+    """Read a JSON file, turning a missing or corrupted file into a UserError naming `what`."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{what} {path} is missing")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise UserError(f"{what} {path} is corrupted ({exc}); regenerate it") from exc

@@ -1,0 +1,1 @@
+"""The global workspace: model, losses, presets, trainer and evaluation."""

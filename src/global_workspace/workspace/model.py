@@ -1,0 +1,111 @@
+"""The global workspace: per-domain encoders into a shared tanh state, and decoders out of it.
+
+Every tensor carries the ensemble dimension first: latents (K, B, latent_dim), encodings and
+states (K, B, workspace_dim). A (B, latent_dim) input is shared by all K members.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+from .ensemble import EnsembleMLP
+
+
+@dataclass(frozen=True)
+class WorkspaceConfig:
+    """Architecture of one workspace (every ensemble member shares it)."""
+
+    domains: dict[str, int] = field(default_factory=dict)
+    """Domain name -> unimodal latent size, in a fixed order."""
+    workspace_dim: int = 12
+    width: int = 32
+    depth: int = 5
+    """Linear layers per encoder and per decoder."""
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, obj: Mapping[str, Any]) -> WorkspaceConfig:
+        return cls(
+            domains={str(k): int(v) for k, v in obj["domains"].items()},
+            workspace_dim=int(obj["workspace_dim"]),
+            width=int(obj["width"]),
+            depth=int(obj["depth"]),
+        )
+
+
+class GlobalWorkspace(nn.Module):
+    """K workspaces over the same domains; member k is initialised from seeds[k]."""
+
+    def __init__(self, config: WorkspaceConfig, seeds: Sequence[int]) -> None:
+        super().__init__()
+        if len(config.domains) < 2:
+            raise ValueError("a global workspace needs at least two domains")
+        self.config = config
+        self.seeds = [int(s) for s in seeds]
+        k, ws = len(self.seeds), config.workspace_dim
+        self.encoders = nn.ModuleDict(
+            {d: EnsembleMLP(k, dim, config.width, ws, config.depth) for d, dim in config.domains.items()}
+        )
+        self.decoders = nn.ModuleDict(
+            {d: EnsembleMLP(k, ws, config.width, dim, config.depth) for d, dim in config.domains.items()}
+        )
+        for d in config.domains:
+            self._encoder(d).reset_parameters(self.seeds, f"encoder/{d}")
+            self._decoder(d).reset_parameters(self.seeds, f"decoder/{d}")
+
+    def _encoder(self, domain: str) -> EnsembleMLP:
+        module = self.encoders[domain]
+        assert isinstance(module, EnsembleMLP)
+        return module
+
+    def _decoder(self, domain: str) -> EnsembleMLP:
+        module = self.decoders[domain]
+        assert isinstance(module, EnsembleMLP)
+        return module
+
+    @property
+    def members(self) -> int:
+        return len(self.seeds)
+
+    @property
+    def domain_names(self) -> list[str]:
+        return list(self.config.domains)
+
+    def _members_first(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() == 2:
+            return x.unsqueeze(0).expand(self.members, -1, -1)
+        return x
+
+    def encode(self, domain: str, latent: torch.Tensor) -> torch.Tensor:
+        """Pre-tanh encoding e_d: (K or shared, B, latent_dim) -> (K, B, workspace_dim)."""
+        return self._encoder(domain)(self._members_first(latent))
+
+    def decode(self, domain: str, state: torch.Tensor) -> torch.Tensor:
+        """(K, B, workspace_dim) -> predicted latent (K, B, latent_dim)."""
+        return self._decoder(domain)(self._members_first(state))
+
+    @staticmethod
+    def fuse(encodings: Mapping[str, torch.Tensor], weights: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        """State tanh(sum_d alpha_d * e_d); weights are (K, B) or broadcastable to it."""
+        total: torch.Tensor | None = None
+        for d, e in encodings.items():
+            term = e * weights[d].unsqueeze(-1)
+            total = term if total is None else total + term
+        if total is None:
+            raise ValueError("fusing needs at least one domain")
+        return torch.tanh(total)
+
+    def state(self, domain: str, latent: torch.Tensor) -> torch.Tensor:
+        """The workspace state when one domain alone enters: tanh(E_d(u_d))."""
+        return torch.tanh(self.encode(domain, latent))
+
+    def translate(self, source: str, target: str, latent: torch.Tensor) -> torch.Tensor:
+        """D_target(tanh(E_source(u))): (K or shared, B, source_dim) -> (K, B, target_dim)."""
+        return self.decode(target, self.state(source, latent))
