@@ -39,3 +39,41 @@ def simple_shapes(
     )
     sizes = ", ".join(f"{k} {v}" for k, v in dataset.info.splits.items())
     typer.echo(f"wrote {out} ({sizes}; {image_size}x{image_size})")
+
+
+@app.command("show")
+def show(
+    dataset: Path = typer.Argument(..., help="Dataset folder."),
+    out: Path = typer.Option(..., "--out", help="PNG file to write."),
+    split: str = typer.Option("val", help="Split to show."),
+    n: int = typer.Option(64, "--n", help="Number of examples (the first n of the split)."),
+    force: bool = typer.Option(False, "--force", help="Replace OUT if it exists."),
+) -> None:
+    """Write a grid picture of a dataset's examples with their captions."""
+    from ..data.show import show_dataset
+
+    show_dataset(dataset, out, split=split, n=n, force=force)
+    typer.echo(f"wrote {out}")
+
+
+@app.command("import-reference")
+def import_reference(
+    path: Path = typer.Argument(..., help="Folder of the authors' published dataset."),
+    out: Path = typer.Argument(..., help="Folder to create in our format."),
+    our_captions: bool = typer.Option(
+        False,
+        "--our-captions",
+        help="Replace their captions by ours (generated from the labels with --seed).",
+    ),
+    seed: int = typer.Option(0, help="Seed for --our-captions."),
+    allow_pickle: bool = typer.Option(
+        False, "--allow-pickle", help="Read .npy files holding pickled objects (only from a trusted source)."
+    ),
+    force: bool = typer.Option(False, "--force", help="Replace OUT if it exists."),
+) -> None:
+    """Convert the authors' Simple Shapes layout (PNG images, .npy labels and captions) into ours."""
+    from ..data.import_reference import import_reference as run
+
+    dataset = run(path, out, force=force, our_captions=our_captions, seed=seed, allow_pickle=allow_pickle)
+    sizes = ", ".join(f"{k} {v}" for k, v in dataset.info.splits.items())
+    typer.echo(f"wrote {out} ({sizes})")

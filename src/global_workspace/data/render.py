@@ -18,7 +18,10 @@ proportion, and edges stay one output pixel wide).
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 
 from .shapes import CANVAS, SHAPES
 
@@ -40,6 +43,22 @@ def edge_coefficients(
     return mx, -my, c
 
 
+def window_size(shape_class: int, max_size: float, image_size: int) -> int:
+    """Side of a square pixel window that holds every partly covered pixel of shapes up to max_size."""
+    reach = SHAPES[shape_class].radius * max_size * image_size / CANVAS + 1.0
+    return min(image_size, math.ceil(2 * reach) + 1)
+
+
+def window_origin(centre: np.ndarray, window: int, image_size: int) -> np.ndarray:
+    """First pixel index of each window: centred on the shape, then moved inside the image.
+
+    A shape overhanging the border loses only pixels that do not exist, so the moved window
+    still holds every pixel it covers.
+    """
+    start = np.floor(centre - window / 2).astype(np.int64)
+    return np.clip(start, 0, image_size - window)
+
+
 def coverage(
     shape_class: int,
     x: np.ndarray,
@@ -47,19 +66,26 @@ def coverage(
     size: np.ndarray,
     rotation: np.ndarray,
     image_size: int,
-    out: np.ndarray | None = None,
-) -> np.ndarray:
-    """Fraction of each pixel covered by the shape, float32 (n, H, W) in [0, 1], rows from the top."""
+    window: int | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Fraction of each pixel covered by the shape, in a window around each shape.
+
+    Returns (coverage float32 (n, w, w) in [0, 1], first row (n,), first column (n,)); rows
+    count from the top. Without `window`, the window is the whole image.
+    """
     n = len(x)
-    if out is None:
-        out = np.empty((n, image_size, image_size), dtype=np.float32)
+    window = image_size if window is None else window
+    scale = image_size / CANVAS
+    row0 = window_origin((CANVAS - np.asarray(y, dtype=np.float64)) * scale, window, image_size)
+    col0 = window_origin(np.asarray(x, dtype=np.float64) * scale, window, image_size)
+    out = np.empty((n, window, window), dtype=np.float32)
     if n == 0:
-        return out
+        return out, row0, col0
     a, b, c = edge_coefficients(shape_class, x, y, size, rotation, image_size)
-    centres = np.arange(image_size, dtype=np.float64) + 0.5
-    cols = (a[:, :, None] * centres + (c[:, :, None] + 0.5)).astype(np.float32)  # (n, E, W)
-    rows = (b[:, :, None] * centres).astype(np.float32)  # (n, E, H)
-    scratch = np.empty((min(n, BLOCK), image_size, image_size), dtype=np.float32)
+    offsets = np.arange(window, dtype=np.float64) + 0.5
+    cols = (a[:, :, None] * (col0[:, None, None] + offsets) + (c[:, :, None] + 0.5)).astype(np.float32)
+    rows = (b[:, :, None] * (row0[:, None, None] + offsets)).astype(np.float32)  # (n, E, w)
+    scratch = np.empty((min(n, BLOCK), window, window), dtype=np.float32)
     for start in range(0, n, BLOCK):
         stop = min(start + BLOCK, n)
         dist = out[start:stop]
@@ -69,7 +95,7 @@ def coverage(
             np.add(cols[start:stop, e, None, :], rows[start:stop, e, :, None], out=tmp)
             np.minimum(dist, tmp, out=dist)
         np.clip(dist, 0.0, 1.0, out=dist)
-    return out
+    return out, row0, col0
 
 
 def render(
@@ -83,14 +109,53 @@ def render(
 ) -> np.ndarray:
     """Images uint8 (N, H, W, 3): each shape filled with its colour rgb (N, 3) over black."""
     n = len(classes)
-    images = np.empty((n, image_size, image_size, 3), dtype=np.uint8)
+    images = np.zeros((n, image_size, image_size, 3), dtype=np.uint8)
     colour = np.asarray(rgb, dtype=np.float32)
     for shape_class in range(len(SHAPES)):
         (idx,) = np.nonzero(classes == shape_class)
         if len(idx) == 0:
             continue
-        cov = coverage(shape_class, x[idx], y[idx], size[idx], rotation[idx], image_size)
-        pixels = cov[:, :, :, None] * colour[idx, None, None, :]
+        window = window_size(shape_class, float(np.max(size[idx])), image_size)
+        cov, row0, col0 = coverage(shape_class, x[idx], y[idx], size[idx], rotation[idx], image_size, window)
+        pixels = cov[:, None, :, :] * colour[idx, :, None, None]  # (n, 3, w, w)
         pixels += 0.5  # round half up: values are non-negative
-        images[idx] = pixels.astype(np.uint8)
+        # (N, H − w + 1, W − w + 1, 3, w, w): every w×w window of every image, as a view
+        windows = sliding_window_view(images, (window, window), axis=(1, 2), writeable=True)
+        windows[idx, row0, col0] = pixels.astype(np.uint8)
     return images
+
+
+def render_matplotlib(labels: np.ndarray, image_size: int = 32) -> np.ndarray:
+    """The same scenes drawn one by one by matplotlib's Agg renderer, uint8 (N, H, W, 3).
+
+    A plain reference for tests and the benchmark: the egg is drawn from its true Bézier
+    curves (not our flattened polygon), with matplotlib's own antialiasing.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.patches import PathPatch
+    from matplotlib.path import Path as MplPath
+
+    from .shapes import matplotlib_path
+
+    fig = Figure(figsize=(1, 1), dpi=image_size, facecolor="black")
+    canvas = FigureCanvasAgg(fig)
+    ax = fig.add_axes((0, 0, 1, 1))
+    ax.set_xlim(0, CANVAS)
+    ax.set_ylim(0, CANVAS)
+    ax.set_axis_off()
+    ax.set_facecolor("black")
+    out = np.empty((len(labels), image_size, image_size, 3), dtype=np.uint8)
+    for i, (cls, x, y, size, rotation, r, g, b) in enumerate(np.asarray(labels, dtype=np.float64)):
+        vertices, codes = matplotlib_path(int(cls), x, y, size, rotation)
+        patch = PathPatch(
+            MplPath(vertices, codes),
+            facecolor=(r / 255, g / 255, b / 255),
+            edgecolor="none",
+            antialiased=True,
+        )
+        ax.add_patch(patch)
+        canvas.draw()
+        out[i] = np.asarray(canvas.buffer_rgba())[:, :, :3]
+        patch.remove()
+    return out

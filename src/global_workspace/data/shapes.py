@@ -4,13 +4,14 @@ Conventions (REFERENCE §1): coordinates in pixels of the 32-pixel canvas, origi
 left, y up. A unit-square point q is placed at `p = (x, y) + size · R(θ) · (q − (0.5, 0.5))`,
 R the counter-clockwise rotation, so every class points north at θ = 0 and west at θ = π/2.
 
-The egg's four cubic Bézier curves are flattened into straight segments (8 per curve): the
-flattened polygon lies within 0.001 of the curve in unit-square units, i.e. 0.015 px at the
-largest size on the 32-pixel canvas, far below what antialiasing can show.
+The egg's four cubic Bézier curves are flattened into straight segments (8 per curve, 32 edges):
+the chords lie within 0.0051 unit-square units of the curve (measured), 0.07 px at the largest
+size on the 32-pixel canvas, a small fraction of the one-pixel antialiasing ramp.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,6 +19,7 @@ import numpy as np
 CLASS_NAMES = ("diamond", "egg", "triangle")
 CANVAS = 32.0  # positions and sizes are defined on a 32-pixel canvas
 BEZIER_SEGMENTS = 8
+SHARP_CORNER_DEG = 120.0  # corners with a smaller interior angle get a supporting line
 
 _KITE = ((0.5, 0.0), (1.0, 0.3), (0.5, 1.0), (0.0, 0.3))
 _TRIANGLE = ((0.5, 1.0), (0.2, 0.0), (0.8, 0.0))
@@ -35,7 +37,10 @@ def flatten_cubics(
     curves: tuple[tuple[tuple[float, float], ...], ...],
     segments: int = BEZIER_SEGMENTS,
 ) -> np.ndarray:
-    """Vertices (K, 2) of the polyline through each cubic Bézier at `segments` equal parameter steps."""
+    """Vertices (K, 2) of the polyline through each cubic Bézier at `segments` equal parameter steps.
+
+    The start point is not repeated at the front: the last vertex is the last curve's end.
+    """
     t = np.linspace(0.0, 1.0, segments + 1)[1:, None]
     points = []
     p0 = np.asarray(start, dtype=np.float64)
@@ -44,8 +49,7 @@ def flatten_cubics(
         u = 1.0 - t
         points.append(u**3 * p0 + 3 * u**2 * t * p1 + 3 * u * t**2 * p2 + t**3 * p3)
         p0 = p3
-    vertices = np.concatenate(points)
-    return vertices[:-1]  # the last point closes the loop onto the start
+    return np.concatenate(points)  # ends on the last curve's end point, the start of a closed path
 
 
 def _counter_clockwise(vertices: np.ndarray) -> np.ndarray:
@@ -58,20 +62,26 @@ def _counter_clockwise(vertices: np.ndarray) -> np.ndarray:
 class ShapeClass:
     """One class: its unit-square polygon and the half-planes whose intersection it is.
 
-    A unit-square point q is inside when `normals @ q >= offsets` for every edge; `normals`
+    A unit-square point q is inside when `normals @ q >= offsets` for every line; `normals`
     are unit inward normals, so `normals @ q − offsets` is a distance in unit-square units.
+    The lines are the edges, then one supporting line at each sharp corner (see _make_class).
     """
 
     index: int
     name: str
     vertices: np.ndarray  # (K, 2) counter-clockwise
-    normals: np.ndarray  # (K, 2) unit inward normal of edge k (vertex k to vertex k+1)
-    offsets: np.ndarray  # (K,)
+    normals: np.ndarray  # (E, 2) unit inward normals: edge k (vertex k to k+1), then corner lines
+    offsets: np.ndarray  # (E,)
 
     @property
     def area(self) -> float:
         x, y = self.vertices[:, 0], self.vertices[:, 1]
         return 0.5 * float(np.sum(x * np.roll(y, -1) - np.roll(x, -1) * y))
+
+    @property
+    def radius(self) -> float:
+        """Largest distance from the box centre (0.5, 0.5) to the shape, unit-square units."""
+        return float(np.max(np.linalg.norm(self.vertices - 0.5, axis=1)))
 
     @property
     def centroid(self) -> np.ndarray:
@@ -92,6 +102,14 @@ def _make_class(index: int, vertices: np.ndarray) -> ShapeClass:
     inside = normals @ vertices.T - offsets[:, None]
     if np.any(inside < -1e-9):
         raise AssertionError(f"shape {CLASS_NAMES[index]} is not convex")
+    # Supporting lines at sharp corners, perpendicular to the corner's bisector: they do not cut
+    # the shape, but they stop the half-plane distance from overshooting past a sharp tip.
+    before = np.roll(normals, 1, axis=0)  # edge k−1 ends at vertex k
+    sharp = np.sum(before * normals, axis=1) < math.cos(math.radians(180 - SHARP_CORNER_DEG))
+    bisectors = before[sharp] + normals[sharp]
+    bisectors /= np.linalg.norm(bisectors, axis=1, keepdims=True)
+    normals = np.concatenate([normals, bisectors])
+    offsets = np.concatenate([offsets, np.sum(bisectors * vertices[sharp], axis=1)])
     return ShapeClass(index, CLASS_NAMES[index], vertices, normals, offsets)
 
 
@@ -119,3 +137,21 @@ def polygon_pixels(
     scale = image_size / CANVAS
     canvas = place(SHAPES[shape_class].vertices, x, y, size, rotation)
     return np.stack([canvas[:, 0] * scale, (CANVAS - canvas[:, 1]) * scale], axis=1)
+
+
+def matplotlib_path(
+    shape_class: int, x: float, y: float, size: float, rotation: float
+) -> tuple[np.ndarray, list[int]]:
+    """(vertices, codes) of a matplotlib Path of the placed shape in canvas coordinates.
+
+    Polygons as line segments; the egg as its four true cubic Béziers (codes: 1 MOVETO,
+    2 LINETO, 4 CURVE4, 79 CLOSEPOLY), so a vector renderer can be compared with ours.
+    """
+    if shape_class == 1:
+        unit = np.array([_EGG_START, *(p for curve in _EGG_CURVES for p in curve)])
+        codes = [1] + [4] * (len(unit) - 1)
+    else:
+        unit = np.array(_KITE if shape_class == 0 else _TRIANGLE)
+        codes = [1] + [2] * (len(unit) - 1)
+    vertices = place(unit, x, y, size, rotation)
+    return np.vstack([vertices, vertices[:1]]), [*codes, 79]

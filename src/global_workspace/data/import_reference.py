@@ -1,0 +1,138 @@
+"""Convert the authors' published Simple Shapes layout (REFERENCE §10) into our format.
+
+Their layout, per split (train, val, test):
+    {split}/{k}.png           32×32 RGBA images (alpha 255), k = 0 .. N−1
+    {split}_labels.npy        float32 (N, 12): class, x, y, size, θ, R, G, B, H, L, S, u
+    {split}_captions.npy      N strings (their grammar)
+Our labels keep the first eight columns, with θ brought into [0, 2π). Captions are kept as
+they are (their grammar, which `parse_caption` does not read) unless `our_captions` asks for
+captions of our grammar, generated from the labels with `seed`.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+from numpy.lib.format import open_memmap
+from tqdm import tqdm
+
+from ..errors import UserError
+from ..fileio import atomic_directory, atomic_write_text
+from ..seeding import numpy_generator
+from .captions import make_captions
+from .format import SPLITS, Dataset, DatasetInfo, load_dataset, write_info
+from .simple_shapes import LABEL_COLUMNS, NAME, TWO_PI32
+
+REFERENCE_COLUMNS = 12
+
+
+def _load_array(file: Path, allow_pickle: bool) -> np.ndarray:
+    try:
+        return np.load(file, allow_pickle=allow_pickle)
+    except ValueError as exc:
+        if "pickle" in str(exc):
+            raise UserError(
+                f"{file} holds pickled Python objects; pass --allow-pickle if you trust its source"
+            ) from exc
+        raise UserError(f"{file} is not a readable .npy file ({exc})") from exc
+    except (OSError, EOFError) as exc:
+        raise UserError(f"{file} is corrupted or truncated ({exc})") from exc
+
+
+def _check_labels(file: Path, labels: np.ndarray) -> np.ndarray:
+    if labels.ndim != 2 or labels.shape[1] != REFERENCE_COLUMNS or not np.issubdtype(labels.dtype, np.number):
+        raise UserError(
+            f"{file} holds {labels.dtype} {labels.shape}, expected numbers (N, {REFERENCE_COLUMNS})"
+        )
+    ours = labels[:, :8].astype(np.float32)
+    if not np.all(np.isfinite(ours)):
+        raise UserError(f"{file} holds non-finite values")
+    if not np.all(np.isin(ours[:, 0], (0, 1, 2))):
+        raise UserError(f"{file}: column 0 (class) must be 0, 1 or 2")
+    if np.any(ours[:, 3] <= 0) or np.any(ours[:, 5:8] < 0) or np.any(ours[:, 5:8] > 255):
+        raise UserError(f"{file}: sizes must be positive and colours within 0–255")
+    rotation = np.mod(ours[:, 4].astype(np.float64), 2 * math.pi).astype(np.float32)
+    rotation[rotation >= TWO_PI32] = 0.0
+    ours[:, 4] = rotation
+    return ours
+
+
+def _read_png(file: Path, image_size: int | None) -> np.ndarray:
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(file) as img:
+            img.load()
+            if img.mode not in ("RGBA", "RGB"):
+                raise UserError(f"{file} is a {img.mode} image, expected RGBA or RGB")
+            pixels = np.asarray(img)
+    except (OSError, UnidentifiedImageError) as exc:
+        raise UserError(f"{file} is missing or not a readable PNG ({exc})") from exc
+    height, width = pixels.shape[:2]
+    if height != width or (image_size is not None and height != image_size):
+        raise UserError(f"{file} is {width}×{height}, expected {image_size or height}×{image_size or height}")
+    if pixels.shape[2] == 4 and np.any(pixels[:, :, 3] != 255):
+        raise UserError(f"{file} is not opaque (alpha below 255); the reference images are")
+    return pixels[:, :, :3]
+
+
+def import_reference(
+    path: Path,
+    out: Path,
+    force: bool = False,
+    our_captions: bool = False,
+    seed: int = 0,
+    allow_pickle: bool = False,
+) -> Dataset:
+    """Write the reference dataset at `path` to `out` in our format; refuse anything inconsistent."""
+    path = Path(path)
+    if not path.is_dir():
+        raise UserError(f"{path} is not a folder holding the reference dataset")
+    splits = [s for s in SPLITS if (path / f"{s}_labels.npy").exists()]
+    if not splits:
+        raise UserError(f"{path} holds none of {', '.join(f'{s}_labels.npy' for s in SPLITS)}")
+    labels, captions = {}, {}
+    for split in splits:
+        labels[split] = _check_labels(
+            path / f"{split}_labels.npy", _load_array(path / f"{split}_labels.npy", allow_pickle)
+        )
+        text = _load_array(path / f"{split}_captions.npy", allow_pickle).reshape(-1)
+        if len(text) != len(labels[split]):
+            raise UserError(
+                f"{path / f'{split}_captions.npy'} has {len(text)} captions for {len(labels[split])} labels"
+            )
+        captions[split] = [" ".join(str(c.decode() if isinstance(c, bytes) else c).split()) for c in text]
+        if any(not c for c in captions[split]):
+            raise UserError(f"{path / f'{split}_captions.npy'} holds an empty caption")
+    image_size = _read_png(path / splits[0] / "0.png", None).shape[0]
+    with atomic_directory(Path(out), force, what="dataset") as tmp:
+        for split in splits:
+            n = len(labels[split])
+            (tmp / split).mkdir()
+            images = open_memmap(tmp / split / "images.npy", "w+", np.uint8, (n, image_size, image_size, 3))
+            for k in tqdm(range(n), desc=f"import {split}", unit="img", leave=False):
+                images[k] = _read_png(path / split / f"{k}.png", image_size)
+            images.flush()
+            del images
+            np.save(tmp / split / "labels.npy", labels[split])
+            if our_captions:
+                rng = numpy_generator(seed, split, "import-captions")
+                captions[split] = make_captions(labels[split], rng)
+            atomic_write_text(tmp / split / "captions.txt", "\n".join(captions[split]) + "\n")
+        info = DatasetInfo(
+            name=NAME,
+            seed=int(seed),
+            image_size=image_size,
+            splits={s: len(labels[s]) for s in splits},
+            label_columns=list(LABEL_COLUMNS),
+            generator={
+                "generator": "global_workspace.data.import_reference",
+                "source": str(path.resolve()),
+                "captions": "ours" if our_captions else "reference",
+            },
+        )
+        write_info(tmp, info)
+        load_dataset(tmp, expect_name=NAME)
+    return load_dataset(out, expect_name=NAME)
