@@ -19,7 +19,10 @@ app = typer.Typer(
 
 def _register() -> None:
     """Attach every sub-command; each module under commands/ owns its own options."""
-    from .commands import data
+    from .commands import (
+        data,
+        data_factory,  # noqa: F401  (adds `gw data factory`)
+    )
 
     app.add_typer(data.app, name="data")
 
