@@ -25,6 +25,10 @@ def _register() -> None:
     )
 
     app.add_typer(data.app, name="data")
+    from .commands import train
+
+    app.command("train")(train.train)
+    app.command("evaluate")(train.evaluate)
 
 
 def main(argv: list[str] | None = None) -> None:

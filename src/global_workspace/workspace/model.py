@@ -6,6 +6,7 @@ states (K, B, workspace_dim). A (B, latent_dim) input is shared by all K members
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -59,6 +60,8 @@ class GlobalWorkspace(nn.Module):
         for d in config.domains:
             self._encoder(d).reset_parameters(self.seeds, f"encoder/{d}")
             self._decoder(d).reset_parameters(self.seeds, f"decoder/{d}")
+        self.log_logit_scale = nn.Parameter(torch.full((k,), math.log(1 / 0.07)))
+        """(K,) log of the contrastive logit scale (CLIP's init 1/0.07); trained only if asked."""
 
     def _encoder(self, domain: str) -> EnsembleMLP:
         module = self.encoders[domain]
@@ -105,6 +108,10 @@ class GlobalWorkspace(nn.Module):
     def state(self, domain: str, latent: torch.Tensor) -> torch.Tensor:
         """The workspace state when one domain alone enters: tanh(E_d(u_d))."""
         return torch.tanh(self.encode(domain, latent))
+
+    def logit_scale(self, max_scale: float = 100.0) -> torch.Tensor:
+        """(K,) contrastive logit scale exp(s), clamped at `max_scale`."""
+        return self.log_logit_scale.exp().clamp(max=max_scale)
 
     def translate(self, source: str, target: str, latent: torch.Tensor) -> torch.Tensor:
         """D_target(tanh(E_source(u))): (K or shared, B, source_dim) -> (K, B, target_dim)."""

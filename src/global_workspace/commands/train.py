@@ -1,0 +1,114 @@
+"""`gw train DATA` and `gw evaluate RUN`: train a global workspace ensemble, score a run."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+from pathlib import Path
+
+import typer
+
+from ..errors import UserError
+
+
+def train(
+    data: Path = typer.Argument(..., help="Dataset folder with pretrained domains (`gw pretrain`)."),
+    domains: str = typer.Option("v,attr", help="Comma-separated domains the workspace connects."),
+    preset: str = typer.Option(
+        None, help="Loss preset: tr, tr+cont, tr+cy, tr+dcy, cont or full (default full without --coef)."
+    ),
+    coef: str = typer.Option(
+        None, help="Explicit loss weights instead of a preset, e.g. tr=1,cont=0.1,dcy=1,cy=1."
+    ),
+    paired: int = typer.Option(..., help="Number of paired training examples (0 for presets without pairs)."),
+    steps: int = typer.Option(1000, help="Optimisation steps (the one-cycle schedule spans them)."),
+    seed: int = typer.Option(
+        0, help="Seed of the first member: initialisation, batches and choice of pairs."
+    ),
+    ensemble_seeds: int = typer.Option(1, help="Members trained together, with seeds seed, seed+1, ..."),
+    out: Path = typer.Option(..., help="Run folder to create."),
+    device: str = typer.Option("auto", help="auto (the GPU when present), cpu or cuda."),
+    batch_size: int = typer.Option(2056, help="Rows per group and step (paired, and each unpaired)."),
+    lr: float = typer.Option(3e-3, help="Peak learning rate of the one-cycle schedule."),
+    eval_every: int = typer.Option(500, help="Validate and checkpoint every N steps (0: at the end only)."),
+    log_every: int = typer.Option(50, help="Write training losses every N steps."),
+    workspace_dim: int = typer.Option(12, help="Size of the workspace state."),
+    width: int = typer.Option(32, help="Hidden width of encoders and decoders."),
+    depth: int = typer.Option(5, help="Linear layers per encoder and per decoder."),
+    learn_logit_scale: bool = typer.Option(
+        False, "--learn-logit-scale", help="Train the contrastive temperature."
+    ),
+    no_cuda_graph: bool = typer.Option(False, "--no-cuda-graph", help="Run eagerly on CUDA (debugging)."),
+    resume: bool = typer.Option(False, "--resume", help="Continue OUT from its checkpoint (same settings)."),
+    force: bool = typer.Option(False, "--force", help="Replace OUT if it exists."),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
+) -> None:
+    """Train a global workspace (an ensemble of --ensemble-seeds members) on precomputed latents."""
+    from ..workspace.presets import MemberSpec, parse_coefficients
+    from ..workspace.presets import preset as lookup
+    from ..workspace.run import make_config, train_workspace
+    from ..workspace.trainer import TrainConfig
+
+    if preset is not None and coef is not None:
+        raise UserError("give either --preset or --coef, not both")
+    for name, value, low in (
+        ("--steps", steps, 1),
+        ("--ensemble-seeds", ensemble_seeds, 1),
+        ("--batch-size", batch_size, 1),
+        ("--workspace-dim", workspace_dim, 1),
+        ("--width", width, 1),
+        ("--depth", depth, 1),
+        ("--log-every", log_every, 1),
+        ("--eval-every", eval_every, 0),
+    ):
+        if value < low:
+            raise UserError(f"{name} must be at least {low}, got {value}")
+    if not lr > 0:
+        raise UserError(f"--lr must be positive, got {lr}")
+    if coef is not None:
+        coefficients, label = parse_coefficients(coef), "custom"
+    else:
+        label = preset or "full"
+        coefficients = lookup(label)
+    members = [
+        MemberSpec(seed=seed + i, coefficients=coefficients, paired=paired, preset=label)
+        for i in range(ensemble_seeds)
+    ]
+    settings = TrainConfig(
+        steps=steps,
+        batch_size=batch_size,
+        lr=lr,
+        eval_every=eval_every,
+        log_every=log_every,
+        cuda_graph=not no_cuda_graph,
+    )
+    config = make_config(
+        data,
+        domains.split(","),
+        members,
+        settings,
+        workspace_dim=workspace_dim,
+        width=width,
+        depth=depth,
+        learn_logit_scale=learn_logit_scale,
+    )
+    command = shlex.join(["gw", *sys.argv[1:]])
+    summary = train_workspace(
+        config, out, device, force=force, resume=resume, command=command, progress=not quiet
+    )
+    typer.echo(f"trained {out}: {json.dumps(summary)}")
+
+
+def evaluate(
+    run: Path = typer.Argument(..., help="Run folder made by `gw train`."),
+    split: str = typer.Option(
+        "test", help="Split to score (metrics.json for test, metrics_{split}.json else)."
+    ),
+    device: str = typer.Option("auto", help="auto (the GPU when present), cpu or cuda."),
+) -> None:
+    """Score every member of a trained run: translation, cycles, retrieval, attributes."""
+    from ..workspace.run import evaluate_run
+
+    out = evaluate_run(run, split, device)
+    typer.echo(f"wrote {out}")

@@ -1,0 +1,161 @@
+"""A run's resolved configuration and its checkpoints: JSON + safetensors, each weight once.
+
+RUN/config.json                      RunConfig (everything needed to rebuild model and data)
+RUN/command.txt                      the command line that started the run
+RUN/checkpoint/model.safetensors     the ensemble's weights (also loadable member by member)
+RUN/checkpoint/trainer.safetensors   AdamW moments and the step counter
+RUN/checkpoint/state.json            {"step", "format_version"}
+Nothing is pickled: the files load with safetensors, or torch.load(weights_only=True)-safe JSON.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from ..errors import UserError
+from ..fileio import atomic_directory, atomic_write_json, read_json
+from .model import GlobalWorkspace, WorkspaceConfig
+from .presets import MemberSpec
+from .trainer import TrainConfig
+
+RUN_FORMAT_VERSION = 1
+CHECKPOINT = "checkpoint"
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything that defines a training run; saved as RUN/config.json."""
+
+    data: str
+    """The dataset folder holding domains/{name}/latents/."""
+    workspace: WorkspaceConfig
+    members: list[MemberSpec]
+    train: TrainConfig = field(default_factory=TrainConfig)
+    learn_logit_scale: bool = False
+    format_version: int = RUN_FORMAT_VERSION
+
+    @property
+    def domains(self) -> list[str]:
+        return list(self.workspace.domains)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "format_version": self.format_version,
+            "data": self.data,
+            "workspace": self.workspace.to_json(),
+            "members": [m.to_json() for m in self.members],
+            "train": self.train.to_json(),
+            "learn_logit_scale": self.learn_logit_scale,
+        }
+
+    @classmethod
+    def from_json(cls, obj: Mapping[str, Any], where: Path) -> RunConfig:
+        version = obj.get("format_version")
+        if version != RUN_FORMAT_VERSION:
+            raise UserError(
+                f"{where} was written by another version of gw (format {version}); retrain the run"
+            )
+        try:
+            return cls(
+                data=str(obj["data"]),
+                workspace=WorkspaceConfig.from_json(obj["workspace"]),
+                members=[MemberSpec.from_json(m) for m in obj["members"]],
+                train=TrainConfig.from_json(dict(obj["train"])),
+                learn_logit_scale=bool(obj["learn_logit_scale"]),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise UserError(f"{where} is not a valid run configuration ({exc!r})") from exc
+
+    def identity(self) -> dict[str, Any]:
+        """The settings a checkpoint depends on (logging and graph capture left out)."""
+        obj = self.to_json()
+        for key in ("log_every", "eval_every", "cuda_graph"):
+            obj["train"].pop(key)
+        obj.pop("data")
+        return obj
+
+
+def write_config(run: Path, config: RunConfig) -> None:
+    atomic_write_json(Path(run) / "config.json", config.to_json())
+
+
+def read_config(run: Path) -> RunConfig:
+    file = Path(run) / "config.json"
+    if not Path(run).is_dir():
+        raise UserError(f"run {run} does not exist; train it with `gw train`")
+    return RunConfig.from_json(read_json(file, "run configuration"), file)
+
+
+def check_same_config(run: Path, config: RunConfig) -> None:
+    """Refuse to resume a run that was started with other settings."""
+    stored = read_config(run)
+    old, new = stored.identity(), config.identity()
+    if old != new:
+        diff = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+        if "train" in diff:
+            diff = [d for d in diff if d != "train"]
+            diff += [f"train.{k}" for k in old["train"] if old["train"][k] != new["train"].get(k)]
+        raise UserError(
+            f"{run} holds a checkpoint of another configuration (differs in {', '.join(diff)}); "
+            "use the same settings to resume, or --force to start over"
+        )
+
+
+def _contiguous(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Own, contiguous CPU copies (weights live as views of one flat optimiser buffer)."""
+    return {k: v.detach().to("cpu", copy=True).contiguous() for k, v in state.items()}
+
+
+def save_checkpoint(
+    run: Path, model: torch.nn.Module, trainer_state: Mapping[str, torch.Tensor], step: int
+) -> None:
+    """Write RUN/checkpoint atomically: a crash mid-write keeps the previous checkpoint."""
+    with atomic_directory(Path(run) / CHECKPOINT, force=True, what="checkpoint") as tmp:
+        save_file(_contiguous(model.state_dict()), str(tmp / "model.safetensors"))
+        save_file(_contiguous(trainer_state), str(tmp / "trainer.safetensors"))
+        atomic_write_json(tmp / "state.json", {"step": step, "format_version": RUN_FORMAT_VERSION})
+
+
+def has_checkpoint(run: Path) -> bool:
+    return (Path(run) / CHECKPOINT / "state.json").is_file()
+
+
+def load_weights(run: Path, model: torch.nn.Module) -> int:
+    """Load the checkpoint's weights into `model` (built from the run's config); returns the step."""
+    folder = Path(run) / CHECKPOINT
+    state = read_json(folder / "state.json", "checkpoint state")
+    weights = _read_safetensors(folder / "model.safetensors")
+    try:
+        model.load_state_dict(weights, strict=True)
+    except RuntimeError as exc:
+        raise UserError(f"{folder} holds weights of another model configuration; retrain the run") from exc
+    return int(state["step"])
+
+
+def load_trainer_state(run: Path) -> dict[str, torch.Tensor]:
+    return _read_safetensors(Path(run) / CHECKPOINT / "trainer.safetensors")
+
+
+def _read_safetensors(file: Path) -> dict[str, torch.Tensor]:
+    if not file.is_file():
+        raise UserError(f"checkpoint file {file} is missing; the run has no complete checkpoint")
+    try:
+        return load_file(str(file))
+    except Exception as exc:  # safetensors raises its own error types
+        raise UserError(f"checkpoint file {file} is corrupted ({exc})") from exc
+
+
+def load_model(run: Path, device: torch.device) -> tuple[RunConfig, GlobalWorkspace, int]:
+    """Rebuild a trained workspace from its run folder: (config, model on device, step)."""
+    config = read_config(run)
+    if not has_checkpoint(run):
+        raise UserError(f"run {run} has no checkpoint yet; train it with `gw train`")
+    model = GlobalWorkspace(config.workspace, [m.seed for m in config.members])
+    step = load_weights(run, model)
+    return config, model.to(device), step

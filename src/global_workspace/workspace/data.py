@@ -1,0 +1,76 @@
+"""The latents a workspace trains and is evaluated on, loaded once onto the device.
+
+Row i of every domain in a split is the same example, so paired batches are plain index gathers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from ..data.format import load_dataset
+from ..domains.latents import LatentSpec, domain_folder, load_latents, read_spec
+from ..errors import UserError
+
+
+@dataclass
+class LatentData:
+    """specs[d]: size and loss of domain d; splits[split][d]: (N_split, latent_dim) on the device."""
+
+    path: Path
+    specs: dict[str, LatentSpec]
+    splits: dict[str, dict[str, torch.Tensor]]
+
+    def split(self, name: str) -> dict[str, torch.Tensor]:
+        if name not in self.splits:
+            raise UserError(f"split {name!r} was not loaded; loaded splits: {', '.join(self.splits)}")
+        return self.splits[name]
+
+    def size(self, name: str) -> int:
+        return int(next(iter(self.split(name).values())).shape[0])
+
+
+def check_domains(data: Path, domains: Sequence[str]) -> list[str]:
+    """The requested domain names, refused when repeated, fewer than two, or not pretrained."""
+    names = [d.strip() for d in domains if d.strip()]
+    if len(set(names)) != len(names):
+        raise UserError(f"--domains {','.join(names)} names a domain twice")
+    if len(names) < 2:
+        raise UserError(f"a global workspace needs at least two domains, got {names}")
+    root = Path(data) / "domains"
+    available = sorted(p.name for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
+    for name in names:
+        if not domain_folder(data, name).is_dir():
+            have = ", ".join(available) if available else "none"
+            raise UserError(
+                f"unknown domain {name!r}: {data} has no latents for it (pretrained domains: {have}); "
+                f"run `gw pretrain {data} --domains {name}`"
+            )
+    return names
+
+
+def load_latent_data(
+    data: Path | str,
+    domains: Sequence[str],
+    device: torch.device,
+    splits: Sequence[str] = ("train", "val", "test"),
+) -> LatentData:
+    """Read DATA/domains/{d}/latents/{split}.npy for every domain and split onto `device`."""
+    data = Path(data)
+    names = check_domains(data, domains)
+    dataset = load_dataset(data) if (data / "dataset.json").is_file() else None
+    specs = {d: read_spec(data, d) for d in names}
+    loaded: dict[str, dict[str, torch.Tensor]] = {}
+    for split in splits:
+        arrays = {d: load_latents(data, d, split, dataset) for d in names}
+        lengths = {d: int(a.shape[0]) for d, a in arrays.items()}
+        if len(set(lengths.values())) != 1:
+            raise UserError(
+                f"latents of split {split!r} have different lengths {lengths}; "
+                f"rerun `gw pretrain {data} --force`"
+            )
+        loaded[split] = {d: torch.from_numpy(a).to(device) for d, a in arrays.items()}
+    return LatentData(path=data, specs=specs, splits=loaded)

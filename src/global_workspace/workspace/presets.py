@@ -1,0 +1,125 @@
+"""Loss presets by name, explicit coefficients, and the spec of one ensemble member.
+
+A loss term is named `{category}/{what}` (`translation/v_to_attr`, `cycle/v_through_attr`); its
+coefficient is the coefficient of its category, the part before the first '/'. The trainer SUMS
+the weighted terms of a member (the reference averages them), so a preset's coefficients are the
+weights of a sum.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import UserError
+
+TRANSLATION, CONTRASTIVE, DEMI_CYCLE, CYCLE = "translation", "contrastive", "demi_cycle", "cycle"
+GW_CATEGORIES = (TRANSLATION, CONTRASTIVE, DEMI_CYCLE, CYCLE)
+"""The categories of the global workspace's own losses, in a fixed order."""
+
+ALIASES: dict[str, str] = {"tr": TRANSLATION, "cont": CONTRASTIVE, "dcy": DEMI_CYCLE, "cy": CYCLE}
+"""Short coefficient names accepted by `--coef`; the full category names work too."""
+
+DEFAULT_COEFFICIENTS: dict[str, float] = {TRANSLATION: 1.0, CONTRASTIVE: 0.1, DEMI_CYCLE: 1.0, CYCLE: 1.0}
+"""REFERENCE §5 weights; a preset switches a category on with its default weight."""
+
+PRESETS: dict[str, dict[str, float]] = {
+    "tr": {TRANSLATION: 1.0},
+    "tr+cont": {TRANSLATION: 1.0, CONTRASTIVE: 0.1},
+    "tr+cy": {TRANSLATION: 1.0, CYCLE: 1.0},
+    "tr+dcy": {TRANSLATION: 1.0, DEMI_CYCLE: 1.0},
+    "cont": {CONTRASTIVE: 0.1},
+    "full": dict(DEFAULT_COEFFICIENTS),
+}
+"""The six models of the slides (REFERENCE §5); `cont` is the CLIP-like model without broadcast."""
+
+
+def register_preset(name: str, coefficients: Mapping[str, float]) -> None:
+    """Make a preset available by name (other tasks add their own categories this way)."""
+    PRESETS[name] = dict(coefficients)
+
+
+def preset(name: str) -> dict[str, float]:
+    if name not in PRESETS:
+        raise UserError(f"unknown preset {name!r}; known presets: {', '.join(PRESETS)}")
+    return dict(PRESETS[name])
+
+
+def parse_coefficients(text: str, categories: Iterable[str] = GW_CATEGORIES) -> dict[str, float]:
+    """`tr=1,cy=0.1` -> {"translation": 1.0, "cycle": 0.1}; unknown names are a UserError."""
+    known = set(categories)
+    out: dict[str, float] = {}
+    for item in text.split(","):
+        item = item.strip()
+        if not item:
+            continue
+        name, sep, value = item.partition("=")
+        name = name.strip()
+        category = ALIASES.get(name, name)
+        if not sep or category not in known:
+            names = sorted({*ALIASES, *known})
+            raise UserError(f"bad coefficient {item!r}: use NAME=VALUE with NAME one of {', '.join(names)}")
+        try:
+            weight = float(value)
+        except ValueError:
+            raise UserError(f"coefficient {name!r} has value {value!r}, which is not a number") from None
+        if not weight >= 0 or weight == float("inf"):
+            raise UserError(f"coefficient {name!r} must be a finite number >= 0, got {value}")
+        out[category] = weight
+    if not any(out.values()):
+        raise UserError(f"coefficients {text!r} switch every loss off; give at least one positive weight")
+    return out
+
+
+@dataclass(frozen=True)
+class MemberSpec:
+    """One ensemble member: what it trains on and with which loss weights.
+
+    Member k of an ensemble trains exactly like a solo run with the same spec.
+    """
+
+    seed: int
+    """Initialisation, batch sampling and (unless pair_seed is set) the choice of pairs."""
+    coefficients: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_COEFFICIENTS))
+    """Category -> weight; a category left out has weight 0 and its terms are not computed."""
+    paired: int = 0
+    """Number of paired training examples: the first `paired` of a seeded permutation of train."""
+    preset: str = "custom"
+    """Label only (the preset the coefficients came from)."""
+    pair_seed: int | None = None
+    """Seed of the choice of paired examples; None: `seed`. Sets of pairs are nested in `paired`."""
+
+    @classmethod
+    def from_preset(cls, name: str, seed: int, paired: int, pair_seed: int | None = None) -> MemberSpec:
+        return cls(seed=seed, coefficients=preset(name), paired=paired, preset=name, pair_seed=pair_seed)
+
+    @property
+    def pairing_seed(self) -> int:
+        return self.seed if self.pair_seed is None else self.pair_seed
+
+    def weight(self, category: str) -> float:
+        return float(self.coefficients.get(category, 0.0))
+
+    def label(self) -> str:
+        return f"{self.preset}/paired={self.paired}/seed={self.seed}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "seed": self.seed,
+            "coefficients": dict(self.coefficients),
+            "paired": self.paired,
+            "preset": self.preset,
+            "pair_seed": self.pair_seed,
+        }
+
+    @classmethod
+    def from_json(cls, obj: Mapping[str, Any]) -> MemberSpec:
+        pair_seed = obj.get("pair_seed")
+        return cls(
+            seed=int(obj["seed"]),
+            coefficients={str(k): float(v) for k, v in obj["coefficients"].items()},
+            paired=int(obj["paired"]),
+            preset=str(obj.get("preset", "custom")),
+            pair_seed=None if pair_seed is None else int(pair_seed),
+        )

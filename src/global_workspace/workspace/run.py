@@ -1,0 +1,168 @@
+"""Training and evaluating a global workspace run folder: the glue behind `gw train` / `gw evaluate`.
+
+RUN/ holds config.json, command.txt, checkpoint/, train.csv, val.csv, tensorboard/, summary.json
+and, after `gw evaluate`, metrics.json (metrics_{split}.json for a split other than test).
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..device import resolve_device
+from ..domains.latents import read_spec
+from ..errors import UserError
+from ..fileio import atomic_write_json, atomic_write_text, refuse_existing
+from .checkpoint import (
+    RunConfig,
+    check_same_config,
+    has_checkpoint,
+    load_model,
+    load_trainer_state,
+    load_weights,
+    save_checkpoint,
+    write_config,
+)
+from .data import check_domains, load_latent_data
+from .evaluate import evaluate_split, latent_metrics, write_metrics
+from .losses import GWTask, active_categories
+from .model import GlobalWorkspace, WorkspaceConfig
+from .presets import MemberSpec
+from .sampling import Sampler
+from .trainer import RunLog, TrainConfig, Trainer, fit, member_coefficients
+
+
+def make_config(
+    data: Path | str,
+    domains: Sequence[str],
+    members: Sequence[MemberSpec],
+    train: TrainConfig,
+    workspace_dim: int = 12,
+    width: int = 32,
+    depth: int = 5,
+    learn_logit_scale: bool = False,
+) -> RunConfig:
+    """A run configuration with the latent sizes read from the pretrained domains."""
+    data = Path(data).resolve()
+    names = check_domains(data, domains)
+    sizes = {d: read_spec(data, d).latent_dim for d in names}
+    workspace = WorkspaceConfig(domains=sizes, workspace_dim=workspace_dim, width=width, depth=depth)
+    return RunConfig(
+        data=str(data),
+        workspace=workspace,
+        members=list(members),
+        train=train,
+        learn_logit_scale=learn_logit_scale,
+    )
+
+
+def check_members(members: Sequence[MemberSpec], task: GWTask, train_size: int) -> None:
+    """Refuse pair counts the split cannot give and presets that need pairs they do not get."""
+    if not members:
+        raise UserError("an ensemble needs at least one member")
+    for m in members:
+        if m.paired < 0 or m.paired > train_size:
+            raise UserError(f"--paired {m.paired} is not possible: the train split has {train_size} examples")
+        needs = sorted(c for c in task.needs_pairs if m.weight(c) > 0)
+        if m.paired == 0 and needs:
+            raise UserError(
+                f"preset {m.preset!r} uses {', '.join(needs)}, which needs paired examples; "
+                "pass --paired N with N >= 1"
+            )
+
+
+def _prepare_folder(run: Path, config: RunConfig, force: bool, resume: bool, command: str | None) -> None:
+    if resume:
+        if not has_checkpoint(run):
+            raise UserError(f"--resume: {run} has no checkpoint to resume from")
+        check_same_config(run, config)
+        return
+    refuse_existing(run, force, "run folder")
+    if run.exists():
+        shutil.rmtree(run)
+    run.mkdir(parents=True)
+    write_config(run, config)
+    if command is not None:
+        atomic_write_text(run / "command.txt", command + "\n")
+
+
+def train_workspace(
+    config: RunConfig,
+    run: Path | str,
+    device: torch.device | str = "auto",
+    force: bool = False,
+    resume: bool = False,
+    command: str | None = None,
+    progress: bool = True,
+    tensorboard: bool = True,
+    until: int | None = None,
+) -> dict[str, Any]:
+    """Train every member of `config` in one ensemble; returns the summary written to summary.json.
+
+    `until` stops (and checkpoints) at that step as an interruption would; `resume` continues."""
+    run = Path(run)
+    device = resolve_device(device) if isinstance(device, str) else device
+    data = load_latent_data(config.data, config.domains, device, splits=("train", "val"))
+    for d, spec in data.specs.items():
+        if config.workspace.domains[d] != spec.latent_dim:
+            raise UserError(
+                f"domain {d!r} has latent size {spec.latent_dim}, the run expects "
+                f"{config.workspace.domains[d]}; the latents were re-pretrained, retrain the run"
+            )
+    task = GWTask(data.specs, active_categories(config.members), config.learn_logit_scale)
+    check_members(config.members, task, data.size("train"))
+    _prepare_folder(run, config, force, resume, command)
+
+    torch.manual_seed(0)  # nothing should draw from it; fixed in case a library op does
+    model = GlobalWorkspace(config.workspace, [m.seed for m in config.members]).to(device)
+    sampler = Sampler(data.split("train"), config.members, config.train.batch_size)
+    coefficients = member_coefficients(task.categories, [m.coefficients for m in config.members], device)
+    trainer = Trainer(model, task, sampler, coefficients, config.train)
+    start = 0
+    if resume:
+        start = load_weights(run, model)
+        trainer.load_state_dict({k: v.to(device) for k, v in load_trainer_state(run).items()})
+
+    labels = [m.label() for m in config.members]
+    log = RunLog(run, start_step=start, tensorboard=tensorboard)
+    val = data.split("val")
+    try:
+        speed = fit(
+            trainer,
+            labels,
+            log=log,
+            evaluate=lambda m: latent_metrics(m, val),  # type: ignore[arg-type]
+            save=lambda step: save_checkpoint(run, model, trainer.state_dict(), step),
+            progress=progress,
+            until=until,
+        )
+    finally:
+        log.close()
+    summary = {
+        "steps": config.train.steps,
+        "members": len(labels),
+        "steps_per_second": speed,
+        "device": str(device),
+    }
+    atomic_write_json(run / "summary.json", summary)
+    return summary
+
+
+def metrics_file(run: Path, split: str) -> Path:
+    return Path(run) / ("metrics.json" if split == "test" else f"metrics_{split}.json")
+
+
+def evaluate_run(run: Path | str, split: str = "test", device: torch.device | str = "auto") -> Path:
+    """Score a trained run on a split and write its metrics file; returns the file."""
+    run = Path(run)
+    device = resolve_device(device) if isinstance(device, str) else device
+    config, model, _ = load_model(run, device)
+    data = load_latent_data(config.data, config.domains, device, splits=(split,))
+    metrics = evaluate_split(model, data.split(split))
+    out = metrics_file(run, split)
+    write_metrics(out, split, [m.to_json() for m in config.members], metrics)
+    return out

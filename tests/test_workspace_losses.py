@@ -1,0 +1,174 @@
+"""The workspace losses: names, presence rules, exact values on known models, contrastive parity."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from global_workspace.domains.latent_loss import LatentLoss
+from global_workspace.domains.latents import LatentSpec
+from global_workspace.workspace.losses import GWTask, active_categories, contrastive_loss
+from global_workspace.workspace.model import GlobalWorkspace, WorkspaceConfig
+from global_workspace.workspace.presets import GW_CATEGORIES, PRESETS, MemberSpec
+from global_workspace.workspace.sampling import Batch
+
+DOMAINS = {"v": 4, "attr": 3}
+SPECS = {d: LatentSpec(d, n, LatentLoss()) for d, n in DOMAINS.items()}
+
+
+class IdentityWorkspace(GlobalWorkspace):
+    """Encoders are the identity, decoders invert tanh: D(tanh(E(u))) = u exactly."""
+
+    def encode(self, domain: str, latent: torch.Tensor) -> torch.Tensor:
+        return self._members_first(latent)
+
+    def decode(self, domain: str, state: torch.Tensor) -> torch.Tensor:
+        return torch.atanh(self._members_first(state))
+
+
+def _batch(k: int, paired: int, unpaired: int, domains: dict[str, int] = DOMAINS, seed: int = 0) -> Batch:
+    gen = torch.Generator().manual_seed(seed)
+    return Batch(
+        latents={d: torch.randn(k, paired + unpaired, n, generator=gen) for d, n in domains.items()},
+        paired=paired,
+    )
+
+
+def _model(k: int = 2, domains: dict[str, int] = DOMAINS) -> GlobalWorkspace:
+    return GlobalWorkspace(WorkspaceConfig(domains=domains, width=8, depth=3), seeds=list(range(k)))
+
+
+ALL_TERMS = {
+    "translation/v_to_attr",
+    "translation/attr_to_v",
+    "demi_cycle/v",
+    "demi_cycle/attr",
+    "cycle/v_through_attr",
+    "cycle/attr_through_v",
+    "contrastive/v_attr",
+}
+
+
+def test_identity_workspace_has_zero_translation_and_cycle_losses() -> None:
+    # Same latent in both domains (sizes match), so translation is the identity too.
+    same = {"v": 3, "attr": 3}
+    model = IdentityWorkspace(WorkspaceConfig(domains=same, width=4, depth=1), seeds=[0, 1])
+    gen = torch.Generator().manual_seed(0)
+    shared = torch.randn(2, 10, 3, generator=gen).clamp(-2, 2)
+    batch = Batch(latents={"v": shared, "attr": shared.clone()}, paired=6)
+    specs = {d: LatentSpec(d, 3, LatentLoss()) for d in same}
+    terms, _ = GWTask(specs).loss(model, batch)
+    assert set(terms) == ALL_TERMS
+    for name, value in terms.items():
+        assert value.shape == (2,)
+        if not name.startswith("contrastive"):
+            assert value.abs().max().item() < 1e-10, name
+
+
+@pytest.mark.parametrize(
+    ("paired", "unpaired", "domains", "expected"),
+    [
+        (5, 7, DOMAINS, ALL_TERMS),
+        (5, 0, DOMAINS, {"translation/v_to_attr", "translation/attr_to_v", "contrastive/v_attr"}),
+        (0, 7, DOMAINS, {t for t in ALL_TERMS if t.split("/")[0] in ("demi_cycle", "cycle")}),
+        (0, 7, {"v": 4}, {"demi_cycle/v"}),
+        (5, 7, {"v": 4}, {"demi_cycle/v"}),
+    ],
+)
+def test_terms_present_exactly_when_computable(
+    paired: int, unpaired: int, domains: dict[str, int], expected: set[str]
+) -> None:
+    terms, _ = GWTask(SPECS).loss(_model(), _batch(2, paired, unpaired, domains))
+    assert set(terms) == expected
+    assert all(v.shape == (2,) and torch.isfinite(v).all() for v in terms.values())
+
+
+def test_mixed_batch_keeps_every_term_of_its_groups() -> None:
+    """Paired and unpaired rows in one batch give the terms of each group alone, same values."""
+    model, task = _model(), GWTask(SPECS)
+    mixed = _batch(2, 5, 7)
+    paired_only = Batch({d: x[:, :5] for d, x in mixed.latents.items()}, paired=5)
+    unpaired_only = Batch({d: x[:, 5:] for d, x in mixed.latents.items()}, paired=0)
+    terms, _ = task.loss(model, mixed)
+    alone = {**task.loss(model, paired_only)[0], **task.loss(model, unpaired_only)[0]}
+    assert set(terms) == set(alone) == ALL_TERMS
+    for name in terms:
+        torch.testing.assert_close(terms[name], alone[name], msg=name)
+
+
+@pytest.mark.parametrize("name", list(PRESETS))
+def test_presets_switch_exactly_their_terms_on(name: str) -> None:
+    member = MemberSpec.from_preset(name, seed=0, paired=5)
+    task = GWTask(SPECS, active_categories([member]))
+    terms, report = task.loss(_model(), _batch(2, 5, 7))
+    on = {c for c, w in member.coefficients.items() if w > 0}
+    assert {t.split("/")[0] for t in terms} == on
+    assert ("contrastive/logit_scale" in report) == ("contrastive" in on)
+
+
+def test_each_domain_is_scored_with_its_own_latent_loss() -> None:
+    specs = {"v": SPECS["v"], "attr": LatentSpec("attr", 3, LatentLoss(categorical=2))}
+    model, batch = _model(), _batch(2, 5, 0)
+    terms, _ = GWTask(specs, {"translation"}).loss(model, batch)
+    pred = model.translate("v", "attr", batch.latents["v"])
+    expected = LatentLoss(categorical=2)(pred, batch.latents["attr"]).mean(dim=1)
+    torch.testing.assert_close(terms["translation/v_to_attr"], expected)
+
+
+def _clip_reference(a: torch.Tensor, b: torch.Tensor, scale: float) -> torch.Tensor:
+    a, b = F.normalize(a, dim=-1), F.normalize(b, dim=-1)
+    logits = scale * a @ b.T
+    target = torch.arange(a.shape[0])
+    return 0.5 * (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target))
+
+
+def test_contrastive_matches_clip_forward_and_backward_with_padding() -> None:
+    gen = torch.Generator().manual_seed(1)
+    a = torch.randn(3, 9, 5, generator=gen, dtype=torch.float64, requires_grad=True)
+    b = torch.randn(3, 9, 5, generator=gen, dtype=torch.float64, requires_grad=True)
+    scale = torch.tensor([1 / 0.07, 2.0, 40.0], dtype=torch.float64)
+    count = [9, 4, 1]
+    weight = (torch.arange(9).unsqueeze(0) < torch.tensor(count).unsqueeze(1)).double()
+    ours = contrastive_loss(a, b, scale, weight)
+    ref = torch.stack(
+        [_clip_reference(a[k, : count[k]], b[k, : count[k]], float(scale[k])) for k in range(3)]
+    )
+    torch.testing.assert_close(ours, ref)
+    for x, y in zip(
+        torch.autograd.grad(ours.sum(), (a, b)), torch.autograd.grad(ref.sum(), (a, b)), strict=True
+    ):
+        torch.testing.assert_close(x, y)
+    assert ours[2].item() == pytest.approx(0.0)  # one pair: nothing to contrast with
+
+
+def test_logit_scale_starts_at_clip_value_and_trains_only_when_asked() -> None:
+    model = _model()
+    torch.testing.assert_close(model.logit_scale(), torch.full((2,), 1 / 0.07))
+    fixed = GWTask(SPECS).parameters(model)
+    learned = GWTask(SPECS, learn_logit_scale=True).parameters(model)
+    assert len(learned) == len(fixed) + 1
+    with torch.no_grad():
+        model.log_logit_scale.fill_(math.log(1000.0))
+    assert model.logit_scale().max().item() == pytest.approx(100.0)
+
+
+def test_every_category_is_known() -> None:
+    assert set(GW_CATEGORIES) == {"translation", "contrastive", "demi_cycle", "cycle"}
+    with pytest.raises(ValueError):
+        GWTask(SPECS, {"broadcast"})
+
+
+def test_gradients_reach_only_the_members_own_weights() -> None:
+    model, task = _model(k=3), GWTask(SPECS)
+    terms, _ = task.loss(model, _batch(3, 5, 7))
+    loss = sum(t[1] for t in terms.values())
+    assert isinstance(loss, torch.Tensor)
+    grads = torch.autograd.grad(loss, task.parameters(model), allow_unused=True, materialize_grads=True)
+    for g in grads:
+        if g.dim() >= 1 and g.shape[0] == 3:
+            assert g[0].abs().max() == 0 and g[2].abs().max() == 0
+    assert isinstance(model, nn.Module)
