@@ -39,7 +39,6 @@ from .render import SUPERSAMPLE, render_tables
 NAME = "factory"
 LABEL_COLUMNS = ["x", "y", "rotation", "r", "g", "b"]
 CHUNK = 2048
-BATCH = 64  # images rendered together; small enough for the work arrays to stay in cache
 GENERATOR_VERSION = 1
 MIN_IMAGE_SIZE = 16
 MAX_IMAGE_SIZE = 512
@@ -61,14 +60,8 @@ def sample_labels(rng: np.random.Generator, n: int) -> np.ndarray:
 
 def render_labels(labels: np.ndarray, image_size: int = 64) -> np.ndarray:
     """uint8 (N, H, W, 3) images of label rows, exactly as the generator renders them."""
-    lab = np.asarray(labels, dtype=np.float32).reshape(-1, 6)
-    out = np.empty((len(lab), image_size, image_size, 3), dtype=np.uint8)
-    for start in range(0, len(lab), BATCH):
-        part = lab[start : start + BATCH].astype(np.float64)
-        out[start : start + len(part)] = render_tables(
-            image_size, part[:, 0], part[:, 1], part[:, 2], part[:, 3:6]
-        )
-    return out
+    lab = np.asarray(labels, dtype=np.float32).reshape(-1, 6).astype(np.float64)
+    return render_tables(image_size, lab[:, 0], lab[:, 1], lab[:, 2], lab[:, 3:6])
 
 
 @dataclass(frozen=True)

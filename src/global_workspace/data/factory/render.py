@@ -250,11 +250,16 @@ class Background:
 
     view: View
     image: np.ndarray  # (size, size, 3) uint8
-    color: np.ndarray  # (S, S, 3) float32, supersampled
-    shadowed: np.ndarray  # (S, S, 3) float32, the colour where the table's shadow falls
-    depth: np.ndarray  # (S, S) float32, inf for the sky
-    floor: np.ndarray  # (S, S) bool
-    dirs: np.ndarray  # (S, S, 3) float32
+    planes: np.ndarray  # (PLANES, S, S) float32, supersampled; one slice per window copies them all
+
+
+# channels of Background.planes
+_DIR = slice(0, 3)  # unit ray direction (x, y, z)
+_DEPTH = 3  # distance to the background surface along the ray, inf for the sky
+_COLOR = slice(4, 7)  # background colour, 0–255
+_SHADOWED = slice(7, 10)  # the colour where the table's shadow falls
+_FLOOR = 10  # 1 where the background surface is the floor
+PLANES = 11
 
 
 @functools.lru_cache(maxsize=4)
@@ -265,17 +270,14 @@ def background(size: int, ss: int = SUPERSAMPLE) -> Background:
     n = size * ss
     traced = trace_scene(view.eye[None, :], view.dirs.reshape(-1, 3))
     color = traced.color.reshape(n, n, 3)
+    planes = np.empty((PLANES, n, n), dtype=np.float32)
+    planes[_DIR] = view.dirs.transpose(2, 0, 1)
+    planes[_DEPTH] = traced.depth.reshape(n, n)
+    planes[_COLOR] = color.transpose(2, 0, 1)
     # the floor's lit shading is exactly 1, so in the table's shadow it keeps only the ambient term
-    shadowed = traced.albedo.reshape(n, n, 3) * scene.AMBIENT
-    return Background(
-        view=view,
-        image=downsample(color, ss),
-        color=color.astype(np.float32),
-        shadowed=shadowed.astype(np.float32),
-        depth=traced.depth.reshape(n, n).astype(np.float32),
-        floor=(traced.kind == FLOOR).reshape(n, n),
-        dirs=view.dirs.astype(np.float32),
-    )
+    planes[_SHADOWED] = (traced.albedo * scene.AMBIENT).reshape(n, n, 3).transpose(2, 0, 1)
+    planes[_FLOOR] = (traced.kind == FLOOR).reshape(n, n)
+    return Background(view=view, image=downsample(color, ss), planes=planes)
 
 
 def _table_bounds(x: np.ndarray, y: np.ndarray, rotation: np.ndarray) -> np.ndarray:
@@ -342,6 +344,10 @@ def _slab_passages(o: np.ndarray, inv: np.ndarray, intervals: list[tuple[float, 
     return out
 
 
+#: Rays cast together at most (images × window pixels × ss²): keeps the work arrays in cache.
+BATCH_RAYS = 80_000
+
+
 def render_tables(
     size: int,
     x: np.ndarray,
@@ -364,10 +370,12 @@ def render_tables(
         r0, c0, side = np.zeros_like(r0), np.zeros_like(c0), np.full_like(side, size)
     out = np.broadcast_to(bg.image, (len(x), size, size, 3)).copy()
     for win in np.unique(side).tolist():
-        idx = np.nonzero(side == win)[0]
-        patch = _render_windows(bg, win, r0[idx], c0[idx], x[idx], y[idx], rotation[idx], rgb[idx])
-        for j, i in enumerate(idx.tolist()):
-            out[i, r0[i] : r0[i] + win, c0[i] : c0[i] + win] = patch[j]
+        same = np.nonzero(side == win)[0]
+        step = max(1, BATCH_RAYS // (win * ss) ** 2)
+        for idx in (same[i : i + step] for i in range(0, len(same), step)):
+            patch = _render_windows(bg, win, r0[idx], c0[idx], x[idx], y[idx], rotation[idx], rgb[idx])
+            for j, i in enumerate(idx.tolist()):
+                out[i, r0[i] : r0[i] + win, c0[i] : c0[i] + win] = patch[j]
     return out
 
 
@@ -384,20 +392,19 @@ def _render_windows(
     """The (B, win, win, 3) uint8 windows with top-left corners (r0, c0) of B images."""
     ss = bg.view.ss
     w = win * ss
-    rows = (r0 * ss)[:, None] + np.arange(w)  # (B, w)
-    cols = (c0 * ss)[:, None] + np.arange(w)
-    pick = (rows[:, :, None], cols[:, None, :])
-    d = bg.dirs[pick]  # (B, w, w, 3)
-    depth = bg.depth[pick]  # (B, w, w)
+    # (B, PLANES, w, w): every background plane of each image's window, one copy per image
+    corners = zip((r0 * ss).tolist(), (c0 * ss).tolist(), strict=True)
+    planes = np.stack([bg.planes[:, r : r + w, c : c + w] for r, c in corners])
+    dx, dy, dz = planes[:, 0], planes[:, 1], planes[:, 2]
+    depth = planes[:, _DEPTH]
 
-    # the table's frame: u = (−sin θ, cos θ), v = (−cos θ, −sin θ), z up
+    # the table's frame: u = (−sin θ, cos θ), v = (−cos θ, −sin θ), z up; (B, 1, 1) per image
     s = np.sin(rotation).astype(np.float32)[:, None, None]
     c = np.cos(rotation).astype(np.float32)[:, None, None]
     ex = (bg.view.eye[0] - x).astype(np.float32)[:, None, None]
     ey = (bg.view.eye[1] - y).astype(np.float32)[:, None, None]
     ez = np.float32(bg.view.eye[2])
-    o = (-s * ex + c * ey, -c * ex - s * ey, ez)
-    dx, dy, dz = d[..., 0], d[..., 1], d[..., 2]
+    o = (-s * ex + c * ey, -c * ex - s * ey)
     du, dv = -s * dx + c * dy, -c * dx - s * dy
     with np.errstate(divide="ignore", invalid="ignore"):
         pu = _slab_passages(o[0], np.float32(1.0) / du, _SLABS.intervals[0])
@@ -405,34 +412,38 @@ def _render_windows(
     inv_z = np.float32(1.0) / dz
     # every camera ray goes down: it enters a z slab at its top and leaves at its bottom
     pz = [((np.float32(hi) - ez) * inv_z, (np.float32(lo) - ez) * inv_z) for lo, hi in _SLABS.intervals[2]]
-    best = depth.copy()
-    box = np.full(best.shape, -1, dtype=np.int8)
-    for k, (iu, iv, iz) in enumerate(_SLABS.index):
+    best = depth
+    on_table = np.zeros(best.shape, dtype=bool)
+    face_z = np.zeros(best.shape, dtype=bool)  # the ray enters the hit box through its top
+    face_u = np.zeros(best.shape, dtype=bool)  # ... else through a face across u, else across v
+    for iu, iv, iz in _SLABS.index:
         (nu, fu), (nv, fv), (nz, fz) = pu[iu], pv[iv], pz[iz]
-        near = np.maximum(np.maximum(nu, nv), nz)
+        near_uv = np.maximum(nu, nv)
+        near = np.maximum(near_uv, nz)
         hit = (near <= np.minimum(np.minimum(fu, fv), fz)) & (near < best)
         best = np.where(hit, near, best)
-        box[hit] = k
+        on_table |= hit
+        face_z = np.where(hit, nz >= near_uv, face_z)
+        face_u = np.where(hit, nu >= nv, face_u)
 
-    color = bg.color[pick]  # (B, w, w, 3)
-    _shadow_floor(color, bg.shadowed[pick], bg.floor[pick] & (box < 0), depth, (du, dv), o, s, c)
-    on_table = box >= 0
-    if on_table.any():
-        color[on_table] = _shade_table(on_table, box, best, o, (du, dv, dz), s, c, rgb)
-    return downsample(color, ss)
+    color = planes[:, _COLOR]  # (B, 3, w, w), a copy: safe to overwrite
+    floor = (planes[:, _FLOOR] > 0) & ~on_table
+    dark = _floor_shadow(floor, depth, (du, dv), o, s, c)
+    np.copyto(color, planes[:, _SHADOWED], where=dark[:, None])
+    shade = _table_shading(face_z, face_u, du, dv, s, c)
+    np.copyto(color, rgb[:, :, None, None] * shade[:, None], where=on_table[:, None])
+    return downsample(color.transpose(0, 2, 3, 1), ss)
 
 
-def _shadow_floor(
-    color: np.ndarray,
-    shadowed: np.ndarray,
+def _floor_shadow(
     floor: np.ndarray,
     depth: np.ndarray,
     duv: tuple[np.ndarray, np.ndarray],
-    o: tuple,
+    o: tuple[np.ndarray, np.ndarray],
     s: np.ndarray,
     c: np.ndarray,
-) -> None:
-    """Darken, in place, the visible floor points whose ray towards the light meets the table."""
+) -> np.ndarray:
+    """Which visible floor points (B, w, w) see the table on their ray towards the light."""
     light = np.asarray(scene.LIGHT_DIR, dtype=np.float32)
     t = np.where(floor, depth, np.float32(0.0))
     pu = o[0] + t * duv[0]  # floor point in the table's frame
@@ -448,35 +459,19 @@ def _shadow_floor(
     for iu, iv, iz in _SLABS.index:
         (nu, fu), (nv, fv), (nz, fz) = su[iu], sv[iv], sz[iz]
         dark |= np.maximum(np.maximum(nu, nv), nz) <= np.minimum(np.minimum(fu, fv), fz)
-    dark &= floor
-    color[dark] = shadowed[dark]
+    return dark & floor
 
 
-def _shade_table(
-    on_table: np.ndarray,
-    box: np.ndarray,
-    best: np.ndarray,
-    o: tuple,
-    dl: tuple[np.ndarray, np.ndarray, np.ndarray],
-    s: np.ndarray,
-    c: np.ndarray,
-    rgb: np.ndarray,
+def _table_shading(
+    face_z: np.ndarray, face_u: np.ndarray, du: np.ndarray, dv: np.ndarray, s: np.ndarray, c: np.ndarray
 ) -> np.ndarray:
-    """Colours (K, 3) of the K ray hits on the table: the face is the one the hit point lies on."""
-    b = np.nonzero(on_table)[0]
-    k = box[on_table].astype(np.int64)
-    t = best[on_table]
-    ou = np.broadcast_to(o[0], on_table.shape)[on_table]
-    ov = np.broadcast_to(o[1], on_table.shape)[on_table]
-    p = np.stack([ou + t * dl[0][on_table], ov + t * dl[1][on_table], o[2] + t * dl[2][on_table]], axis=1)
-    dist = np.concatenate([np.abs(p - _SLABS.lo[k]), np.abs(p - _SLABS.hi[k])], axis=1)  # (K, 6)
-    face = dist.argmin(axis=1)  # 0–2: lower face on axis u, v, z (normal −e); 3–5: upper face (+e)
+    """Lambert shading (B, w, w) of the face each ray enters: its outward normal is −sign(d) along
+    the entered axis, in the table's frame; a top face (normal +z) has shading exactly 1."""
     light = np.asarray(scene.LIGHT_DIR, dtype=np.float32)
-    sb, cb = s.reshape(-1)[b], c.reshape(-1)[b]
-    # the light in the table's frame, per hit: (u, v, z) components
-    lu = -sb * light[0] + cb * light[1]
-    lv = -cb * light[0] - sb * light[1]
-    comp = np.stack([lu, lv, np.full_like(lu, light[2])], axis=1)[np.arange(len(k)), face % 3]
-    lambert = np.maximum(np.where(face >= 3, comp, -comp), 0.0)
-    shade = scene.AMBIENT + scene.DIFFUSE * lambert
-    return np.clip(rgb[b] * shade[:, None].astype(np.float32), 0.0, 255.0)
+    lu = -s * light[0] + c * light[1]  # the light in the table's frame, (B, 1, 1)
+    lv = -c * light[0] - s * light[1]
+    a, k = np.float32(scene.AMBIENT), np.float32(scene.DIFFUSE)
+    shade_u = np.where(du > 0, a + k * np.maximum(-lu, 0), a + k * np.maximum(lu, 0))
+    shade_v = np.where(dv > 0, a + k * np.maximum(-lv, 0), a + k * np.maximum(lv, 0))
+    top = np.float32(scene.AMBIENT + scene.DIFFUSE * scene.LIGHT_DIR[2])
+    return np.where(face_z, top, np.where(face_u, shade_u, shade_v))
