@@ -254,8 +254,7 @@ def _caption(
     if len(phrases) == 3 and u[10] < 2 / 3:
         phrases.insert(0, phrases.pop(int(u[10] * 3) + 1))
     text = head + "".join(_pick(LINKERS, u[11 + i]) + p for i, p in enumerate(phrases)) + "."
-    text = re.sub(r"\. it", ". It", text)
-    return text[0].upper() + text[1:]
+    return text[0].upper() + text[1:].replace(". it is", ". It is")
 
 
 # ---------------------------------------------------------------------------------------------

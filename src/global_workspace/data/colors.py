@@ -84,7 +84,12 @@ def sample_hls_rgb(rng: np.random.Generator, n: int) -> np.ndarray:
 
 
 def nearest_color(rgb: np.ndarray) -> np.ndarray:
-    """Index into COLOR_NAMES of the nearest named colour (Euclidean RGB) for each row of (N, 3)."""
-    rgb = np.asarray(rgb, dtype=np.int64).reshape(-1, 3)
-    dist = ((rgb[:, None, :] - COLOR_RGB[None, :, :]) ** 2).sum(axis=-1)
-    return np.argmin(dist, axis=1)
+    """Index into COLOR_NAMES of the nearest named colour (Euclidean RGB) for each row of (N, 3).
+
+    |x − c|² = |x|² − 2 x·c + |c|²; the first term is the same for every c. With integer
+    colours every term is an integer far below 2**53, so the float64 sums are exact and ties go
+    to the first name, as a direct computation would.
+    """
+    rgb = np.rint(np.asarray(rgb, dtype=np.float64)).reshape(-1, 3)
+    table = COLOR_RGB.astype(np.float64)
+    return np.argmin((table**2).sum(axis=1) - 2.0 * rgb @ table.T, axis=1)
