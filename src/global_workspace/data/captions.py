@@ -11,7 +11,8 @@ left it out ("of large size"). Each attribute is stated exactly once.
 
 What a caption keeps, and what the parser recovers:
 - class: shape synonyms per class (a kite is the "diamond" class).
-- size bin: < 9 tiny; 9–10 small; 11–12 medium; ≥ 13 big (`SIZE_EDGES`).
+- size bin: < 9 tiny; 9–10 small; 11–12 medium; ≥ 13 big (`SIZE_EDGES`). The medium bin's
+  adjective is "medium sized" (never a bare "medium"), so "a medium purple egg" is unambiguous.
 - colour: the nearest named colour (colors.py) to the label's RGB.
 - location, as a cell of a 3×3 ("coarse") or 7×7 ("fine") grid over the range of centres
   [7, 24] on the 32-pixel canvas. Fine cells nest in coarse cells: a coarse third is 6 positions,
@@ -253,7 +254,9 @@ def _caption(
         phrases.reverse()
     if len(phrases) == 3 and u[10] < 2 / 3:
         phrases.insert(0, phrases.pop(int(u[10] * 3) + 1))
-    text = head + "".join(_pick(LINKERS, u[11 + i]) + p for i, p in enumerate(phrases)) + "."
+    # a bare space joins the noun to the first phrase only ("a red egg pointing north, ...")
+    links = [_pick(LINKERS, u[11])] + [_pick(LINKERS[1:], v) for v in u[12:14]]
+    text = head + "".join(link + p for link, p in zip(links, phrases, strict=False)) + "."
     return text[0].upper() + text[1:].replace(". it is", ". It is")
 
 

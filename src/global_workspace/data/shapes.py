@@ -127,18 +127,6 @@ def place(unit_points: np.ndarray, x: float, y: float, size: float, rotation: fl
     return np.array([x, y]) + size * (np.asarray(unit_points) - 0.5) @ rot.T
 
 
-def polygon_pixels(
-    shape_class: int, x: float, y: float, size: float, rotation: float, image_size: int = 32
-) -> np.ndarray:
-    """The placed polygon in continuous pixel coordinates (column, row), rows counted from the top.
-
-    Pixel (i, j) covers columns [j, j+1) and rows [i, i+1); the canvas is scaled by image_size/32.
-    """
-    scale = image_size / CANVAS
-    canvas = place(SHAPES[shape_class].vertices, x, y, size, rotation)
-    return np.stack([canvas[:, 0] * scale, (CANVAS - canvas[:, 1]) * scale], axis=1)
-
-
 def matplotlib_path(
     shape_class: int, x: float, y: float, size: float, rotation: float
 ) -> tuple[np.ndarray, list[int]]:
