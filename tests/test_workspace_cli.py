@@ -54,8 +54,8 @@ def _error(capsys: pytest.CaptureFixture[str], *args: object) -> str:
 
 def test_train_then_evaluate(data: Path, tmp_path: Path) -> None:
     run = tmp_path / "run"
-    _gw("train", data, "--domains", "a,b", "--preset", "tr+cont", "--paired", 40, "--ensemble-seeds", 2, "--out", run,
-        "--device", "cpu", *SMALL)  # fmt: skip
+    args = ["--domains", "a,b", "--preset", "tr+cont", "--paired", 40, "--ensemble-seeds", 2, "--out", run]
+    _gw("train", data, *args, "--device", "cpu", *SMALL)
     config = json.loads((run / "config.json").read_text())
     assert [m["seed"] for m in config["members"]] == [0, 1]
     assert (run / "command.txt").read_text().startswith("gw ")
