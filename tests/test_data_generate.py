@@ -133,10 +133,16 @@ def _corrupt(tmp_path: Path, source: Path, how: str) -> Path:
         "broken-json",
     ],
 )
-def test_loader_refuses_a_damaged_dataset(tiny_shapes: Path, tmp_path: Path, how: str) -> None:
+def test_loader_refuses_a_damaged_dataset(
+    tiny_shapes: Path, tmp_path: Path, how: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     folder = _corrupt(tmp_path, tiny_shapes, how)
     with pytest.raises(UserError):
         load_dataset(folder)
+    picture = tmp_path / "grid.png"
+    assert _gw("data", "show", str(folder), "--out", str(picture)) == 2
+    assert len(capsys.readouterr().err.strip().splitlines()) == 1
+    assert not picture.exists()
 
 
 def test_cli_generates_and_shows(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

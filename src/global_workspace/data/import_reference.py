@@ -11,7 +11,6 @@ captions of our grammar, generated from the labels with `seed`.
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +22,7 @@ from ..fileio import atomic_directory, atomic_write_text
 from ..seeding import numpy_generator
 from .captions import make_captions
 from .format import SPLITS, Dataset, DatasetInfo, load_dataset, write_info
-from .simple_shapes import LABEL_COLUMNS, NAME, TWO_PI32
+from .simple_shapes import LABEL_COLUMNS, NAME, wrap_rotation
 
 REFERENCE_COLUMNS = 12
 
@@ -53,9 +52,7 @@ def _check_labels(file: Path, labels: np.ndarray) -> np.ndarray:
         raise UserError(f"{file}: column 0 (class) must be 0, 1 or 2")
     if np.any(ours[:, 3] <= 0) or np.any(ours[:, 5:8] < 0) or np.any(ours[:, 5:8] > 255):
         raise UserError(f"{file}: sizes must be positive and colours within 0–255")
-    rotation = np.mod(ours[:, 4].astype(np.float64), 2 * math.pi).astype(np.float32)
-    rotation[rotation >= TWO_PI32] = 0.0
-    ours[:, 4] = rotation
+    ours[:, 4] = wrap_rotation(labels[:, 4])
     return ours
 
 
@@ -134,5 +131,5 @@ def import_reference(
             },
         )
         write_info(tmp, info)
-        load_dataset(tmp, expect_name=NAME)
-    return load_dataset(out, expect_name=NAME)
+        load_dataset(tmp, expect_name=NAME)  # validated before it replaces anything
+    return Dataset(out, info)

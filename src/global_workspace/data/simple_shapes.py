@@ -37,6 +37,13 @@ MAX_IMAGE_SIZE = 1024
 TWO_PI32 = np.float32(2 * math.pi)
 
 
+def wrap_rotation(rotation: np.ndarray) -> np.ndarray:
+    """Angles as float32 in [0, 2π): a value that rounds up to 2π in float32 becomes 0."""
+    wrapped = np.mod(np.asarray(rotation, dtype=np.float64), 2 * math.pi).astype(np.float32)
+    wrapped[wrapped >= TWO_PI32] = 0.0
+    return wrapped
+
+
 def sample_labels(rng: np.random.Generator, n: int) -> np.ndarray:
     """Attributes of n examples, float32 (n, 8) in LABEL_COLUMNS order (REFERENCE §1 ranges).
 
@@ -48,9 +55,7 @@ def sample_labels(rng: np.random.Generator, n: int) -> np.ndarray:
     labels[:, 1] = rng.integers(7, 25, size=n)
     labels[:, 2] = rng.integers(7, 25, size=n)
     labels[:, 3] = rng.integers(7, 15, size=n)
-    rotation = rng.uniform(0.0, 2 * math.pi, size=n).astype(np.float32)
-    rotation[rotation >= TWO_PI32] = 0.0
-    labels[:, 4] = rotation
+    labels[:, 4] = wrap_rotation(rng.uniform(0.0, 2 * math.pi, size=n))
     labels[:, 5:8] = sample_hls_rgb(rng, n)
     return labels
 
@@ -182,5 +187,5 @@ def generate_simple_shapes(
             },
         )
         write_info(tmp, info)
-        load_dataset(tmp, expect_name=NAME)
-    return load_dataset(out, expect_name=NAME)
+        load_dataset(tmp, expect_name=NAME)  # validated before it replaces anything
+    return Dataset(out, info)
