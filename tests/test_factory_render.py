@@ -157,3 +157,31 @@ def test_fast_path_matches_the_reference_tracer() -> None:
         iou = (fast_mask & ref_mask).sum() / (fast_mask | ref_mask).sum()
         assert iou > 0.9
         assert (np.abs(fast - ref).max(axis=-1) <= 1).mean() > 0.98
+
+
+def _square_gap(lo: tuple[float, float], hi: tuple[float, float]) -> float:
+    """Distance between the range of table centres [-2, 2]² and the rectangle lo–hi on the floor."""
+    a, b = scene.FLOOR_RANGE
+    dx = max(lo[0] - b, a - hi[0], 0.0)
+    dy = max(lo[1] - b, a - hi[1], 0.0)
+    return math.hypot(dx, dy)
+
+
+def test_no_pose_puts_the_table_into_a_landmark() -> None:
+    reach = scene.table_radius()
+    for box in scene.LANDMARK_BOXES:
+        assert _square_gap(box.lo[:2], box.hi[:2]) > reach
+    for cone in scene.CONES:
+        assert _square_gap((cone.cx, cone.cy), (cone.cx, cone.cy)) > reach + cone.radius
+
+
+def test_landmark_shadows_never_reach_the_table() -> None:
+    """The fast path gives the table no shadows from landmarks; this is why it need not."""
+    reach = scene.table_radius()
+    lo, hi = scene.FLOOR_RANGE
+    grid = np.linspace(lo - reach, hi + reach, 50)
+    xx, yy = (a.ravel() for a in np.meshgrid(grid, grid))
+    occluders = [render.Placed(b) for b in scene.LANDMARK_BOXES]
+    for h in np.linspace(0.0, scene.TABLE_HEIGHT + scene.PANEL_HEIGHT, 5):
+        points = np.stack([xx, yy, np.full_like(xx, h)], axis=1)
+        assert not render._occluded(points, occluders, scene.CONES).any()
