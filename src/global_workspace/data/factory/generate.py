@@ -32,6 +32,7 @@ from ...errors import UserError
 from ...fileio import atomic_directory, atomic_write_text
 from ..colors import sample_hls_rgb
 from ..format import SPLITS, Dataset, DatasetInfo, load_dataset, write_info
+from ..simple_shapes import wrap_rotation
 from . import scene
 from .captions import NEAR_DISTANCE, make_factory_captions
 from .render import SUPERSAMPLE, render_tables
@@ -42,7 +43,6 @@ CHUNK = 2048
 GENERATOR_VERSION = 1
 MIN_IMAGE_SIZE = 16
 MAX_IMAGE_SIZE = 512
-TWO_PI32 = np.float32(2 * math.pi)
 
 
 def sample_labels(rng: np.random.Generator, n: int) -> np.ndarray:
@@ -51,9 +51,7 @@ def sample_labels(rng: np.random.Generator, n: int) -> np.ndarray:
     labels = np.empty((n, 6), dtype=np.float32)
     labels[:, 0] = rng.uniform(lo, hi, size=n)
     labels[:, 1] = rng.uniform(lo, hi, size=n)
-    rotation = rng.uniform(0.0, 2 * math.pi, size=n).astype(np.float32)
-    rotation[rotation >= TWO_PI32] = 0.0
-    labels[:, 2] = rotation
+    labels[:, 2] = wrap_rotation(rng.uniform(0.0, 2 * math.pi, size=n))
     labels[:, 3:6] = sample_hls_rgb(rng, n)
     return labels
 
