@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 import torch
+from safetensors.torch import load_file, save_file
 from torch import nn
 from workspace_fixtures import linear_pair
 
@@ -190,11 +192,14 @@ def test_resume_equals_uninterrupted_and_checkpoint_round_trips(tmp_path: Path) 
 
 def test_nan_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path: Path) -> None:
     data = linear_pair(tmp_path / "data", n=300)
-    members = [MemberSpec.from_preset("full", seed=0, paired=40)]
-    train = TrainConfig(steps=40, batch_size=64, eval_every=10, log_every=5, lr=1e32)
-    config = make_config(data, ["a", "b"], members, train, width=16, depth=3)
-    with pytest.raises(NonFiniteLoss, match="member 0"):
-        train_workspace(config, tmp_path / "run", "cpu", progress=False, tensorboard=False)
-    if (tmp_path / "run" / "checkpoint").exists():
-        _, model, _ = load_model(tmp_path / "run", torch.device("cpu"))
-        assert all(torch.isfinite(v).all() for v in model.state_dict().values())
+    run = tmp_path / "run"
+    _run(run, data, steps=20, eval_every=5, until=10)
+    good = (run / "checkpoint" / "model.safetensors").read_bytes()
+    # Poison the optimiser state: the next update turns the weights into NaN.
+    state = load_file(run / "checkpoint" / "trainer.safetensors")
+    save_file({k: -v.abs() - 1 if k.startswith("exp_avg_sq") else v for k, v in state.items()},
+              run / "checkpoint" / "trainer.safetensors")  # fmt: skip
+    with pytest.raises(NonFiniteLoss, match=r"member 0 \(full/paired=40/seed=0\).* step 12"):
+        _run(run, data, steps=20, eval_every=5, resume=True)
+    assert (run / "checkpoint" / "model.safetensors").read_bytes() == good
+    assert json.loads((run / "checkpoint" / "state.json").read_text())["step"] == 10

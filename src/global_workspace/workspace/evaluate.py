@@ -6,20 +6,26 @@ For every ordered pair of domains a -> b:
                                        of b, by cosine similarity of the PRE-tanh encodings (the
                                        space the contrastive loss aligns); ties count against it
   cycle/{a}_through_{b}/latent_mse     MSE between D_a(tanh(E_b(D_b(tanh(E_a(u_a)))))) and u_a
-  translation/{a}_to_{b}/{attribute}   attribute-level coherence read from the predicted latents
-                                       (shape_accuracy, position_error_px, ...; see attributes.py)
-and for every domain a: demi_cycle/{a}/latent_mse.
+  translation/{a}_to_{b}/{attribute}   attribute-level coherence: the predicted latents of b read
+                                       as attributes (domains/readout.py: attr directly, v through
+                                       the image probe, t by parsing decoded captions) and scored
+                                       against the labels: shape_accuracy, position_error_px,
+                                       size_error_px, rotation_error_deg, color_error (parse_rate)
+and for every domain a: demi_cycle/{a}/latent_mse. Attribute metrics need the dataset
+(DATA/dataset.json) and domains with a readout; a domain without one is listed under "skipped".
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
+from ..domains.latents import LatentSpec
 from ..fileio import atomic_write_json
 from .model import GlobalWorkspace
 
@@ -31,12 +37,29 @@ SIMILARITY_BUDGET = 1 << 26
 """Entries of the (K, queries, N) similarity block computed at once in retrieval."""
 
 
+def as_latent(pred: torch.Tensor, spec: LatentSpec | None) -> torch.Tensor:
+    """A prediction in the latent's own terms: a leading one-hot block's logits become probabilities."""
+    c = 0 if spec is None else spec.loss.categorical
+    if c == 0:
+        return pred
+    return torch.cat([pred[..., :c].softmax(dim=-1), pred[..., c:]], dim=-1)
+
+
 @torch.no_grad()
-def latent_metrics(model: GlobalWorkspace, latents: Mapping[str, torch.Tensor]) -> Metrics:
-    """Translation, demi-cycle and cycle latent MSEs; latents[d]: (N, dim), row i = example i."""
+def latent_metrics(
+    model: GlobalWorkspace,
+    latents: Mapping[str, torch.Tensor],
+    specs: Mapping[str, LatentSpec] | None = None,
+) -> Metrics:
+    """Translation, demi-cycle and cycle latent MSEs; latents[d]: (N, dim), row i = example i.
+
+    With `specs`, a domain whose latent starts with a one-hot block (attr's class) is compared
+    after its predicted logits become probabilities (see `as_latent`).
+    """
     domains = [d for d in model.domain_names if d in latents]
     n = int(next(iter(latents.values())).shape[0])
     sums: dict[str, torch.Tensor] = {}
+    specs = specs or {}
 
     def add(name: str, pred: torch.Tensor, target: torch.Tensor) -> None:
         err = (pred - target).pow(2).mean(dim=-1).sum(dim=1)  # (K,)
@@ -49,11 +72,11 @@ def latent_metrics(model: GlobalWorkspace, latents: Mapping[str, torch.Tensor]) 
             for b in domains:
                 pred = model.decode(b, state)  # (K, c, dim_b)
                 if a == b:
-                    add(f"demi_cycle/{a}/latent_mse", pred, rows[a])
+                    add(f"demi_cycle/{a}/latent_mse", as_latent(pred, specs.get(a)), rows[a])
                     continue
-                add(f"translation/{a}_to_{b}/latent_mse", pred, rows[b])
+                add(f"translation/{a}_to_{b}/latent_mse", as_latent(pred, specs.get(b)), rows[b])
                 back = model.decode(a, model.state(b, pred))
-                add(f"cycle/{a}_through_{b}/latent_mse", back, rows[a])
+                add(f"cycle/{a}_through_{b}/latent_mse", as_latent(back, specs.get(a)), rows[a])
     return {k: v / n for k, v in sums.items()}
 
 
@@ -95,17 +118,72 @@ def _ranks(queries: torch.Tensor, keys: torch.Tensor) -> tuple[torch.Tensor, tor
     return hits / n, reciprocal / n
 
 
+class Translator(Protocol):
+    """What attribute scoring needs of a model: translation between its domains (a workspace, or
+    the direct translators of the no-workspace ablation)."""
+
+    @property
+    def domain_names(self) -> list[str]: ...
+
+    def translate(self, source: str, target: str, latent: torch.Tensor) -> torch.Tensor: ...
+
+    def parameters(self, recurse: bool = True) -> Iterator[nn.Parameter]: ...
+
+
+@torch.no_grad()
+def attribute_metrics(
+    model: Translator,
+    latents: Mapping[str, torch.Tensor],
+    data: Path,
+    split: str,
+    skipped: dict[str, str],
+) -> Metrics:
+    """translation/{a}_to_{b}/{attribute error} per member, from the dataset's labels.
+
+    Domains whose latents cannot be read as attributes are recorded in `skipped` with the reason.
+    """
+    from ..data.format import load_dataset
+    from ..domains.readout import Readout
+    from ..errors import UserError
+
+    labels = load_dataset(data).split(split).labels
+    readout = Readout(data, next(model.parameters()).device)
+    domains = [d for d in model.domain_names if d in latents]
+    readable = []
+    for b in domains:
+        try:
+            readout.errors(b, latents[b][:2].cpu(), labels[:2])
+            readable.append(b)
+        except UserError as exc:
+            skipped[b] = str(exc)
+    out: dict[str, list[float]] = {}
+    for a in domains:
+        for b in readable:
+            if a == b:
+                continue
+            pred = model.translate(a, b, latents[a]).cpu()  # (K, N, dim_b)
+            for k in range(pred.shape[0]):
+                for name, value in readout.errors(b, pred[k], labels).items():
+                    out.setdefault(f"translation/{a}_to_{b}/{name}", []).append(value)
+    return {k: torch.tensor(v) for k, v in out.items()}
+
+
 def evaluate_split(
     model: GlobalWorkspace,
     latents: Mapping[str, torch.Tensor],
-    attributes: Any = None,
+    specs: Mapping[str, LatentSpec] | None = None,
+    data: Path | None = None,
+    split: str = "test",
+    skipped: dict[str, str] | None = None,
 ) -> Metrics:
-    """Every metric of the module docstring; `attributes` scores predicted latents (optional)."""
-    metrics = latent_metrics(model, latents)
+    """Every metric of the module docstring; attribute metrics when `data` has a dataset.json."""
+    metrics = latent_metrics(model, latents, specs)
     metrics.update(retrieval_metrics(model, latents))
-    if attributes is not None:
-        metrics.update(attributes(model, latents))
-    return dict(sorted(metrics.items()))
+    if data is not None and (Path(data) / "dataset.json").is_file():
+        metrics.update(
+            attribute_metrics(model, latents, Path(data), split, {} if skipped is None else skipped)
+        )
+    return {k: v.cpu() for k, v in sorted(metrics.items())}
 
 
 def per_member(metrics: Mapping[str, torch.Tensor]) -> list[dict[str, float]]:
@@ -115,15 +193,28 @@ def per_member(metrics: Mapping[str, torch.Tensor]) -> list[dict[str, float]]:
     return [{name: float(v[i]) for name, v in values.items()} for i in range(k)]
 
 
-def write_metrics(path: Path, split: str, members: list[dict[str, Any]], metrics: Metrics) -> None:
-    """RUN/metrics.json: {"split", "members": [{"member", "spec", "metrics"}]} written atomically."""
-    rows = per_member(metrics)
+def write_metrics(
+    path: Path,
+    split: str,
+    members: list[dict[str, Any]],
+    metrics: Metrics,
+    skipped: dict[str, str] | None = None,
+    not_applicable: Mapping[str, str] | None = None,
+) -> None:
+    """RUN/metrics.json: {"split", "skipped", "not_applicable", "members": [{"member", "spec",
+    "metrics"}]}, atomically. A not-applicable metric (e.g. retrieval without a shared space) is
+    null in every member's metrics, never 0; `not_applicable` maps it to the reason."""
+    rows: list[dict[str, float | None]] = [dict(r) for r in per_member(metrics)]
+    for row in rows:
+        row.update(dict.fromkeys(not_applicable or {}))
     atomic_write_json(
         path,
         {
             "split": split,
+            "skipped": dict(skipped or {}),
+            "not_applicable": dict(not_applicable or {}),
             "members": [
-                {"member": i, "spec": spec, "metrics": row}
+                {"member": i, "spec": spec, "metrics": dict(sorted(row.items()))}
                 for i, (spec, row) in enumerate(zip(members, rows, strict=True))
             ],
         },

@@ -21,19 +21,20 @@ from .checkpoint import (
     RunConfig,
     check_same_config,
     has_checkpoint,
-    load_model,
+    load_run_model,
     load_trainer_state,
     load_weights,
     save_checkpoint,
     write_config,
 )
 from .data import check_domains, load_latent_data
-from .evaluate import evaluate_split, latent_metrics, write_metrics
-from .losses import GWTask, active_categories
-from .model import GlobalWorkspace, WorkspaceConfig
+from .evaluate import write_metrics
+from .families import family_of
+from .losses import active_categories
+from .model import WorkspaceConfig
 from .presets import MemberSpec
 from .sampling import Sampler
-from .trainer import RunLog, TrainConfig, Trainer, fit, member_coefficients
+from .trainer import RunLog, Task, TrainConfig, Trainer, fit, member_coefficients
 
 
 def make_config(
@@ -60,7 +61,7 @@ def make_config(
     )
 
 
-def check_members(members: Sequence[MemberSpec], task: GWTask, train_size: int) -> None:
+def check_members(members: Sequence[MemberSpec], task: Task, train_size: int) -> None:
     """Refuse pair counts the split cannot give and presets that need pairs they do not get."""
     if not members:
         raise UserError("an ensemble needs at least one member")
@@ -113,12 +114,13 @@ def train_workspace(
                 f"domain {d!r} has latent size {spec.latent_dim}, the run expects "
                 f"{config.workspace.domains[d]}; the latents were re-pretrained, retrain the run"
             )
-    task = GWTask(data.specs, active_categories(config.members), config.learn_logit_scale)
+    family = family_of(config.members)  # the model and task the presets train (families.py)
+    task = family.build_task(data.specs, active_categories(config.members), config.learn_logit_scale)
     check_members(config.members, task, data.size("train"))
     _prepare_folder(run, config, force, resume, command)
 
     torch.manual_seed(0)  # nothing should draw from it; fixed in case a library op does
-    model = GlobalWorkspace(config.workspace, [m.seed for m in config.members]).to(device)
+    model = family.build_model(config.workspace, [m.seed for m in config.members]).to(device)
     sampler = Sampler(data.split("train"), config.members, config.train.batch_size)
     coefficients = member_coefficients(task.categories, [m.coefficients for m in config.members], device)
     trainer = Trainer(model, task, sampler, coefficients, config.train)
@@ -135,7 +137,7 @@ def train_workspace(
             trainer,
             labels,
             log=log,
-            evaluate=lambda m: latent_metrics(m, val),  # type: ignore[arg-type]
+            evaluate=lambda m: family.latent_metrics(m, val, data.specs),
             save=lambda step: save_checkpoint(run, model, trainer.state_dict(), step),
             progress=progress,
             until=until,
@@ -160,9 +162,12 @@ def evaluate_run(run: Path | str, split: str = "test", device: torch.device | st
     """Score a trained run on a split and write its metrics file; returns the file."""
     run = Path(run)
     device = resolve_device(device) if isinstance(device, str) else device
-    config, model, _ = load_model(run, device)
+    config, model, _ = load_run_model(run, device)
+    family = family_of(config.members)
     data = load_latent_data(config.data, config.domains, device, splits=(split,))
-    metrics = evaluate_split(model, data.split(split))
+    skipped: dict[str, str] = {}
+    metrics = family.evaluate(model, data.split(split), data.specs, Path(config.data), split, skipped)
     out = metrics_file(run, split)
-    write_metrics(out, split, [m.to_json() for m in config.members], metrics)
+    specs = [m.to_json() for m in config.members]
+    write_metrics(out, split, specs, metrics, skipped, family.not_applicable(config.domains))
     return out

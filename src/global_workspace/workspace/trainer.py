@@ -265,7 +265,7 @@ class Trainer:
         for k, s in enumerate(bad):
             if s >= 0:
                 raise NonFiniteLoss(
-                    f"the loss of member {k} ({labels[k]}) became NaN or infinite at step {s}; "
+                    f"the loss of member {k} ({labels[k]}) became NaN or infinite in step {s + 1}; "
                     "training stopped and the last good checkpoint is kept; try a lower --lr"
                 )
 
