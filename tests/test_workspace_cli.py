@@ -111,7 +111,7 @@ def test_missing_latents_say_to_pretrain(tmp_path: Path, capsys: pytest.CaptureF
 
 
 def test_full_with_50_pairs_translates_better_than_tr(tmp_path: Path) -> None:
-    """b = 1.5 tanh(a W): unpaired data + demi-cycles and cycles help when pairs are scarce."""
+    """b = a W: unpaired data + demi-cycles and cycles help when pairs are scarce."""
     data = linear_pair(tmp_path / "data", n=1000)
     members = [MemberSpec.from_preset(p, seed=s, paired=50) for p in ("tr", "full") for s in (0, 1)]
     train = TrainConfig(steps=300, batch_size=128, eval_every=0, log_every=300)
