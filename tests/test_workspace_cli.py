@@ -92,6 +92,25 @@ def test_bad_input_is_one_line(data: Path, tmp_path: Path, capsys: pytest.Captur
     )
     assert "at least two domains" in _error(capsys, *base, "--domains", "a", "--paired", 5)
     assert not out.exists()
+    keep = tmp_path / "keep"
+    (keep / "file.txt").parent.mkdir()
+    (keep / "file.txt").write_text("precious")
+    args = [
+        "train",
+        data,
+        "--out",
+        keep,
+        "--device",
+        "cpu",
+        "--domains",
+        "a,b",
+        "--paired",
+        5,
+        "--force",
+        *SMALL,
+    ]
+    assert "not a run folder" in _error(capsys, *args)
+    assert (keep / "file.txt").read_text() == "precious"
     # Presets without a paired term train with --paired 0.
     _gw(*base, "--domains", "a,b", "--coef", "dcy=1,cy=1", "--paired", 0)
     assert "already exists" in _error(capsys, *base, "--domains", "a,b", "--preset", "tr", "--paired", 5)

@@ -84,6 +84,8 @@ def _prepare_folder(run: Path, config: RunConfig, force: bool, resume: bool, com
         return
     refuse_existing(run, force, "run folder")
     if run.exists():
+        if not (run / "config.json").is_file() and (not run.is_dir() or any(run.iterdir())):
+            raise UserError(f"{run} exists and is not a run folder; --force only replaces run folders")
         shutil.rmtree(run)
     run.mkdir(parents=True)
     write_config(run, config)
