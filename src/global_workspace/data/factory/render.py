@@ -277,7 +277,8 @@ def background(size: int, ss: int = SUPERSAMPLE) -> Background:
     # the floor's lit shading is exactly 1, so in the table's shadow it keeps only the ambient term
     planes[_SHADOWED] = (traced.albedo * scene.AMBIENT).reshape(n, n, 3).transpose(2, 0, 1)
     planes[_FLOOR] = (traced.kind == FLOOR).reshape(n, n)
-    return Background(view=view, image=downsample(color, ss), planes=planes)
+    # the image from the float32 planes the windows are re-cast from: untouched pixels match exactly
+    return Background(view=view, image=downsample(planes[_COLOR].transpose(1, 2, 0), ss), planes=planes)
 
 
 def _table_bounds(x: np.ndarray, y: np.ndarray, rotation: np.ndarray) -> np.ndarray:
