@@ -33,11 +33,6 @@ from .sampling import Batch
 Terms = dict[str, torch.Tensor]
 
 
-def category(term: str) -> str:
-    """The coefficient a term is weighted by: the part of its name before the first '/'."""
-    return term.split("/", 1)[0]
-
-
 def active_categories(members: Iterable[MemberSpec]) -> set[str]:
     """Categories with a positive weight for at least one member: only those are computed."""
     return {c for m in members for c, w in m.coefficients.items() if w > 0}

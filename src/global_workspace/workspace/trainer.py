@@ -31,6 +31,11 @@ from .sampling import Batch, Sampler
 Terms = dict[str, torch.Tensor]
 
 
+def category(term: str) -> str:
+    """The coefficient a term is weighted by: the part of its name before the first '/'."""
+    return term.split("/", 1)[0]
+
+
 class Task(Protocol):
     """What the trainer trains: the loss of a batch and the parameters it moves."""
 
@@ -200,7 +205,7 @@ class Trainer:
         if not terms:
             raise UserError("no loss term has anything to compute: check the coefficients and --paired")
         self.term_names = list(terms)
-        index = [task.categories.index(name.split("/", 1)[0]) for name in self.term_names]
+        index = [task.categories.index(category(name)) for name in self.term_names]
         self.weights = coefficients[:, index].T.contiguous()  # (T, K)
         self.use_graph = config.cuda_graph and device.type == "cuda"
         self.graph: torch.cuda.CUDAGraph | None = None
