@@ -100,10 +100,12 @@ DIRECTION_PHRASES = [_direction_phrases(k) for k in range(8)]
 def region_cells(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(column, row) in 0..2 of floor positions; column 0 is left (West), row 0 bottom (South)."""
     lo, hi = scene.FLOOR_RANGE
-    edges = np.linspace(lo, hi, 4)[1:3]
-    return np.searchsorted(edges, np.asarray(x), side="right"), np.searchsorted(
-        edges, np.asarray(y), side="right"
-    )
+    edges = np.linspace(lo, hi, 4)[1:3]  # thirds of the range
+
+    def cell(v: np.ndarray) -> np.ndarray:
+        return np.searchsorted(edges, np.asarray(v, dtype=np.float64), side="right")
+
+    return cell(x), cell(y)
 
 
 def nearest_landmarks(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
