@@ -22,9 +22,11 @@ def _register() -> None:
     from .commands import (
         data,
         data_factory,  # noqa: F401  (adds `gw data factory`)
+        pretrain,
     )
 
     app.add_typer(data.app, name="data")
+    app.command("pretrain")(pretrain.pretrain)
     from .commands import train
 
     app.command("train")(train.train)

@@ -1,0 +1,45 @@
+"""`gw pretrain DATA`: train the frozen unimodal specialists and store their latents."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+
+def pretrain(
+    data: Path = typer.Argument(..., help="Dataset folder (made by `gw data ...`)."),
+    domains: str = typer.Option("v,attr,t", help="Comma-separated domains to pretrain, in order."),
+    steps: str = typer.Option(
+        None,
+        help="Optimisation steps: N for every model, or v=N,probe=N,t=N,caption=N "
+        "(visual VAE, image probe, text VAE, caption decoder); default 3000,1500,2000,3000.",
+    ),
+    batch_size: int = typer.Option(128, help="Batch size of every model."),
+    device: str = typer.Option("auto", help="auto (the GPU when present), cpu or cuda."),
+    seed: int = typer.Option(0, help="Seed of every initialisation and batch order."),
+    force: bool = typer.Option(False, "--force", help="Retrain domains whose folder already exists."),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bars."),
+) -> None:
+    """Train what needs training; write DATA/domains/{name}/ with weights, metrics and latents."""
+    from ..domains.pretrain import PretrainConfig, parse_domains, parse_steps
+    from ..domains.pretrain import pretrain as run
+
+    if batch_size < 1:
+        raise typer.BadParameter("--batch-size must be at least 1")
+    config = PretrainConfig(
+        domains=parse_domains(domains),
+        steps=parse_steps(steps),
+        batch_size=batch_size,
+        device=device,
+        seed=seed,
+        force=force,
+        progress=not quiet,
+    )
+    results = run(data, config)
+    for name, metrics in results.items():
+        quality = {
+            k: v for k, v in metrics.items() if k.startswith(("quality/", "probe/test", "caption/test"))
+        }
+        typer.echo(f"{name}: {json.dumps(quality)}")

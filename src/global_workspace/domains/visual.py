@@ -1,0 +1,235 @@
+"""The image domain `v`: a convolutional VAE whose mean latent is what the workspace sees.
+
+Architecture as in the reference (REFERENCE §4): four strided 4x4 convolutions 3→32→64→128→256
+with BatchNorm and ReLU down to (image_size/16)², a linear map to mean and log-variance; the
+decoder mirrors it with transposed convolutions and a sigmoid.
+
+Colour. The reference's loss, 0.5·SSE + 0.1·KL, is a Gaussian likelihood with a pixel noise of
+σ ≈ 0.3 (in [0, 1] units), so hue differences sit inside the noise and the prototype reconstructed
+grey shapes (REFERENCE §11). Here the loss is `SSE_w + β·KL` with a small β (σ² = β/2, default
+β = 0.01, σ ≈ 0.07) and the squared error of the shape's pixels (non-black in the target) weighted
+`foreground_weight` times more, since the shape is only 5–20% of the image but carries all of its
+content. The probe's colour error on reconstructions (metrics.json) checks that hue survives.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..data.format import Dataset, Split
+from ..errors import UserError
+from ..seeding import derive_seed, torch_generator
+from .attr import attribute_errors
+from .figures import reconstruction_figure
+from .nets import (
+    TorchDomain,
+    conv_decoder,
+    conv_encoder,
+    freeze,
+    gaussian_kl,
+    images_to_tensor,
+    load_weights,
+    save_weights,
+    tensor_to_images,
+)
+from .probe import Probe, train_probe
+from .registry import register_domain
+from .training import FitSettings, TrainLog, batch_indices, optimise
+
+ENCODE_BATCH = 1024
+
+
+class ConvVAE(nn.Module):
+    """Images (B, 3, S, S) in [0, 1] <-> latents (B, latent_dim); S divisible by 16."""
+
+    def __init__(self, image_size: int, latent_dim: int, channels: list[int]) -> None:
+        super().__init__()
+        if image_size % 16:
+            raise UserError(f"the visual VAE needs an image size divisible by 16, got {image_size}")
+        self.side = image_size // 16
+        self.channels = list(channels)
+        flat = channels[-1] * self.side * self.side
+        self.encoder = conv_encoder([3, *channels])
+        self.to_stats = nn.Linear(flat, 2 * latent_dim)
+        self.from_latent = nn.Sequential(nn.Linear(latent_dim, flat), nn.ReLU())
+        self.decoder = conv_decoder([*reversed(channels), 3])
+
+    def encode(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, 3, S, S) -> mean, logvar (B, latent_dim) each."""
+        stats = self.to_stats(self.encoder(images).flatten(1))
+        mean, logvar = stats.chunk(2, dim=1)
+        return mean, logvar.clamp(-12.0, 8.0)
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """(B, latent_dim) -> (B, 3, S, S) in [0, 1]."""
+        h = self.from_latent(z).view(-1, self.channels[-1], self.side, self.side)
+        return torch.sigmoid(self.decoder(h))
+
+
+@register_domain
+class VisualDomain(TorchDomain):
+    """Images <-> the mean latent of a convolutional VAE."""
+
+    kind = "v"
+
+    def __init__(
+        self,
+        name: str | None = None,
+        image_size: int = 32,
+        latent_dim: int = 12,
+        beta: float = 0.01,
+        foreground_weight: float = 4.0,
+        channels: list[int] | None = None,
+        lr: float = 3e-3,
+    ) -> None:
+        super().__init__(name)
+        self.image_size = int(image_size)
+        self.latent_dim = int(latent_dim)
+        self.beta = float(beta)
+        self.foreground_weight = float(foreground_weight)
+        self.channels = list(channels or [32, 64, 128, 256])
+        self.lr = float(lr)
+        self.device = torch.device("cpu")
+        self.vae = freeze(ConvVAE(self.image_size, self.latent_dim, self.channels))
+
+    def config(self) -> dict[str, Any]:
+        return {
+            "image_size": self.image_size,
+            "latent_dim": self.latent_dim,
+            "beta": self.beta,
+            "foreground_weight": self.foreground_weight,
+            "channels": self.channels,
+            "lr": self.lr,
+        }
+
+    def to(self, device: torch.device | str) -> VisualDomain:
+        self.device = torch.device(device)
+        self.vae.to(self.device)
+        return self
+
+    def raw(self, split: Split) -> np.ndarray:
+        return split.images
+
+    @torch.no_grad()
+    def encode(self, raw: Any) -> torch.Tensor:
+        """uint8 images (N, H, W, 3) -> mean latents float32 (N, latent_dim) on the CPU."""
+        images = np.asarray(raw) if not isinstance(raw, torch.Tensor) else raw
+        if images.ndim != 4 or tuple(images.shape[1:]) != (self.image_size, self.image_size, 3):
+            raise UserError(
+                f"domain {self.name!r} expects images (N, {self.image_size}, {self.image_size}, 3), "
+                f"got {tuple(images.shape)}"
+            )
+        out = [
+            self.vae.encode(images_to_tensor(images[i : i + ENCODE_BATCH], self.device))[0].float().cpu()
+            for i in range(0, len(images), ENCODE_BATCH)
+        ]
+        return torch.cat(out) if out else torch.zeros(0, self.latent_dim)
+
+    @torch.no_grad()
+    def decode_float(self, latent: torch.Tensor) -> torch.Tensor:
+        """(N, latent_dim) -> float images (N, 3, H, W) in [0, 1] on this domain's device."""
+        z = torch.as_tensor(latent, dtype=torch.float32)
+        if z.ndim != 2 or z.shape[1] != self.latent_dim:
+            raise UserError(
+                f"domain {self.name!r} expects latents (N, {self.latent_dim}), got {tuple(z.shape)}"
+            )
+        parts = [
+            self.vae.decode(z[i : i + ENCODE_BATCH].to(self.device)) for i in range(0, len(z), ENCODE_BATCH)
+        ]
+        return torch.cat(parts) if parts else torch.zeros(0, 3, self.image_size, self.image_size)
+
+    def decode(self, latent: torch.Tensor) -> np.ndarray:
+        """(N, latent_dim) -> uint8 images (N, H, W, 3), the dataset's image format."""
+        return tensor_to_images(self.decode_float(latent))
+
+    def save(self, folder: Path) -> None:
+        save_weights(self.vae, folder)
+
+    def load(self, folder: Path) -> None:
+        load_weights(self.vae, folder, f"domain {self.name!r}")
+        freeze(self.vae)
+
+    def vae_loss(
+        self, images: torch.Tensor, generator: torch.Generator | None = None
+    ) -> dict[str, torch.Tensor]:
+        """Per-batch mean of the weighted squared error and β·KL (see the module docstring)."""
+        mean, logvar = self.vae.encode(images)
+        noise = (
+            torch.randn(mean.shape, generator=generator).to(mean.device)
+            if generator
+            else torch.randn_like(mean)
+        )
+        recon = self.vae.decode(mean + noise * (0.5 * logvar).exp())
+        weight = 1.0 + (self.foreground_weight - 1.0) * (images.amax(dim=1, keepdim=True) > 0.02).float()
+        sse = (weight * (recon - images).pow(2)).sum(dim=(1, 2, 3))
+        return {"recon": sse.mean(), "kl": self.beta * gaussian_kl(mean, logvar).mean()}
+
+    def fit(self, dataset: Dataset, settings: Any) -> dict[str, float]:
+        """Train the VAE on the train images, then the image probe; score reconstructions with it."""
+        assert isinstance(settings, FitSettings)
+        self.image_size = dataset.info.image_size
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(derive_seed(settings.seed, "v", "init"))
+            self.vae = ConvVAE(self.image_size, self.latent_dim, self.channels)
+        self.to(settings.device)
+        log = TrainLog(settings.folder / "logs")
+        try:
+            metrics = self.train_vae(dataset, settings, log)
+            freeze(self.vae)
+            probe, probe_metrics = train_probe(dataset, settings, log)
+        finally:
+            log.close()
+        probe.save(settings.folder / "probe")
+        metrics.update(probe_metrics)
+        metrics.update(self.evaluate(dataset, probe, settings.folder))
+        return metrics
+
+    def train_vae(self, dataset: Dataset, settings: FitSettings, log: TrainLog) -> dict[str, float]:
+        """Optimise the VAE on the train images (settings.steps["v"] steps, default 3000)."""
+        train = settings.train("v", default_steps=3000, lr=self.lr)
+        device = torch.device(settings.device)
+        images = torch.from_numpy(np.array(dataset.split("train").images)).to(device)
+        gen = torch_generator(settings.seed, "v", "batches")
+        noise_gen = torch_generator(settings.seed, "v", "noise")
+        for p in self.vae.parameters():
+            p.requires_grad_(True)
+
+        def step_loss(step: int) -> dict[str, torch.Tensor]:
+            idx = batch_indices(len(images), train.batch_size, gen).to(device)
+            return self.vae_loss(images_to_tensor(images[idx], device), noise_gen)
+
+        return optimise(self.vae, step_loss, train, log, "v")
+
+    def evaluate(self, dataset: Dataset, probe: Probe, folder: Path, split: str = "test") -> dict[str, float]:
+        """Probe scores on real and on reconstructed images of `split`, and the quality bar.
+
+        Bar (issue 3): shape accuracy on reconstructions ≥ 90% of the probe's own on the real
+        images, and position error at most 1 px above the probe's own.
+        """
+        data = dataset.split(split)
+        columns = dataset.info.label_columns
+        real = attribute_errors(probe.predict_uint8(data.images), data.labels, columns)
+        latents = self.encode(data.images)
+        decoded = self.decode_float(latents)
+        recon = attribute_errors(probe.predict(decoded), data.labels, columns)
+        originals = images_to_tensor(data.images[:ENCODE_BATCH], self.device)
+        mse = float((decoded[:ENCODE_BATCH] - originals).pow(2).mean())
+        reconstruction_figure(
+            data.images[:12], tensor_to_images(decoded[:12]), folder / "reconstructions.png"
+        )
+        out = {f"probe/{split}/{k}": v for k, v in real.items()}
+        out.update({f"reconstruction/{split}/{k}": v for k, v in recon.items()})
+        out[f"reconstruction/{split}/pixel_mse"] = mse
+        if "shape_accuracy" in real:
+            ratio = recon["shape_accuracy"] / max(real["shape_accuracy"], 1e-9)
+            out["quality/shape_accuracy_ratio"] = ratio
+        gap = recon["position_error_px"] - real["position_error_px"]
+        out["quality/position_gap_px"] = gap
+        out["quality/color_gap"] = recon["color_error"] - real["color_error"]
+        out["quality/meets_bar"] = bool(out.get("quality/shape_accuracy_ratio", 1.0) >= 0.9 and gap <= 1.0)
+        return out
