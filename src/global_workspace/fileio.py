@@ -16,6 +16,13 @@ import numpy as np
 from .errors import UserError
 
 
+def _default_mode(directory: bool) -> int:
+    """The permissions a plain mkdir/open would give under the current umask (mkstemp gives 0600)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return (0o777 if directory else 0o666) & ~umask
+
+
 def refuse_existing(path: Path, force: bool, what: str = "output") -> None:
     """Stop before any work when `path` exists and the user did not pass --force."""
     if path.exists() and not force:
@@ -42,6 +49,7 @@ def atomic_directory(path: Path, force: bool, what: str = "output") -> Iterator[
     refuse_existing(path, force, what)
     _check_parent_writable(path)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.resolve().parent))
+    os.chmod(tmp, _default_mode(directory=True))
     try:
         yield tmp
         old = None
@@ -62,6 +70,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     _check_parent_writable(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.resolve().parent)
     try:
+        os.fchmod(fd, _default_mode(directory=False))
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
         os.replace(tmp, path)
@@ -85,6 +94,7 @@ def atomic_save_npy(path: Path, array: np.ndarray) -> None:
     _check_parent_writable(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".npy", dir=path.resolve().parent)
     try:
+        os.fchmod(fd, _default_mode(directory=False))
         with os.fdopen(fd, "wb") as handle:
             np.save(handle, array)
         os.replace(tmp, path)
