@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from workspace_fixtures import linear_pair, write_domain
+from workspace_fixtures import linear_pair, one_thread, write_domain  # noqa: F401
 
 from global_workspace.cli import main
 from global_workspace.workspace.checkpoint import load_model
@@ -18,13 +18,7 @@ from global_workspace.workspace.presets import MemberSpec
 from global_workspace.workspace.run import make_config, train_workspace
 from global_workspace.workspace.trainer import TrainConfig
 
-
-@pytest.fixture(autouse=True)
-def _one_thread() -> object:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

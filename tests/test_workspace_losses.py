@@ -8,6 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
+from workspace_fixtures import one_thread  # noqa: F401
 
 from global_workspace.domains.latent_loss import LatentLoss
 from global_workspace.domains.latents import LatentSpec
@@ -15,6 +16,8 @@ from global_workspace.workspace.losses import GWTask, active_categories, contras
 from global_workspace.workspace.model import GlobalWorkspace, WorkspaceConfig
 from global_workspace.workspace.presets import GW_CATEGORIES, PRESETS, MemberSpec
 from global_workspace.workspace.sampling import Batch
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 DOMAINS = {"v": 4, "attr": 3}
 SPECS = {d: LatentSpec(d, n, LatentLoss()) for d, n in DOMAINS.items()}

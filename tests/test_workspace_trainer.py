@@ -10,7 +10,7 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
-from workspace_fixtures import linear_pair
+from workspace_fixtures import linear_pair, one_thread  # noqa: F401
 
 from global_workspace.domains.latent_loss import LatentLoss
 from global_workspace.domains.latents import LatentSpec
@@ -33,13 +33,7 @@ DOMAINS = {"v": 5, "attr": 4}
 SPECS = {"v": LatentSpec("v", 5, LatentLoss()), "attr": LatentSpec("attr", 4, LatentLoss(categorical=2))}
 
 
-@pytest.fixture(autouse=True)
-def _one_thread() -> object:
-    """Tiny matrices: threads only add contention on a loaded machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _train_latents(n: int = 300) -> dict[str, torch.Tensor]:

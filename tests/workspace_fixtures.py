@@ -6,8 +6,19 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
+import torch
 
 from global_workspace.domains.latents import DOMAIN_FORMAT_VERSION
+
+
+@pytest.fixture
+def one_thread() -> object:
+    """Tiny matrices: extra threads only add contention on a small, loaded machine."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 def write_domain(root: Path, name: str, splits: dict[str, np.ndarray], categorical: int = 0) -> None:

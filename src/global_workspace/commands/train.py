@@ -19,7 +19,9 @@ def train(
         None, help="Loss preset: tr, tr+cont, tr+cy, tr+dcy, cont or full (default full without --coef)."
     ),
     coef: str = typer.Option(
-        None, help="Explicit loss weights instead of a preset, e.g. tr=1,cont=0.1,dcy=1,cy=1."
+        None,
+        help="Explicit loss weights instead of a preset, e.g. tr=1,cont=0.1,dcy=1,cy=1 "
+        "(the loss is the SUM of the weighted terms; the reference averages them).",
     ),
     paired: int = typer.Option(..., help="Number of paired training examples (0 for presets without pairs)."),
     steps: int = typer.Option(1000, help="Optimisation steps (the one-cycle schedule spans them)."),
