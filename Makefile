@@ -30,6 +30,8 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_data.py
+	$(PY) benchmarks/bench_factory.py
+	$(PY) benchmarks/bench_domains.py
 	$(PY) benchmarks/bench_train.py
 
 clean:
