@@ -11,7 +11,7 @@ import typer
 def pretrain(
     data: Path = typer.Argument(..., help="Dataset folder (made by `gw data ...`)."),
     domains: str = typer.Option("v,attr,t", help="Comma-separated domains to pretrain, in order."),
-    steps: str = typer.Option(
+    steps: str | None = typer.Option(
         None,
         help="Optimisation steps: N for every model, or v=N,probe=N,t=N,caption=N "
         "(visual VAE, image probe, text VAE, caption decoder); default 3000,1500,2000,3000.",
