@@ -1,0 +1,73 @@
+"""`gw experiment ...`: experiments made of many workspaces (other modules add their own here)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+app = typer.Typer(no_args_is_help=True, help="Experiments made of many global workspaces.")
+
+
+@app.command("semi-supervised")
+def semi_supervised(
+    data: Path = typer.Argument(..., help="Dataset folder with pretrained domains (`gw pretrain`)."),
+    domains: str = typer.Option("v,attr", help="Comma-separated domains of the workspace."),
+    paired: str = typer.Option(
+        "250,1000,4000,16000,64000,ALL", help="Pair counts N, comma-separated; ALL = the whole train split."
+    ),
+    presets: str = typer.Option(
+        "all",
+        help="`all` (tr, tr+cont, tr+cy, tr+dcy, cont, full) or a list, which may hold `all`: "
+        "`all,direct-tr,direct-tr+cy` adds the no-workspace ablation.",
+    ),
+    seeds: int = typer.Option(3, help="Seeds per (preset, N)."),
+    seed: int = typer.Option(0, help="First seed; members use seed, seed+1, ..."),
+    steps: int = typer.Option(5000, help="Training steps of every member."),
+    batch_size: int = typer.Option(2056, help="Rows per group (paired batch, each unpaired batch)."),
+    lr: float = typer.Option(3e-3, help="Peak learning rate (one-cycle)."),
+    eval_every: int = typer.Option(500, help="Validation check every this many steps (best weights kept)."),
+    max_members: int = typer.Option(64, help="Members per ensemble at most."),
+    mix_presets: bool = typer.Option(
+        None,
+        "--mix-presets/--one-preset-per-ensemble",
+        help="Default: mix on a GPU, one preset per ensemble on CPU.",
+    ),
+    labelled: int = typer.Option(
+        500, help="Labelled train examples of the linear probe and zero-shot means."
+    ),
+    out: Path = typer.Option(..., "--out", help="Experiment folder EXP."),
+    device: str = typer.Option("auto", help="auto, cpu or cuda."),
+    force: bool = typer.Option(
+        False, "--force", help="Overwrite an existing EXP instead of refusing or resuming."
+    ),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bars."),
+) -> None:
+    """Train every preset × pair count × seed as vectorised ensembles; write results, figures, report.
+
+    Rerunning the same command on an interrupted EXP resumes it. Under `torchrun --nproc-per-node N`
+    the ensembles are shared out over the processes and rank 0 writes the results.
+    """
+    from ..experiments.runner import SemiSupervisedOptions, run_semi_supervised
+
+    run_semi_supervised(
+        SemiSupervisedOptions(
+            data=data,
+            domains=domains,
+            paired=paired,
+            presets=presets,
+            seeds=seeds,
+            seed=seed,
+            steps=steps,
+            batch_size=batch_size,
+            lr=lr,
+            eval_every=eval_every,
+            max_members=max_members,
+            mix_presets=mix_presets,
+            labelled=labelled,
+            out=out,
+            device=device,
+            force=force,
+            progress=not quiet,
+        )
+    )

@@ -1,0 +1,1 @@
+"""Experiments built from many workspaces: semi-supervision, downstream tasks, efficiency, reports."""

@@ -1,0 +1,200 @@
+"""The data-efficiency ratio (REFERENCE §6): how many more pairs a model needs for the same loss.
+
+For one metric (lower is better, e.g. `translation/v_to_attr/latent_mse`) every preset gives a
+curve loss(N) over the pair counts N it was trained with, one value per seed. The ratio of a
+reference preset (`tr`) to a candidate (`full`) at a loss level L is N_ref(L) / N_cand(L), where
+N_p(L) is the number of pairs preset p needs to reach L.
+
+How N_p(L) is read off a curve:
+1. Seeds are aggregated per N (median by default, or the geometric mean).
+2. The curve is taken in log–log space, (log N, log loss).
+3. More pairs should never hurt, but measured curves are noisy and sometimes rise. A non-monotone
+   curve is replaced by its least-squares non-increasing fit (isotonic regression, pool adjacent
+   violators, in log space): violating neighbours are averaged, not dropped, so neither curve is
+   flattered. `monotone_fit` in the output says when that happened.
+4. N_p(L) is the smallest N where the piecewise-linear (in log–log) fitted curve reaches L.
+
+Levels are spread evenly in log space strictly inside the overlap of the two curves' loss ranges,
+so both curves are interpolated, never extrapolated. When the ranges do not overlap the ratio is
+only bounded (e.g. the candidate at its fewest pairs already beats the reference at its most);
+`bound` then gives that bound and `levels` is empty.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+AGGREGATES = ("median", "geomean")
+
+
+@dataclass(frozen=True)
+class Curve:
+    """One preset's aggregated curve: increasing pair counts and the loss at each (both > 0)."""
+
+    n: np.ndarray  # (P,) float, strictly increasing
+    loss: np.ndarray  # (P,) float, as measured (aggregated over seeds)
+    fitted: np.ndarray  # (P,) non-increasing fit of log(loss), exponentiated back
+
+    @property
+    def monotone_fit(self) -> bool:
+        """True when the measured curve rose somewhere and had to be fitted."""
+        return not np.allclose(self.fitted, self.loss, rtol=1e-12, atol=0.0)
+
+    def pairs_needed(self, level: float) -> float:
+        """Smallest N (interpolated in log–log) at which the fitted curve is at or below `level`."""
+        logn, logl = np.log(self.n), np.log(self.fitted)
+        target = math.log(level)
+        if target < logl[-1] - 1e-12 or target > logl[0] + 1e-12:
+            raise ValueError(f"level {level} lies outside the curve's range")
+        for i in range(len(logn)):
+            if logl[i] <= target + 1e-12:
+                if i == 0:
+                    return float(self.n[0])
+                x0, x1, y0, y1 = logn[i - 1], logn[i], logl[i - 1], logl[i]
+                frac = (y0 - target) / (y0 - y1)  # y0 > target >= y1, so y0 > y1
+                return float(math.exp(x0 + frac * (x1 - x0)))
+        raise AssertionError("unreachable: the last point is at or below any level in range")
+
+
+def isotonic_decreasing(values: Sequence[float]) -> np.ndarray:
+    """Least-squares non-increasing fit of a sequence (pool adjacent violators)."""
+    blocks: list[list[float]] = []  # [mean, weight]
+    for v in values:
+        blocks.append([float(v), 1.0])
+        while len(blocks) > 1 and blocks[-2][0] < blocks[-1][0]:
+            mean2, w2 = blocks.pop()
+            mean1, w1 = blocks.pop()
+            blocks.append([(mean1 * w1 + mean2 * w2) / (w1 + w2), w1 + w2])
+    out: list[float] = []
+    for mean, weight in blocks:
+        out.extend([mean] * int(weight))
+    return np.asarray(out)
+
+
+def aggregate(values: Sequence[float], how: str) -> float:
+    arr = np.asarray(values, dtype=np.float64)
+    if how == "median":
+        return float(np.median(arr))
+    if how == "geomean":
+        return float(np.exp(np.mean(np.log(arr))))
+    raise ValueError(f"unknown aggregate {how!r}; use one of {AGGREGATES}")
+
+
+def make_curve(points: Iterable[tuple[float, float]], how: str = "median") -> Curve | None:
+    """Build a curve from (N, loss) points, several per N (one per seed). None if fewer than 2 N.
+
+    Points with a non-finite or non-positive loss or N are ignored (a log scale cannot hold them).
+    """
+    by_n: dict[float, list[float]] = {}
+    for n, loss in points:
+        if n > 0 and loss > 0 and math.isfinite(n) and math.isfinite(loss):
+            by_n.setdefault(float(n), []).append(float(loss))
+    if len(by_n) < 2:
+        return None
+    ns = np.array(sorted(by_n))
+    losses = np.array([aggregate(by_n[n], how) for n in ns])
+    fitted = np.exp(isotonic_decreasing(np.log(losses)))
+    return Curve(n=ns, loss=losses, fitted=fitted)
+
+
+def efficiency_ratio(reference: Curve, candidate: Curve, levels: int = 5) -> dict[str, Any]:
+    """N_reference(L) / N_candidate(L) at `levels` loss levels inside both curves' ranges."""
+    ref_lo, ref_hi = float(reference.fitted.min()), float(reference.fitted.max())
+    cand_lo, cand_hi = float(candidate.fitted.min()), float(candidate.fitted.max())
+    lo, hi = max(ref_lo, cand_lo), min(ref_hi, cand_hi)
+    result: dict[str, Any] = {
+        "levels": [],
+        "ratio_median": None,
+        "ratio_geomean": None,
+        "bound": None,
+        "note": "",
+        "reference_monotone_fit": reference.monotone_fit,
+        "candidate_monotone_fit": candidate.monotone_fit,
+    }
+    if not lo < hi:
+        if cand_hi <= ref_lo:
+            # The candidate's worst point is as good as the reference's best one.
+            bound = float(reference.n[int(np.argmin(reference.fitted))] / candidate.n[0])
+            result["bound"] = {"ratio_at_least": bound}
+            result["note"] = (
+                f"the candidate with its fewest pairs is already at or below the reference's best loss; "
+                f"ratio >= {bound:.3g}"
+            )
+        elif ref_hi <= cand_lo:
+            bound = float(reference.n[0] / candidate.n[int(np.argmin(candidate.fitted))])
+            result["bound"] = {"ratio_at_most": bound}
+            result["note"] = (
+                f"the reference with its fewest pairs is already at or below the candidate's best loss; "
+                f"ratio <= {bound:.3g}"
+            )
+        else:
+            result["note"] = "the curves are flat over the same loss value; no ratio can be read"
+        return result
+    # Levels evenly spaced in log loss, strictly inside (lo, hi): the ends are excluded because
+    # a level equal to a curve's plateau is reached at an arbitrary point of the plateau.
+    fractions = (np.arange(levels) + 0.5) / levels
+    rows = []
+    for frac in fractions:
+        level = float(math.exp(math.log(lo) + frac * (math.log(hi) - math.log(lo))))
+        n_ref = reference.pairs_needed(level)
+        n_cand = candidate.pairs_needed(level)
+        rows.append({"loss": level, "n_reference": n_ref, "n_candidate": n_cand, "ratio": n_ref / n_cand})
+    ratios = [r["ratio"] for r in rows]
+    result["levels"] = rows
+    result["ratio_median"] = float(np.median(ratios))
+    result["ratio_geomean"] = float(np.exp(np.mean(np.log(ratios))))
+    return result
+
+
+def efficiency_report(
+    rows: Sequence[Mapping[str, Any]],
+    metrics: Sequence[str],
+    candidate: str = "full",
+    references: Sequence[str] = ("tr", "tr+cont"),
+    how: str = "median",
+    levels: int = 5,
+) -> dict[str, Any]:
+    """efficiency.json: for each metric, the ratio of each reference preset to the candidate.
+
+    rows: one mapping per member with at least "preset", "paired" and the metric columns.
+    """
+    out: dict[str, Any] = {
+        "candidate": candidate,
+        "aggregate_over_seeds": how,
+        "levels_per_comparison": levels,
+        "method": (
+            "per metric and preset: aggregate seeds per pair count, fit a non-increasing curve to "
+            "log(loss) vs log(N) by isotonic regression where the measured curve rises, interpolate "
+            "linearly in log-log; ratio = N_reference(L) / N_candidate(L) at loss levels evenly spaced "
+            "in log space inside both curves' ranges"
+        ),
+        "metrics": {},
+    }
+    for metric in metrics:
+        curves = {
+            preset: make_curve(
+                (
+                    (float(r["paired"]), float(r[metric]))
+                    for r in rows
+                    if r["preset"] == preset and r.get(metric) is not None
+                ),
+                how,
+            )
+            for preset in {candidate, *references}
+        }
+        cand = curves[candidate]
+        per_ref: dict[str, Any] = {}
+        for ref in references:
+            key = f"{candidate}_vs_{ref}"
+            curve = curves[ref]
+            if cand is None or curve is None:
+                per_ref[key] = {"note": "needs at least two pair counts for both presets", "levels": []}
+            else:
+                per_ref[key] = efficiency_ratio(curve, cand, levels)
+        out["metrics"][metric] = per_ref
+    return out

@@ -1,0 +1,248 @@
+"""The report of a semi-supervision experiment: curves, efficiency, downstream tables, pictures."""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+
+from ..errors import UserError
+from ..fileio import read_json
+from ..workspace.presets import MemberSpec
+from .ablations import add_ablations_section
+from .figures import experiment_figures
+from .report import Report
+
+if TYPE_CHECKING:
+    from .semi_supervised import ExperimentConfig
+
+DOWNSTREAM_PREFIXES = ("probe/", "zero_shot/", "retrieval/", "odd_one_out/")
+
+
+def median_table(
+    rows: Sequence[dict[str, Any]], metrics: Sequence[str], presets: Sequence[str], paired: int
+) -> list[list[Any]]:
+    """One row per preset: the median over seeds of each metric at one pair count."""
+    out = []
+    for p in presets:
+        cells: list[Any] = [p]
+        for m in metrics:
+            vals = [
+                float(r[m])
+                for r in rows
+                if r["preset"] == p and r["paired"] == paired and r.get(m) is not None
+            ]
+            vals = [v for v in vals if np.isfinite(v)]
+            cells.append(float(np.median(vals)) if vals else None)
+        out.append(cells)
+    return out
+
+
+def efficiency_rows(efficiency: dict[str, Any]) -> list[list[Any]]:
+    rows = []
+    for metric, comps in efficiency["metrics"].items():
+        for name, comp in comps.items():
+            levels = comp.get("levels", [])
+            rng = (
+                f"{min(lv['ratio'] for lv in levels):.2f}–{max(lv['ratio'] for lv in levels):.2f}"
+                if levels
+                else "–"
+            )
+            rows.append([metric, name, comp.get("ratio_median"), rng, len(levels), comp.get("note", "")])
+    return rows
+
+
+def clip_verdict(rows: Sequence[dict[str, Any]], presets: Sequence[str]) -> str:
+    """Does the full GW match or beat the CLIP-like `cont` on probe and zero-shot at every N?"""
+    if "full" not in presets or "cont" not in presets:
+        return "The presets full and cont were not both run; no comparison."
+    metrics = sorted({k for r in rows for k in r if k.startswith(("probe/", "zero_shot/"))})
+    ns = sorted({r["paired"] for r in rows})
+    wins, total = 0, 0
+    for m in metrics:
+        for n in ns:
+            full, cont = (median_table(rows, [m], [p], n)[0][1] for p in ("full", "cont"))
+            if full is None or cont is None:
+                continue
+            total += 1
+            wins += full >= cont
+    if total == 0:
+        return "No probe or zero-shot metric was computed (the dataset has no class column)."
+    return (
+        f"full ≥ cont (CLIP-like) in {wins} of {total} (metric, N) cells of linear probe and zero-shot "
+        f"accuracy (medians over seeds). The slides claim the CLIP-like model is always below."
+    )
+
+
+def _picture_members(config: ExperimentConfig) -> list[tuple[str, int]]:
+    presets = [p for p in ("full", "tr") if p in config.presets] or config.presets[:1]
+    ns = [config.paired[0], config.paired[-1]] if len(config.paired) > 1 else config.paired
+    return [(p, n) for n in ns for p in presets]
+
+
+def _load_pictures(exp: Path, config: ExperimentConfig) -> dict[tuple[str, int], dict[str, np.ndarray]]:
+    """(preset, N) -> direction -> predicted latents (P, dim) of the first seed's member."""
+    want = set(_picture_members(config))
+    seed = config.seeds[0]
+    found: dict[tuple[str, int], dict[str, np.ndarray]] = {}
+    for folder in sorted((exp / "chunks").iterdir()):
+        if folder.name.startswith(".") or not (folder / "members.json").is_file():
+            continue
+        specs = [MemberSpec.from_json(o) for o in read_json(folder / "members.json", "chunk members")]
+        with np.load(folder / "pictures.npz") as npz:
+            arrays = {k: npz[k] for k in npz.files}
+        for i, s in enumerate(specs):
+            if s.seed == seed and (s.preset, s.paired) in want:
+                found[(s.preset, s.paired)] = {k: v[i] for k, v in arrays.items()}
+    return found
+
+
+def _attributes_text(values: np.ndarray, columns: Sequence[str]) -> str:
+    names = {"class": ["diamond", "egg", "triangle"]}
+    parts = []
+    for c, v in zip(columns, values, strict=False):
+        if c in names and np.isfinite(v) and 0 <= int(v) < 3:
+            parts.append(names[c][int(v)])
+        elif c == "rotation" and np.isfinite(v):
+            parts.append(f"θ={np.degrees(v):.0f}°")
+        elif np.isfinite(v):
+            parts.append(f"{c}={v:.0f}")
+    return ", ".join(parts)
+
+
+def add_pictures(report: Report, exp: Path, config: ExperimentConfig) -> None:
+    """Translation strips: for each direction into or out of images, truth next to predictions."""
+    from ..data.format import load_dataset
+    from ..domains.store import load_domain
+
+    data = Path(config.data)
+    try:
+        dataset = load_dataset(data)
+        test = dataset.split("test")
+        domains = {d: load_domain(data, d, "cpu") for d in config.domains}
+    except UserError as exc:
+        report.text(f"No translation pictures: {exc}", muted=True)
+        return
+    pictures = _load_pictures(exp, config)
+    members = [m for m in _picture_members(config) if m in pictures]
+    count = min(config.pictures, len(test))
+    columns = list(dataset.info.label_columns)
+
+    def show(domain: str, latents: np.ndarray) -> list[Any]:
+        """Decoded latents as pictures (images), captions or attribute text."""
+        z = torch.as_tensor(np.asarray(latents, dtype=np.float32))
+        out = domains[domain].decode(z)
+        if isinstance(out, np.ndarray):
+            return list(out)
+        if isinstance(out, list):
+            return [str(c) for c in out]
+        values = getattr(out, "values", None)
+        if values is not None:
+            return [_attributes_text(v, columns) for v in values]
+        return [str(x) for x in out]
+
+    def truth(domain: str) -> list[Any]:
+        kind = domains[domain].kind
+        if kind == "v":
+            return list(np.asarray(test.images[:count]))
+        if kind == "t":
+            return list(test.captions[:count])
+        return [_attributes_text(v, columns) for v in test.labels[:count]]
+
+    for a in config.domains:
+        for b in config.domains:
+            if a == b or "v" not in (domains[a].kind, domains[b].kind):
+                continue
+            key = f"{a}_to_{b}"
+            header = [f"input ({a})", f"truth ({b})"] + [f"{p}, N={n}" for p, n in members]
+            cols = [truth(a), truth(b)] + [show(b, pictures[m][key][:count]) for m in members]
+            rows = [[col[i] for col in cols] for i in range(count)]
+            report.heading(f"Translation {a} → {b}", level=3)
+            report.pictures(
+                header,
+                rows,
+                caption=f"First {count} test examples; predictions of seed {config.seeds[0]} at the smallest "
+                f"and largest N, decoded by the frozen {b} specialist.",
+            )
+
+
+def build_report(
+    exp: Path,
+    config: ExperimentConfig,
+    rows: list[dict[str, Any]],
+    efficiency: dict[str, Any],
+    baselines: dict[str, float],
+    seconds: float,
+) -> Path:
+    """Write EXP/figures/* and EXP/report.html; returns the report's path."""
+    figures_dir = exp / "figures"
+    figures_dir.mkdir(parents=True, exist_ok=True)
+    figures = {f.name: f for f in experiment_figures(rows, figures_dir, config.presets, baselines)}
+    report = Report(f"Semi-supervised global workspace: {' + '.join(config.domains)}")
+    meta = read_json(exp / "experiment.json", "experiment settings")
+    report.text(
+        f"{len(rows)} workspaces: presets {', '.join(config.presets)}; pair counts "
+        f"{', '.join(map(str, config.paired))}; seeds {', '.join(map(str, config.seeds))}; "
+        f"{config.train.steps} steps of batch {config.train.batch_size}, peak lr {config.train.lr}. "
+        f"Best validation translation loss kept per member: {'yes' if config.select_on_val else 'no'}. "
+        f"Wall time of this run: {seconds:.0f} s."
+    )
+    report.code(" ".join(html.unescape(str(a)) for a in meta.get("command", [])))
+
+    report.heading("Translation against paired examples")
+    if "translation" in figures:
+        report.figure(figures["translation"].svg, figures["translation"].caption)
+    trans = sorted({k for r in rows for k in r if k.startswith("translation/") and k.endswith("latent_mse")})
+    smallest = config.paired[0]
+    table = median_table(rows, trans, config.presets, smallest)
+    table.append(["train mean", *[baselines.get(m) for m in trans]])
+    report.table(
+        ["preset", *trans], table, caption=f"Test translation loss at N = {smallest} (median over seeds)."
+    )
+
+    report.heading("Data efficiency")
+    report.text(
+        "Ratio of the pairs the reference preset needs to the pairs the full workspace needs for the same "
+        "loss, read on the log–log curves at several loss levels inside both curves' ranges "
+        "(median over levels). " + efficiency["method"] + "."
+    )
+    report.table(
+        ["metric", "comparison", "ratio (median)", "range over levels", "levels", "note"],
+        efficiency_rows(efficiency),
+    )
+
+    for name in ("coherence", "cycles"):
+        if name in figures:
+            report.heading(figures[name].title)
+            report.figure(figures[name].svg, figures[name].caption)
+
+    report.heading("Downstream tasks")
+    down = sorted({k for r in rows for k in r if k.startswith(DOWNSTREAM_PREFIXES)})
+    if "downstream" in figures:
+        report.figure(figures["downstream"].svg, figures["downstream"].caption)
+    report.text(clip_verdict(rows, config.presets))
+    for n in config.paired:
+        if down:
+            report.table(
+                ["preset", *down],
+                median_table(rows, down, config.presets, n),
+                caption=f"Downstream accuracies at N = {n} (median over seeds; chance 1/3 for classifying).",
+            )
+
+    add_ablations_section(report, rows, config.presets, config.paired, efficiency.get("ablations", {}))
+
+    report.heading("Translation pictures")
+    add_pictures(report, exp, config)
+
+    report.heading("Every member")
+    metrics = sorted({k for r in rows for k in r if k not in ("member", "preset", "paired", "seed")})
+    report.table(
+        ["preset", "N", "seed", *metrics],
+        [[r["preset"], r["paired"], r["seed"], *[r.get(m) for m in metrics]] for r in rows],
+        caption="Test metrics of every member (also in results.csv).",
+    )
+    return report.write(exp / "report.html")

@@ -1,0 +1,240 @@
+"""Figures of an experiment: metrics against the number of paired examples, one curve per preset.
+
+Every figure is drawn without pyplot (no global state, no display needed) and saved as PNG and
+SVG. A curve is the median over seeds at each pair count; the band spans the seeds' minimum to
+maximum. Which panels exist is read from the metric names in the results, so a new domain or
+preset needs no change here.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import io
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import matplotlib as mpl
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+from ..fileio import atomic_write_bytes
+
+PRESET_STYLE: dict[str, tuple[str, str]] = {
+    "tr": ("#d62728", "o"),
+    "tr+cont": ("#ff7f0e", "s"),
+    "tr+cy": ("#9467bd", "^"),
+    "tr+dcy": ("#8c564b", "v"),
+    "cont": ("#7f7f7f", "D"),
+    "full": ("#1f77b4", "*"),
+    "fusion": ("#2ca02c", "P"),
+    "direct-tr": ("#e377c2", "x"),
+    "direct-tr+cy": ("#17becf", "X"),
+}
+_FALLBACK = ["#bcbd22", "#393b79", "#637939", "#8c6d31", "#843c39", "#7b4173"]
+
+LOG_Y_PATTERNS = ("*latent_mse", "*error*", "*loss*")
+"""Metrics drawn on a log y axis (errors and losses); accuracies stay linear."""
+
+
+@dataclass(frozen=True)
+class FigureGroup:
+    """One figure: a panel per metric matching any of `patterns`."""
+
+    name: str
+    title: str
+    caption: str
+    patterns: tuple[str, ...]
+
+
+GROUPS = (
+    FigureGroup(
+        "translation",
+        "Translation loss against paired examples",
+        "Test translation loss (MSE between predicted and true unimodal latents) against the number of "
+        "paired training examples N, log–log; median over seeds, band = min–max over seeds. "
+        "Dashed: predicting the training mean.",
+        ("translation/*/latent_mse",),
+    ),
+    FigureGroup(
+        "coherence",
+        "Attribute-level coherence of translations",
+        "Shape accuracy and position error of translated outputs, read back as attributes, against N.",
+        ("translation/*/shape_accuracy", "translation/*/position_error_px"),
+    ),
+    FigureGroup(
+        "cycles",
+        "Demi-cycle and cycle losses",
+        "Test demi-cycle (encode, decode the same domain) and cycle (through the other domain) losses "
+        "against N.",
+        ("demi_cycle/*/latent_mse", "cycle/*/latent_mse"),
+    ),
+    FigureGroup(
+        "downstream",
+        "Downstream tasks",
+        "Linear probe and zero-shot shape classification, odd-one-out accuracy and retrieval top-1 "
+        "from workspace states, against N. Chance is 1/3 for the classification tasks.",
+        ("probe/*", "zero_shot/*", "odd_one_out/*", "retrieval/*/top1"),
+    ),
+)
+
+
+@dataclass(frozen=True)
+class SavedFigure:
+    name: str
+    title: str
+    caption: str
+    png: Path
+    svg: Path
+
+
+def preset_style(preset: str, order: Sequence[str]) -> tuple[str, str]:
+    if preset in PRESET_STYLE:
+        return PRESET_STYLE[preset]
+    unknown = [p for p in order if p not in PRESET_STYLE]
+    return _FALLBACK[unknown.index(preset) % len(_FALLBACK)], "o"
+
+
+def _finite(value: Any) -> bool:
+    try:
+        return math.isfinite(float(value))
+    except (TypeError, ValueError):
+        return False
+
+
+def curve_points(
+    rows: Sequence[Mapping[str, Any]], preset: str, metric: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Pair counts, median, min and max over seeds of one preset's metric (finite values only)."""
+    by_n: dict[int, list[float]] = {}
+    for r in rows:
+        if r["preset"] == preset and _finite(r.get(metric)):
+            by_n.setdefault(int(r["paired"]), []).append(float(r[metric]))
+    ns = np.array(sorted(by_n), dtype=np.float64)
+    vals = [np.asarray(by_n[int(n)]) for n in ns]
+    return (
+        ns,
+        np.array([np.median(v) for v in vals]),
+        np.array([v.min() for v in vals]),
+        np.array([v.max() for v in vals]),
+    )
+
+
+def _tick(value: float, _pos: int) -> str:
+    if value <= 0:
+        return ""
+    if value >= 1000:
+        return f"{value / 1000:.2g}k"
+    if value >= 10:
+        return f"{value:.0f}"
+    return f"{value:.3g}"
+
+
+def draw_metric(
+    ax: Axes,
+    rows: Sequence[Mapping[str, Any]],
+    metric: str,
+    presets: Sequence[str],
+    baseline: float | None = None,
+) -> bool:
+    """One panel: a curve per preset with its band. Returns False when nothing could be drawn."""
+    log_y = any(fnmatch.fnmatch(metric, p) for p in LOG_Y_PATTERNS)
+    drawn = False
+    for preset in presets:
+        ns, med, lo, hi = curve_points(rows, preset, metric)
+        if log_y:
+            keep = med > 0
+            ns, med, lo, hi = ns[keep], med[keep], np.maximum(lo[keep], 1e-12), hi[keep]
+        if len(ns) == 0:
+            continue
+        colour, marker = preset_style(preset, presets)
+        ax.plot(ns, med, color=colour, marker=marker, label=preset, linewidth=1.5, markersize=5)
+        if len(ns) > 1:
+            ax.fill_between(ns, lo, hi, color=colour, alpha=0.18, linewidth=0)
+        drawn = True
+    if not drawn:
+        return False
+    if baseline is not None and _finite(baseline) and (baseline > 0 or not log_y):
+        ax.axhline(baseline, color="black", linestyle="--", linewidth=1, label="train mean")
+    ax.set_xscale("log")
+    if log_y:
+        ax.set_yscale("log")
+    # Plain tick labels: matplotlib's default log labels go through mathtext, seconds per figure.
+    for axis in (ax.xaxis, ax.yaxis) if log_y else (ax.xaxis,):
+        axis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+        axis.set_major_formatter(FuncFormatter(_tick))
+        axis.set_minor_formatter(NullFormatter())
+    ax.set_xlabel("paired examples N")
+    ax.set_title(metric, fontsize=9)
+    ax.grid(True, which="both", alpha=0.3)
+    return True
+
+
+def metrics_matching(rows: Sequence[Mapping[str, Any]], patterns: Sequence[str]) -> list[str]:
+    """Metric columns matching any pattern, in first-seen order, with at least one finite value."""
+    names: list[str] = []
+    for r in rows:
+        for key in r:
+            if key not in names and any(fnmatch.fnmatch(key, p) for p in patterns):
+                names.append(key)
+    return [m for m in names if any(_finite(r.get(m)) for r in rows)]
+
+
+def save_figure(fig: Figure, out_dir: Path, name: str) -> tuple[Path, Path]:
+    """Write `name`.png and `name`.svg atomically; the SVG is byte-stable for the same data."""
+    paths = []
+    for ext in ("png", "svg"):
+        buf = io.BytesIO()
+        with mpl.rc_context({"svg.hashsalt": "global_workspace", "svg.fonttype": "none"}):
+            FigureCanvasAgg(fig)
+            fig.savefig(buf, format=ext, dpi=110, metadata={"Date": None} if ext == "svg" else {})
+        path = Path(out_dir) / f"{name}.{ext}"
+        atomic_write_bytes(path, buf.getvalue())
+        paths.append(path)
+    return paths[0], paths[1]
+
+
+def experiment_figures(
+    rows: Sequence[Mapping[str, Any]],
+    out_dir: Path,
+    presets: Sequence[str],
+    baselines: Mapping[str, float] | None = None,
+    groups: Sequence[FigureGroup] = GROUPS,
+    prefix: str = "",
+) -> list[SavedFigure]:
+    """Draw every group that has data; one PNG + SVG per group under `out_dir`."""
+    saved = []
+    for group in groups:
+        metrics = metrics_matching(rows, group.patterns)
+        if not metrics:
+            continue
+        cols = min(3, len(metrics))
+        nrows = math.ceil(len(metrics) / cols)
+        # Fixed margins instead of a layout engine: constrained layout costs seconds per figure.
+        width, height = 3.9 * cols + 1.4, 3.1 * nrows + 0.5
+        fig = Figure(figsize=(width, height))
+        axes = fig.subplots(nrows, cols, squeeze=False)
+        fig.subplots_adjust(
+            left=0.75 / width,
+            right=1 - 1.45 / width,
+            bottom=0.55 / height,
+            top=1 - 0.75 / height,
+            wspace=0.32,
+            hspace=0.45,
+        )
+        for ax, metric in zip(axes.flat, metrics, strict=False):
+            draw_metric(ax, rows, metric, presets, (baselines or {}).get(metric))
+        for ax in list(axes.flat)[len(metrics) :]:
+            ax.set_visible(False)
+        handles, labels = axes.flat[0].get_legend_handles_labels()
+        fig.legend(handles, labels, loc="upper right", fontsize=8, frameon=False)
+        fig.suptitle(group.title)
+        name = f"{prefix}{group.name}"
+        png, svg = save_figure(fig, out_dir, name)
+        saved.append(SavedFigure(name, group.title, group.caption, png, svg))
+    return saved

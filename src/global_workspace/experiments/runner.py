@@ -1,0 +1,104 @@
+"""From command-line options to a finished semi-supervision experiment (shared by the CLI and the demo)."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from ..device import resolve_device
+from ..errors import UserError
+from ..workspace.data import check_domains, load_latent_data
+from ..workspace.trainer import TrainConfig
+from . import distributed
+from .downstream import DownstreamSettings
+from .semi_supervised import (
+    ExperimentConfig,
+    ExperimentOutcome,
+    headline,
+    parse_paired,
+    parse_presets,
+    run_experiment,
+)
+
+
+@dataclass(frozen=True)
+class SemiSupervisedOptions:
+    """The options of `gw experiment semi-supervised`, as typed on the command line."""
+
+    data: Path
+    domains: str
+    paired: str
+    presets: str
+    seeds: int
+    out: Path
+    seed: int = 0
+    steps: int = 5000
+    batch_size: int = 2056
+    lr: float = 3e-3
+    eval_every: int = 500
+    max_members: int = 64
+    mix_presets: bool | None = None
+    labelled: int = 500
+    device: str = "auto"
+    force: bool = False
+    progress: bool = True
+
+
+def _say(text: str) -> None:
+    print(f"gw experiment: {text}", file=sys.stderr, flush=True)
+
+
+def build_config(options: SemiSupervisedOptions, device: torch.device) -> ExperimentConfig:
+    """Check every option before any work; UserError names the first bad one."""
+    for name, value in (
+        ("--seeds", options.seeds),
+        ("--steps", options.steps),
+        ("--batch-size", options.batch_size),
+        ("--max-members", options.max_members),
+        ("--labelled", options.labelled),
+    ):
+        if value < 1:
+            raise UserError(f"{name} must be at least 1, got {value}")
+    if options.eval_every < 0:
+        raise UserError(f"--eval-every must be >= 0, got {options.eval_every}")
+    presets = parse_presets(options.presets)
+    data = Path(options.data).resolve()
+    domains = check_domains(data, options.domains.split(","))
+    train_size = load_latent_data(data, domains, torch.device("cpu"), splits=("train",)).size("train")
+    paired = parse_paired(options.paired, train_size)
+    mix = options.mix_presets if options.mix_presets is not None else device.type == "cuda"
+    return ExperimentConfig(
+        data=str(data),
+        domains=domains,
+        presets=presets,
+        paired=paired,
+        seeds=list(range(options.seed, options.seed + options.seeds)),
+        train=TrainConfig(
+            steps=options.steps,
+            batch_size=options.batch_size,
+            lr=options.lr,
+            eval_every=options.eval_every,
+            log_every=max(options.eval_every, 1),
+        ),
+        max_members=options.max_members,
+        mix_presets=mix,
+        downstream=DownstreamSettings(labelled=options.labelled),
+    )
+
+
+def run_semi_supervised(options: SemiSupervisedOptions) -> ExperimentOutcome | None:
+    """Run (or resume) the experiment and print its summary; None on ranks other than 0."""
+    ranked = distributed.init(options.device)
+    try:
+        device = ranked if ranked is not None else resolve_device(options.device)
+        config = build_config(options, device)
+        outcome = run_experiment(config, Path(options.out), device, options.force, options.progress, say=_say)
+        if outcome is not None:
+            print(headline(outcome))
+            print(f"report: {outcome.report}")
+        return outcome
+    finally:
+        distributed.close()

@@ -1,0 +1,585 @@
+"""The semi-supervision experiment: every preset × pair count × seed, trained as ensembles.
+
+EXP/experiment.json          the resolved settings (a rerun with the same settings resumes)
+EXP/chunks/{id}/             one trained ensemble, written atomically once it is complete:
+    members.json             the MemberSpecs, in ensemble order
+    metrics.json             per member: every test metric (workspace evaluation + downstream)
+    pictures.npz             per direction a_to_b: predicted b latents of the first test examples
+    model.safetensors        the ensemble's weights (each member loadable alone)
+EXP/results.csv              one row per member: preset, paired, seed, every metric
+EXP/efficiency.json          data-efficiency ratios (efficiency.py)
+EXP/figures/*.png|svg        curves against N (figures.py)
+EXP/report.html              the self-contained report (experiment_report.py)
+
+A member is done when the chunk holding it exists, so an interrupted experiment rerun with the
+same command trains only the members it had not finished. Members are grouped into chunks of at
+most `max_members`; on the CPU each chunk holds one preset (a `tr` ensemble then skips the cycle
+losses), on a GPU presets are mixed so that one ensemble fills the device. Under torchrun the
+chunks are shared out over the ranks (distributed.py) and rank 0 gathers and writes the results.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import math
+import shutil
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors.torch import save_file
+from torch import nn
+from tqdm.auto import tqdm
+
+from ..errors import UserError
+from ..fileio import atomic_directory, atomic_write_json, atomic_write_text, read_json
+from ..workspace.data import LatentData, load_latent_data
+from ..workspace.evaluate import per_member
+from ..workspace.families import Family, family_of, preset_family
+from ..workspace.losses import active_categories
+from ..workspace.model import GlobalWorkspace, WorkspaceConfig
+from ..workspace.presets import MemberSpec, preset
+from ..workspace.sampling import Sampler
+from ..workspace.trainer import TrainConfig, Trainer, member_coefficients
+from . import ablations, distributed
+from .downstream import DownstreamSettings, LabelledStates, downstream_metrics
+from .efficiency import efficiency_report
+
+EXPERIMENT_FORMAT_VERSION = 1
+SIX_PRESETS = ("tr", "tr+cont", "tr+cy", "tr+dcy", "cont", "full")
+"""The six models of the slides, in the order the report lists them."""
+
+
+@dataclass(frozen=True)
+class ExperimentConfig:
+    """Everything that defines a semi-supervision experiment (saved as EXP/experiment.json)."""
+
+    data: str
+    domains: list[str]
+    presets: list[str]
+    paired: list[int]
+    """Pair counts, increasing; `ALL` on the command line resolves to the train split's size."""
+    seeds: list[int]
+    train: TrainConfig = field(default_factory=TrainConfig)
+    workspace_dim: int = 12
+    width: int = 32
+    depth: int = 5
+    select_on_val: bool = True
+    """Keep, per member with a translation loss, the weights of its best validation translation
+    loss (checked every `train.eval_every` steps): small-N `tr` overfits (REFERENCE §11)."""
+    max_members: int = 64
+    """Members per ensemble at most."""
+    mix_presets: bool = False
+    """Put different presets in one ensemble (good on a GPU; on a CPU it computes unused terms)."""
+    downstream: DownstreamSettings = field(default_factory=DownstreamSettings)
+    pictures: int = 6
+    """Test examples whose translations the report shows."""
+    format_version: int = EXPERIMENT_FORMAT_VERSION
+
+    def members(self) -> list[MemberSpec]:
+        return [
+            MemberSpec.from_preset(name, seed=seed, paired=n)
+            for name in self.presets
+            for n in self.paired
+            for seed in self.seeds
+        ]
+
+    def to_json(self) -> dict[str, Any]:
+        obj = asdict(self)
+        obj["train"] = self.train.to_json()
+        return obj
+
+    def identity(self) -> dict[str, Any]:
+        """What a chunk's results depend on (the data folder may move; the logging may change)."""
+        obj = self.to_json()
+        obj.pop("data")
+        obj["train"].pop("log_every")
+        obj["train"].pop("cuda_graph")
+        return json.loads(json.dumps(obj))  # as stored: tuples become lists
+
+    @classmethod
+    def from_json(cls, obj: dict[str, Any]) -> ExperimentConfig:
+        values = dict(obj)
+        values["train"] = TrainConfig.from_json(dict(values["train"]))
+        values["downstream"] = DownstreamSettings(**values["downstream"])
+        return cls(**values)
+
+
+def member_id(spec: MemberSpec) -> str:
+    return f"{spec.preset}/paired={spec.paired}/seed={spec.seed}"
+
+
+def parse_paired(text: str, train_size: int) -> list[int]:
+    """`250,1000,ALL` -> sorted distinct counts; ALL is the whole train split."""
+    counts: set[int] = set()
+    for item in text.split(","):
+        item = item.strip()
+        if not item:
+            continue
+        if item.upper() == "ALL":
+            counts.add(train_size)
+            continue
+        try:
+            n = int(item)
+        except ValueError:
+            raise UserError(f"--paired {text!r}: {item!r} is neither a whole number nor ALL") from None
+        if n < 1:
+            raise UserError(f"--paired {item}: every preset learns from pairs, give at least 1")
+        if n > train_size:
+            raise UserError(
+                f"--paired {n} is larger than the train split ({train_size} examples); use at most "
+                f"{train_size} or ALL"
+            )
+        counts.add(n)
+    if not counts:
+        raise UserError("--paired is empty; give pair counts such as 250,1000,ALL")
+    return sorted(counts)
+
+
+def parse_presets(text: str) -> list[str]:
+    """`all` (the six of the slides), or a comma-separated list of registered presets, where `all`
+    may appear (`all,direct-tr,direct-tr+cy` adds the no-workspace ablation)."""
+    if text.strip().lower() == "all":
+        return list(SIX_PRESETS)
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    names = [p for n in names for p in (SIX_PRESETS if n.lower() == "all" else (n,))]
+    if not names:
+        raise UserError("--presets is empty; give `all` or names such as tr,full")
+    for n in names:
+        preset(n)  # unknown names: UserError listing the known ones
+    if len(set(names)) != len(names):
+        raise UserError(f"--presets {text!r} names a preset twice")
+    return names
+
+
+# ---------------------------------------------------------------------------------------------
+# The EXP folder and resuming
+
+
+def chunk_id(members: Sequence[MemberSpec]) -> str:
+    text = "|".join(member_id(m) for m in members)
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def plan_chunks(
+    members: Sequence[MemberSpec], config: ExperimentConfig, parts: int = 1
+) -> list[list[MemberSpec]]:
+    """Split members into ensembles: one per preset (or, mixing presets, one per model family),
+    at most max_members each, and at least `parts` chunks when there are that many members."""
+    groups: list[list[MemberSpec]] = []
+    if config.mix_presets:  # one ensemble per model family (families.py)
+        for family in dict.fromkeys(preset_family(m.preset).name for m in members):
+            groups.append([m for m in members if preset_family(m.preset).name == family])
+    else:
+        for name in dict.fromkeys(m.preset for m in members):
+            groups.append([m for m in members if m.preset == name])
+    limit = config.max_members
+    total = sum(len(g) for g in groups)
+    if parts > 1 and total:
+        limit = min(limit, max(1, math.ceil(total / parts)))
+    chunks = []
+    for g in groups:
+        pieces = math.ceil(len(g) / limit)
+        size = math.ceil(len(g) / pieces)
+        chunks += [g[i : i + size] for i in range(0, len(g), size)]
+    return chunks
+
+
+def finished_members(exp: Path) -> dict[str, tuple[Path, int]]:
+    """member id -> (chunk folder, position in it) for every chunk written completely."""
+    done: dict[str, tuple[Path, int]] = {}
+    root = exp / "chunks"
+    if not root.is_dir():
+        return done
+    for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        specs = read_json(folder / "members.json", "chunk members")
+        for i, obj in enumerate(specs):
+            done[member_id(MemberSpec.from_json(obj))] = (folder, i)
+    return done
+
+
+def prepare_folder(exp: Path, config: ExperimentConfig, force: bool) -> int:
+    """Create EXP, or resume an unfinished EXP of the same experiment; returns members done.
+
+    An EXP that holds a finished experiment, another experiment, or something else is refused
+    unless `force`, which starts afresh.
+    """
+    meta = exp / "experiment.json"
+    if exp.exists() and not force:
+        if not meta.is_file():
+            raise UserError(
+                f"{exp} already exists and is not an experiment folder; pass --force to overwrite it"
+            )
+        stored = read_json(meta, "experiment settings")
+        same = stored.get("identity") == config.identity()
+        if not same:
+            raise UserError(
+                f"{exp} holds an experiment with other settings; use the same settings to resume it, "
+                "or pass --force to overwrite it"
+            )
+        if (exp / "results.csv").is_file():
+            raise UserError(f"{exp} already holds a finished experiment; pass --force to overwrite it")
+        return len(finished_members(exp))
+    if exp.exists():
+        if exp.is_dir():
+            shutil.rmtree(exp)
+        else:
+            exp.unlink()
+    exp.mkdir(parents=True)
+    atomic_write_json(meta, {"config": config.to_json(), "identity": config.identity(), "command": sys.argv})
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------
+# Training one chunk
+
+
+@dataclass
+class ChunkResult:
+    members: list[MemberSpec]
+    metrics: list[dict[str, float | None]]
+    """Per member; None marks a metric that does not apply to the member's model family."""
+    pictures: dict[str, np.ndarray]  # "a_to_b" -> (K, P, dim_b)
+    weights: dict[str, torch.Tensor]
+    seconds: float
+
+
+def _val_translation(
+    family: Family, model: nn.Module, val: dict[str, torch.Tensor], specs: Any
+) -> torch.Tensor:
+    """(K,) sum over directions of the validation translation latent MSE."""
+    metrics = family.latent_metrics(model, val, specs)
+    return torch.stack([v for k, v in metrics.items() if k.startswith("translation/")]).sum(dim=0)
+
+
+def _keep_best(model: nn.Module, best: dict[str, torch.Tensor], better: torch.Tensor) -> None:
+    """best[name][k] = current weights of member k wherever better[k] (every weight is (K, ...))."""
+    for key, value in model.state_dict().items():
+        mask = better.view(-1, *([1] * (value.dim() - 1)))
+        best[key] = torch.where(mask, value.detach(), best[key])
+
+
+def train_chunk(
+    data: LatentData,
+    members: Sequence[MemberSpec],
+    config: ExperimentConfig,
+    labels: dict[str, np.ndarray] | None,
+    label_columns: Sequence[str],
+    progress: bool = True,
+    desc: str = "",
+) -> ChunkResult:
+    """Train one ensemble of `members`, pick each member's best validation weights, score on test."""
+    start = time.perf_counter()
+    train = data.split("train")
+    device = next(iter(train.values())).device
+    family = family_of(members)
+    ws = WorkspaceConfig(
+        domains={d: s.latent_dim for d, s in data.specs.items()},
+        workspace_dim=config.workspace_dim,
+        width=config.width,
+        depth=config.depth,
+    )
+    model = family.build_model(ws, [m.seed for m in members]).to(device)
+    active = active_categories(members)
+    task = family.build_task(data.specs, active, False)
+    sampler = Sampler(train, members, config.train.batch_size, unpaired=bool(active - task.needs_pairs))
+    coefficients = member_coefficients(family.categories, [m.coefficients for m in members], device)
+    trainer = Trainer(model, task, sampler, coefficients, config.train)
+
+    # Members with a translation loss keep the weights of their best validation translation loss;
+    # the others (e.g. the CLIP-like `cont`, whose decoders are never trained) keep their last.
+    selectable = torch.tensor([m.weight("translation") > 0 for m in members], device=device)
+    select = config.select_on_val and bool(selectable.any())
+    best_loss = torch.full((len(members),), math.inf, device=device)
+    best = {k: v.detach().clone() for k, v in model.state_dict().items()} if select else {}
+    every = config.train.eval_every if config.train.eval_every > 0 else config.train.steps
+    bar = tqdm(total=config.train.steps, desc=desc, disable=not progress, leave=False, unit="step")
+    done = 0
+    while done < config.train.steps:
+        n = min(every, config.train.steps - done)
+        trainer.run(n)
+        done += n
+        bar.update(n)
+        trainer.check_finite([member_id(m) for m in members])
+        if select:
+            with torch.no_grad():
+                loss = _val_translation(family, model, data.split("val"), data.specs)
+                better = selectable & (loss < best_loss)
+                best_loss = torch.where(better, loss, best_loss)
+                _keep_best(model, best, better)
+    bar.close()
+    if select:
+        with torch.no_grad():
+            for key, value in model.state_dict().items():
+                mask = selectable.view(-1, *([1] * (value.dim() - 1)))
+                value.copy_(torch.where(mask, best[key], value))
+
+    model.eval()
+    test = data.split("test")
+    with torch.no_grad():
+        skipped: dict[str, str] = {}
+        has_dataset = (Path(config.data) / "dataset.json").is_file()
+        scores = family.evaluate(
+            model, test, data.specs, Path(config.data) if has_dataset else None, "test", skipped
+        )
+        metrics: list[dict[str, float | None]] = [dict(r) for r in per_member(scores)]
+        for row in metrics:
+            row.update(dict.fromkeys(family.not_applicable(list(data.specs))))
+        if labels is not None and family.shared_space:
+            assert isinstance(model, GlobalWorkspace)
+            n_train = min(len(labels["train"]), max(config.downstream.labelled, config.downstream.odd_pool))
+            states_train = {d: model.state(d, train[d][:n_train]) for d in data.specs}
+            states_test = {d: model.state(d, test[d]) for d in data.specs}
+            extra = downstream_metrics(
+                LabelledStates(states_train, labels["train"][:n_train], label_columns),
+                LabelledStates(states_test, labels["test"], label_columns),
+                seeds=[m.seed for m in members],
+                settings=config.downstream,
+            )
+            for row, more in zip(metrics, extra, strict=True):
+                row.update(more)
+        pictures = {}
+        rows = {d: test[d][: config.pictures] for d in data.specs}
+        for a in data.specs:
+            for b in data.specs:
+                if a != b:
+                    pictures[f"{a}_to_{b}"] = model.translate(a, b, rows[a]).cpu().numpy()  # type: ignore[operator]
+    weights = {k: v.detach().to("cpu", copy=True).contiguous() for k, v in model.state_dict().items()}
+    return ChunkResult(list(members), metrics, pictures, weights, time.perf_counter() - start)
+
+
+def write_chunk(exp: Path, result: ChunkResult) -> Path:
+    folder = exp / "chunks" / chunk_id(result.members)
+    with atomic_directory(folder, force=True, what="chunk") as tmp:
+        atomic_write_json(tmp / "metrics.json", {"seconds": result.seconds, "members": result.metrics})
+        buf = io.BytesIO()
+        np.savez(buf, **result.pictures)  # type: ignore[arg-type]
+        (tmp / "pictures.npz").write_bytes(buf.getvalue())
+        save_file(result.weights, str(tmp / "model.safetensors"))
+        # members.json last: its presence marks the chunk complete (the folder is renamed anyway).
+        atomic_write_json(tmp / "members.json", [m.to_json() for m in result.members])
+    return folder
+
+
+def read_chunk_rows(folder: Path) -> list[dict[str, Any]]:
+    specs = [MemberSpec.from_json(o) for o in read_json(folder / "members.json", "chunk members")]
+    metrics = read_json(folder / "metrics.json", "chunk metrics")["members"]
+    return [
+        {"member": member_id(s), "preset": s.preset, "paired": s.paired, "seed": s.seed, **m}
+        for s, m in zip(specs, metrics, strict=True)
+    ]
+
+
+# ---------------------------------------------------------------------------------------------
+# Results
+
+
+def write_results_csv(path: Path, rows: Sequence[dict[str, Any]]) -> None:
+    fixed = ["member", "preset", "paired", "seed"]
+    metrics = sorted({k for r in rows for k in r if k not in fixed})
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=fixed + metrics, lineterminator="\n", restval="nan")
+    writer.writeheader()
+    for r in rows:
+        # A metric that does not apply to a member's model is an empty cell, never 0.
+        writer.writerow(
+            {k: ("" if v is None else repr(float(v))) if k in metrics else v for k, v in r.items()}
+        )
+    atomic_write_text(path, buf.getvalue())
+
+
+def read_results_csv(path: Path) -> list[dict[str, Any]]:
+    with open(path, encoding="utf-8", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    out = []
+    for r in rows:
+        row: dict[str, Any] = {"member": r["member"], "preset": r["preset"]}
+        row["paired"], row["seed"] = int(r["paired"]), int(r["seed"])
+        row.update(
+            {
+                k: None if v == "" else float(v)
+                for k, v in r.items()
+                if k not in ("member", "preset", "paired", "seed")
+            }
+        )
+        out.append(row)
+    return out
+
+
+def mean_baselines(data: LatentData) -> dict[str, float]:
+    """Test MSE of predicting each domain's training mean latent, under the translation names."""
+    train, test = data.split("train"), data.split("test")
+    out = {}
+    for b in data.specs:
+        mean = train[b].mean(dim=0, keepdim=True)
+        mse = float((test[b] - mean).pow(2).mean())
+        for a in data.specs:
+            if a != b:
+                out[f"translation/{a}_to_{b}/latent_mse"] = mse
+    return out
+
+
+def translation_metrics(rows: Sequence[dict[str, Any]]) -> list[str]:
+    return sorted({k for r in rows for k in r if k.startswith("translation/") and k.endswith("/latent_mse")})
+
+
+def add_summed_translation(rows: list[dict[str, Any]]) -> None:
+    """Each row gains translation/sum/latent_mse, the sum over directions (REFERENCE §11's figure)."""
+    names = translation_metrics(rows)
+    for r in rows:
+        values = [r.get(n) for n in names]
+        r["translation/sum/latent_mse"] = None if None in values else float(sum(values))  # type: ignore[arg-type]
+
+
+# ---------------------------------------------------------------------------------------------
+# The whole experiment
+
+
+@dataclass
+class ExperimentOutcome:
+    exp: Path
+    rows: list[dict[str, Any]]
+    efficiency: dict[str, Any]
+    report: Path
+    trained_members: int
+    seconds: float
+
+
+def load_labels(data: Path) -> tuple[dict[str, np.ndarray] | None, list[str]]:
+    """Train and test label rows of the dataset (None when DATA has no dataset.json)."""
+    from ..data.format import load_dataset
+
+    if not (Path(data) / "dataset.json").is_file():
+        return None, []
+    dataset = load_dataset(data)
+    labels = {s: np.asarray(dataset.split(s).labels) for s in ("train", "test")}
+    return labels, list(dataset.info.label_columns)
+
+
+def run_experiment(
+    config: ExperimentConfig,
+    exp: Path,
+    device: torch.device,
+    force: bool = False,
+    progress: bool = True,
+    say: Callable[[str], None] = print,
+) -> ExperimentOutcome | None:
+    """Train what is not done yet, then (on rank 0) gather, score and report. None on other ranks."""
+    start = time.perf_counter()
+    exp = Path(exp)
+    rank, world = distributed.rank_and_world()
+    data = load_latent_data(config.data, config.domains, device)
+    members = config.members()
+    distributed.run_on_rank0_then_share(lambda: prepare_folder(exp, config, force))
+    done = finished_members(exp)
+    todo = [m for m in members if member_id(m) not in done]
+    if rank == 0:
+        if done:
+            say(f"resuming {exp}: {len(members) - len(todo)} of {len(members)} members already done")
+        say(
+            f"training {len(todo)} members ({len(config.presets)} presets × {len(config.paired)} pair "
+            f"counts × {len(config.seeds)} seeds) on {device}"
+            + (f" over {world} processes" if world > 1 else "")
+        )
+    labels, columns = load_labels(Path(config.data))
+    chunks = plan_chunks(todo, config, parts=world)
+    mine = [c for i, c in enumerate(chunks) if i % world == rank]
+    for i, chunk in enumerate(mine):
+        names = ", ".join(dict.fromkeys(m.preset for m in chunk))
+        desc = f"ensemble {i + 1}/{len(mine)} ({len(chunk)} members: {names})"
+        if world > 1:
+            desc = f"rank {rank} " + desc
+        result = train_chunk(data, chunk, config, labels, columns, progress, desc)
+        write_chunk(exp, result)
+        if rank == 0 or world == 1:
+            say(f"  {desc}: {result.seconds:.0f} s")
+    local_rows = [r for c in mine for r in read_chunk_rows(exp / "chunks" / chunk_id(c))]
+    gathered = distributed.gather_rows(local_rows)
+    if rank != 0:
+        return None
+    assert gathered is not None
+    by_id = {r["member"]: r for r in gathered}
+    for folder, _ in set(finished_members(exp).values()):
+        for r in read_chunk_rows(folder):
+            by_id.setdefault(r["member"], r)
+    rows = [by_id[member_id(m)] for m in members]
+    return finish(exp, config, data, rows, len(todo), time.perf_counter() - start)
+
+
+def finish(
+    exp: Path,
+    config: ExperimentConfig,
+    data: LatentData,
+    rows: list[dict[str, Any]],
+    trained: int,
+    seconds: float,
+) -> ExperimentOutcome:
+    """results.csv, efficiency.json, figures and report from the members' rows."""
+    from .experiment_report import build_report
+
+    add_summed_translation(rows)
+    baselines = mean_baselines(data)
+    if len(translation_metrics(rows)) > 1:
+        baselines["translation/sum/latent_mse"] = float(
+            sum(v for k, v in baselines.items() if k.startswith("translation/"))
+        )
+    metrics = translation_metrics(rows)
+    metrics += [m for m in ("translation/v_to_attr/position_error_px",) if any(m in r for r in rows)]
+    efficiency = efficiency_report(
+        rows,
+        metrics,
+        candidate="full" if "full" in config.presets else config.presets[-1],
+        references=[p for p in ("tr", "tr+cont") if p in config.presets],
+    )
+    if ablations.has_ablations(config.presets):
+        efficiency["ablations"] = ablations.ablation_efficiency(rows, metrics, config.presets)
+    efficiency["baselines_train_mean"] = baselines
+    atomic_write_json(exp / "efficiency.json", efficiency)
+    atomic_write_json(exp / "baselines.json", baselines)
+    report = build_report(exp, config, rows, efficiency, baselines, seconds)
+    # results.csv last: its presence marks the experiment finished.
+    write_results_csv(exp / "results.csv", rows)
+    return ExperimentOutcome(exp, rows, efficiency, report, trained, seconds)
+
+
+def headline(outcome: ExperimentOutcome) -> str:
+    """A terminal summary: medians over seeds at the smallest and largest N, and the ratios."""
+    rows = outcome.rows
+    presets = list(dict.fromkeys(r["preset"] for r in rows))
+    ns = sorted({r["paired"] for r in rows})
+    cols = [
+        ("translation/sum/latent_mse", "tr-sum"),
+        ("probe/v/shape_accuracy", "probe-v"),
+        ("zero_shot/attr_to_v/shape_accuracy", "0shot a→v"),
+        ("zero_shot/t_to_v/shape_accuracy", "0shot t→v"),
+        ("retrieval/v_to_attr/top1", "retr v→a"),
+        ("retrieval/v_to_t/top1", "retr v→t"),
+        ("odd_one_out/attr_to_v/accuracy", "odd a→v"),
+        ("odd_one_out/t_to_v/accuracy", "odd t→v"),
+    ]
+    cols = [(k, name) for k, name in cols if any(k in r for r in rows)]
+    lines = []
+    for n in (ns[0], ns[-1]) if len(ns) > 1 else (ns[0],):
+        lines.append(f"N = {n} pairs (median over seeds)")
+        lines.append("  " + f"{'preset':<9}" + "".join(f"{name:>11}" for _, name in cols))
+        for p in presets:
+            vals = []
+            for key, _ in cols:
+                v = [r[key] for r in rows if r["preset"] == p and r["paired"] == n and r.get(key) is not None]
+                vals.append(f"{float(np.median(v)):>11.3f}" if v else f"{'-':>11}")
+            lines.append("  " + f"{p:<9}" + "".join(vals))
+    for metric, comps in outcome.efficiency["metrics"].items():
+        for name, comp in comps.items():
+            ratio = comp.get("ratio_median")
+            text = f"{ratio:.2f}×" if ratio is not None else (comp.get("note") or "n/a")
+            lines.append(f"efficiency {name:<18} {metric}: {text}")
+    lines += ablations.ablation_lines(outcome.efficiency.get("ablations", {}))
+    return "\n".join(lines)

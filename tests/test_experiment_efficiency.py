@@ -1,0 +1,102 @@
+"""The data-efficiency ratio, checked on hand-made curves whose ratio is known."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from global_workspace.experiments.efficiency import (
+    efficiency_ratio,
+    efficiency_report,
+    isotonic_decreasing,
+    make_curve,
+)
+
+PAIRS = (100, 300, 1000, 3000, 10000, 30000)
+
+
+def power_law(n: float, shift: float) -> float:
+    """loss(N) = 2 (shift N)^-0.4: a model with shift k needs k times fewer pairs for any loss."""
+    return 2.0 * (shift * n) ** -0.4
+
+
+def rows_for(shifts: dict[str, float], seeds: int = 3, noise: float = 0.0) -> list[dict[str, object]]:
+    rng = np.random.default_rng(0)
+    rows: list[dict[str, object]] = []
+    for preset, shift in shifts.items():
+        for n in PAIRS:
+            for seed in range(seeds):
+                # Symmetric multiplicative noise around the curve: the median over seeds recovers it.
+                factor = math.exp(noise * (seed - (seeds - 1) / 2)) if noise else 1.0
+                rows.append(
+                    {
+                        "preset": preset,
+                        "paired": n,
+                        "seed": seed,
+                        "translation/a_to_b/latent_mse": power_law(n, shift) * factor,
+                    }
+                )
+    rng.shuffle(rows)  # order of rows must not matter
+    return rows
+
+
+@pytest.mark.parametrize("ratio", [1.0, 3.0, 7.0])
+def test_power_laws_give_their_ratio_at_every_level(ratio: float) -> None:
+    rows = rows_for({"tr": 1.0, "full": ratio, "tr+cont": 2.0}, noise=0.2)
+    report = efficiency_report(rows, ["translation/a_to_b/latent_mse"])
+    vs_tr = report["metrics"]["translation/a_to_b/latent_mse"]["full_vs_tr"]
+    assert len(vs_tr["levels"]) == 5
+    for level in vs_tr["levels"]:
+        assert level["ratio"] == pytest.approx(ratio, rel=1e-9)
+        assert level["n_reference"] / level["n_candidate"] == pytest.approx(level["ratio"])
+    assert vs_tr["ratio_median"] == pytest.approx(ratio, rel=1e-9)
+    vs_cont = report["metrics"]["translation/a_to_b/latent_mse"]["full_vs_tr+cont"]
+    assert vs_cont["ratio_geomean"] == pytest.approx(ratio / 2.0, rel=1e-9)
+
+
+def test_levels_stay_inside_both_curves() -> None:
+    rows = rows_for({"tr": 1.0, "full": 5.0})
+    report = efficiency_report(rows, ["translation/a_to_b/latent_mse"], references=("tr",))
+    levels = report["metrics"]["translation/a_to_b/latent_mse"]["full_vs_tr"]["levels"]
+    lo = max(power_law(PAIRS[-1], 1.0), power_law(PAIRS[-1], 5.0))
+    hi = min(power_law(PAIRS[0], 1.0), power_law(PAIRS[0], 5.0))
+    for level in levels:
+        assert lo < level["loss"] < hi
+        assert PAIRS[0] <= level["n_candidate"] <= PAIRS[-1]
+        assert PAIRS[0] <= level["n_reference"] <= PAIRS[-1]
+
+
+def test_isotonic_fit_pools_a_rise() -> None:
+    assert np.allclose(isotonic_decreasing([3.0, 1.0, 2.0, 0.5]), [3.0, 1.5, 1.5, 0.5])
+    assert np.allclose(isotonic_decreasing([3.0, 2.0, 1.0]), [3.0, 2.0, 1.0])
+
+
+def test_non_monotone_curve_is_fitted_and_flagged() -> None:
+    ref = make_curve([(10, 1.0), (100, 0.5), (1000, 0.6), (10000, 0.1)])
+    cand = make_curve([(10, 0.5), (100, 0.2), (1000, 0.1), (10000, 0.05)])
+    assert ref is not None and cand is not None
+    assert ref.monotone_fit and not cand.monotone_fit
+    out = efficiency_ratio(ref, cand)
+    assert out["reference_monotone_fit"] is True
+    assert all(level["ratio"] > 0 and math.isfinite(level["ratio"]) for level in out["levels"])
+    # The pairs needed never decrease as the loss level falls.
+    needed = [ref.pairs_needed(level) for level in (0.9, 0.55, 0.2)]
+    assert needed == sorted(needed)
+
+
+def test_disjoint_ranges_give_a_bound_not_a_ratio() -> None:
+    ref = make_curve([(10, 10.0), (100, 5.0), (1000, 2.0)])
+    cand = make_curve([(10, 1.0), (100, 0.5), (1000, 0.2)])
+    assert ref is not None and cand is not None
+    out = efficiency_ratio(ref, cand)
+    assert out["levels"] == [] and out["ratio_median"] is None
+    assert out["bound"] == {"ratio_at_least": pytest.approx(100.0)}
+
+
+def test_too_few_pair_counts_is_explained() -> None:
+    rows = [{"preset": p, "paired": 100, "seed": 0, "m": 1.0} for p in ("tr", "full")]
+    out = efficiency_report(rows, ["m"], references=("tr",))
+    assert out["metrics"]["m"]["full_vs_tr"]["levels"] == []
+    assert "two pair counts" in out["metrics"]["m"]["full_vs_tr"]["note"]

@@ -1,0 +1,199 @@
+"""`gw experiment semi-supervised` end to end on a tiny dataset: results, resume, bad input, sharding."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from workspace_fixtures import one_thread, write_domain  # noqa: F401
+
+from global_workspace.cli import main
+from global_workspace.domains.pretrain import PretrainConfig, pretrain
+from global_workspace.errors import UserError
+from global_workspace.experiments import semi_supervised
+from global_workspace.experiments.runner import SemiSupervisedOptions, run_semi_supervised
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+ARGS = ["--domains", "attr,x", "--paired", "8,ALL", "--presets", "tr,full,cont", "--seeds", "2",
+        "--steps", "40", "--batch-size", "32", "--eval-every", "20", "--labelled", "100", "--device", "cpu",
+        "--quiet"]  # fmt: skip
+MEMBERS = 3 * 2 * 2
+
+
+@pytest.fixture(scope="module")
+def exp_data(tiny_shapes: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny dataset with the `attr` domain and `x`, a fixed nonlinear map of it (no training)."""
+    data = tmp_path_factory.mktemp("exp") / "data"
+    shutil.copytree(tiny_shapes, data)
+    pretrain(data, PretrainConfig(domains=("attr",), progress=False))
+    rng = np.random.default_rng(0)
+    attr_dim = json.loads((data / "domains/attr/config.json").read_text())["latent_dim"]
+    proj = rng.normal(size=(attr_dim, 9)) / math.sqrt(attr_dim)
+    attr = {
+        split: np.load(data / "domains/attr/latents" / f"{split}.npy") for split in ("train", "val", "test")
+    }
+    write_domain(data, "x", {split: np.tanh(a @ proj) for split, a in attr.items()})
+    return data
+
+
+def run_cli(*args: str) -> None:
+    main(list(args))
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    with open(path, newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_tiny_experiment_end_to_end(exp_data: Path, tmp_path: Path) -> None:
+    from test_report import assert_renders
+
+    exp = tmp_path / "exp"
+    with pytest.raises(SystemExit) as done:
+        run_cli("experiment", "semi-supervised", str(exp_data), *ARGS, "--out", str(exp))
+    assert done.value.code in (0, None)
+    rows = read_csv(exp / "results.csv")
+    assert len(rows) == MEMBERS
+    assert len({(r["preset"], r["paired"], r["seed"]) for r in rows}) == MEMBERS
+    assert {r["paired"] for r in rows} == {"8", "256"}  # ALL = the train split
+    metrics = [k for k in rows[0] if k not in ("member", "preset", "paired", "seed")]
+    for name in (
+        "translation/attr_to_x/latent_mse",
+        "cycle/attr_through_x/latent_mse",
+        "retrieval/x_to_attr/top1",
+        "probe/attr/shape_accuracy",
+        "zero_shot/x_to_attr/shape_accuracy",
+        "odd_one_out/attr_to_x/accuracy",
+    ):
+        assert name in metrics, name
+    for r in rows:
+        for m in metrics:
+            assert math.isfinite(float(r[m])), (r["member"], m)
+    eff = json.loads((exp / "efficiency.json").read_text())
+    assert set(eff["metrics"]["translation/sum/latent_mse"]) == {"full_vs_tr"}
+    for name in ("translation", "cycles", "downstream"):
+        assert (exp / "figures" / f"{name}.png").is_file() and (exp / "figures" / f"{name}.svg").is_file()
+    assert_renders(exp / "report.html", tmp_path, min_images=3)
+
+
+def options(data: Path, out: Path, **changes: object) -> SemiSupervisedOptions:
+    base = dict(data=data, domains="attr,x", paired="8,ALL", presets="tr,full,cont", seeds=2,
+                out=out, steps=40, batch_size=32, eval_every=20, labelled=100, device="cpu",
+                progress=False)  # fmt: skip
+    base.update(changes)
+    return SemiSupervisedOptions(**base)  # type: ignore[arg-type]
+
+
+def test_interrupted_experiment_resumes_without_redoing_members(
+    exp_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    small = {"seeds": 1}  # 3 ensembles (one per preset) of 2 members
+    full = run_semi_supervised(options(exp_data, tmp_path / "uninterrupted", **small))
+    assert full is not None
+
+    real = semi_supervised.train_chunk
+    trained: list[str] = []
+
+    def flaky(data, members, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if len(trained) == 1:
+            raise KeyboardInterrupt  # the user pressed Ctrl-C during the second ensemble
+        trained.append(members[0].preset)
+        return real(data, members, *args, **kwargs)
+
+    monkeypatch.setattr(semi_supervised, "train_chunk", flaky)
+    exp = tmp_path / "exp"
+    with pytest.raises(KeyboardInterrupt):
+        run_semi_supervised(options(exp_data, exp, **small))
+    assert not (exp / "results.csv").exists()
+    assert len(list((exp / "chunks").iterdir())) == 1
+
+    monkeypatch.setattr(
+        semi_supervised, "train_chunk", lambda *a, **k: (trained.append("again"), real(*a, **k))[1]
+    )
+    resumed = run_semi_supervised(options(exp_data, exp, **small))
+    assert resumed is not None and resumed.trained_members == 4
+    assert trained == ["tr", "again", "again"]  # the finished `tr` ensemble was not trained again
+    assert read_csv(exp / "results.csv") == read_csv(tmp_path / "uninterrupted" / "results.csv")
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"paired": "8,1000"}, "larger than the train split"),
+        ({"paired": "0"}, "at least 1"),
+        ({"paired": "8,lots"}, "neither a whole number nor ALL"),
+        ({"presets": "tr,bogus"}, "unknown preset 'bogus'"),
+        ({"domains": "attr,nothing"}, "gw pretrain"),
+        ({"seeds": 0}, "--seeds must be at least 1"),
+    ],
+)
+def test_bad_input_is_refused_before_any_work(
+    exp_data: Path, tmp_path: Path, changes: dict[str, object], message: str
+) -> None:
+    with pytest.raises(UserError, match=message):
+        run_semi_supervised(options(exp_data, tmp_path / "exp", **changes))
+    assert not (tmp_path / "exp").exists()
+
+
+def test_existing_folders_need_force(
+    exp_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "keep.txt").write_text("mine")
+    with pytest.raises(UserError, match="not an experiment folder; pass --force"):
+        run_semi_supervised(options(exp_data, other))
+    assert (other / "keep.txt").read_text() == "mine"
+    # The CLI turns it into one line and exit code 2.
+    with pytest.raises(SystemExit) as exit_info:
+        run_cli("experiment", "semi-supervised", str(exp_data), *ARGS, "--out", str(other))
+    assert exit_info.value.code == 2
+    assert "pass --force" in capsys.readouterr().err
+
+    exp = tmp_path / "exp"
+    small = {"presets": "tr,full", "paired": "8,ALL", "seeds": 1, "steps": 20}
+    assert run_semi_supervised(options(exp_data, exp, **small)) is not None
+    with pytest.raises(UserError, match="already holds a finished experiment"):
+        run_semi_supervised(options(exp_data, exp, **small))
+    with pytest.raises(UserError, match="other settings"):
+        run_semi_supervised(options(exp_data, exp, **{**small, "steps": 30}))
+    again = run_semi_supervised(options(exp_data, exp, force=True, **small))
+    assert again is not None and again.trained_members == 4
+
+
+def test_sharded_run_equals_unsharded_run(exp_data: Path, tmp_path: Path) -> None:
+    gw = Path(sys.executable).with_name("gw")
+    torchrun = Path(sys.executable).with_name("torchrun")
+    if not gw.exists() or not torchrun.exists():
+        pytest.skip("the gw and torchrun scripts are not installed beside this Python")
+    single = tmp_path / "single"
+    run_semi_supervised(options(exp_data, single, seeds=1))
+    sharded = tmp_path / "sharded"
+    args = [*ARGS, "--seeds", "1"]  # the later option wins: 3 ensembles of 2
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [str(torchrun), "--standalone", "--nproc-per-node", "2", "--no-python", str(gw), "experiment",
+           "semi-supervised", str(exp_data), *args, "--out", str(sharded)]  # fmt: skip
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env, check=False)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "over 2 processes" in proc.stderr
+    a, b = read_csv(single / "results.csv"), read_csv(sharded / "results.csv")
+    assert [r["member"] for r in a] == [r["member"] for r in b]
+    for ra, rb in zip(a, b, strict=True):
+        assert ra.keys() == rb.keys()
+        for key in ra:
+            if key in ("member", "preset"):
+                assert ra[key] == rb[key]
+            else:
+                assert float(ra[key]) == pytest.approx(float(rb[key]), rel=1e-5, abs=1e-6), (
+                    ra["member"],
+                    key,
+                )
