@@ -31,11 +31,7 @@ def _register() -> None:
 
     app.command("train")(train.train)
     app.command("evaluate")(train.evaluate)
-    from .commands import (
-        attention,  # noqa: F401  (adds `gw experiment attention`)
-        demo,
-        experiment,
-    )
+    from .commands import demo, experiment
 
     app.add_typer(experiment.app, name="experiment")
     app.command("demo")(demo.demo)
