@@ -38,6 +38,13 @@ def active_categories(members: Iterable[MemberSpec]) -> set[str]:
     return {c for m in members for c, w in m.coefficients.items() if w > 0}
 
 
+def workspace_parameters(model: nn.Module, learn_logit_scale: bool) -> list[nn.Parameter]:
+    """Every weight of a workspace; the logit scale only when it is learned."""
+    assert isinstance(model, GlobalWorkspace)
+    fixed = set() if learn_logit_scale else {id(model.log_logit_scale)}
+    return [p for p in model.parameters() if id(p) not in fixed]
+
+
 def weighted_mean(loss: torch.Tensor, weight: torch.Tensor | None) -> torch.Tensor:
     """(K, n) per-example losses -> (K,) means over the rows of weight 1 (all rows if None)."""
     if weight is None:
@@ -124,10 +131,7 @@ class GWTask:
         self.max_logit_scale = max_logit_scale
 
     def parameters(self, model: nn.Module) -> list[nn.Parameter]:
-        """Every weight of the workspace; the logit scale only when it is learned."""
-        assert isinstance(model, GlobalWorkspace)
-        fixed = set() if self.learn_logit_scale else {id(model.log_logit_scale)}
-        return [p for p in model.parameters() if id(p) not in fixed]
+        return workspace_parameters(model, self.learn_logit_scale)
 
     def loss(self, model: nn.Module, batch: Batch) -> tuple[Terms, Terms]:
         """(terms, report): per-member (K,) loss terms and diagnostics for one batch."""
