@@ -31,7 +31,11 @@ def _register() -> None:
 
     app.command("train")(train.train)
     app.command("evaluate")(train.evaluate)
-    from .commands import demo, experiment
+    from .commands import (
+        attention,  # noqa: F401  (adds `gw experiment attention`)
+        demo,
+        experiment,
+    )
 
     app.add_typer(experiment.app, name="experiment")
     app.command("demo")(demo.demo)

@@ -1,0 +1,128 @@
+"""Selection policies: how much each present domain weighs in a fused workspace state.
+
+A policy maps a mask of the domains present, `present` (..., n) bool, and uniform noise `uniform`
+(..., n) in [0, 1) to weights α (..., n): α ≥ 0, zero where a domain is absent, summing to 1 over
+the domains present. Randomness enters only through `uniform`, which the caller draws from an
+explicit seed, so a policy is a pure function and a run is reproducible on any device.
+
+Policies are chosen by their registered name (`make_selection`); add one with `register_selection`.
+"""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import torch
+
+from ..errors import UserError
+from ..seeding import derive_seed
+from .sampling import MASK32, mix32
+
+
+class Selection(ABC):
+    """One way of weighting the domains that enter the workspace together."""
+
+    name: ClassVar[str]
+
+    @abstractmethod
+    def __call__(self, present: torch.Tensor, uniform: torch.Tensor) -> torch.Tensor:
+        """present: (..., n) bool, uniform: (..., n) in [0, 1) -> weights α (..., n), rows summing to 1."""
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name}
+
+
+SELECTIONS: dict[str, type[Selection]] = {}
+
+
+def register_selection(cls: type[Selection]) -> type[Selection]:
+    SELECTIONS[cls.name] = cls
+    return cls
+
+
+def _check_present(present: torch.Tensor) -> None:
+    if present.dtype != torch.bool:
+        raise TypeError(f"present must be a bool mask, got {present.dtype}")
+
+
+@register_selection
+@dataclass(frozen=True)
+class RandomDomain(Selection):
+    """The paper's GW: one present domain per example, uniformly at random (α one-hot)."""
+
+    name: ClassVar[str] = "random-domain"
+
+    def __call__(self, present: torch.Tensor, uniform: torch.Tensor) -> torch.Tensor:
+        _check_present(present)
+        # The argmax of i.i.d. uniforms is uniform over the present domains.
+        chosen = torch.where(present, uniform, -1.0).argmax(dim=-1, keepdim=True)
+        return torch.zeros_like(uniform).scatter_(-1, chosen, 1.0)
+
+
+@register_selection
+@dataclass(frozen=True)
+class EqualWeights(Selection):
+    """α = 1 / |present| on every present domain."""
+
+    name: ClassVar[str] = "equal"
+
+    def __call__(self, present: torch.Tensor, uniform: torch.Tensor) -> torch.Tensor:
+        _check_present(present)
+        weights = present.to(uniform.dtype)
+        return weights / weights.sum(dim=-1, keepdim=True)
+
+
+@register_selection
+@dataclass(frozen=True)
+class RandomSoftmax(Selection):
+    """α = softmax(U / T) over the present domains, U uniform (the reference's fusion training).
+
+    T → 0 gives one domain per example; T → ∞ gives equal weights.
+    """
+
+    name: ClassVar[str] = "random-softmax"
+    temperature: float = 0.2
+
+    def __post_init__(self) -> None:
+        if not self.temperature > 0:
+            raise UserError(f"selection temperature must be > 0, got {self.temperature}")
+
+    def __call__(self, present: torch.Tensor, uniform: torch.Tensor) -> torch.Tensor:
+        _check_present(present)
+        logits = torch.where(present, uniform / self.temperature, float("-inf"))
+        return torch.softmax(logits, dim=-1)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "temperature": self.temperature}
+
+
+def make_selection(name: str, temperature: float | None = None) -> Selection:
+    """The policy registered as `name`; `temperature` only for policies that have one."""
+    if name not in SELECTIONS:
+        raise UserError(f"unknown selection {name!r}; known selections: {', '.join(sorted(SELECTIONS))}")
+    options = {} if temperature is None else {"temperature": float(temperature)}
+    try:
+        return SELECTIONS[name](**options)
+    except TypeError as exc:
+        raise UserError(f"selection {name!r} takes no temperature") from exc
+
+
+def selection_from_json(obj: dict[str, Any]) -> Selection:
+    return make_selection(str(obj["name"]), obj.get("temperature"))
+
+
+def hash_uniform(key: torch.Tensor, name: str, shape: Sequence[int]) -> torch.Tensor:
+    """Uniforms in [0, 1) of shape (K, *shape) from per-member step keys (K,) (`Batch.key`).
+
+    A counter-based hash of (key, name, position): no generator state, the same numbers on any
+    device, and graph-capturable. `name` separates independent draws of the same step.
+    """
+    count = math.prod(shape)
+    positions = torch.arange(count, device=key.device, dtype=torch.long)
+    salt = derive_seed(0, "hash_uniform", name) & MASK32
+    bits = mix32(key.unsqueeze(1) ^ mix32(positions ^ salt))  # (K, count) in [0, 2**32)
+    return ((bits >> 8).to(torch.float32) * 2.0**-24).view(key.shape[0], *shape)
