@@ -1,0 +1,216 @@
+"""The broadcast loss of a workspace with fusion (REFERENCE §7), as a trainer task.
+
+A batch holds groups of rows: the paired group (every domain of the batch, rows [0, P)) and one
+unpaired group per domain (its rows [P, P + U_d)). For each group G and each non-empty subset S of
+G, the domains of S enter together, z_S = tanh(Σ_{d∈S} α_d e_d) with α from a selection policy,
+and every domain is decoded from z_S. A decoded target t of the group is scored against u_t:
+
+  demi_cycle/{group}/{S}_to_{t}    S = {t}
+  translation/{group}/{S}_to_{t}   t not in S
+  fused/{group}/{S}_to_{t}         t in S, |S| > 1
+  cycle/{group}/{S}_to_{t}         the decoded domains outside S (all of the model's, not only
+                                   the group's) are re-encoded and fused, S decoded again, t in S
+  contrastive/{group}/{a}+{b}      CLIP loss on pre-tanh encodings of the group's rows, |G| > 1
+
+{S} names the subset's domains in the model's order joined by '+', so no two terms collide and
+a group of k domains has 2^k − 1 subsets. Every subset of a group is computed at once: subsets
+are stacked on the batch axis, so each encoder and decoder runs once per group and stage.
+Each term is a (K,) tensor: the (weighted) mean over the group's rows, one value per member.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from ..domains.latents import LatentSpec
+from ..errors import UserError
+from .losses import Terms, contrastive_loss, workspace_parameters
+from .model import GlobalWorkspace
+from .presets import CONTRASTIVE, CYCLE, DEMI_CYCLE, FUSED, TRANSLATION
+from .sampling import Batch
+from .selection import RandomSoftmax, Selection, hash_uniform
+
+BROADCAST_CATEGORIES = (TRANSLATION, CONTRASTIVE, DEMI_CYCLE, CYCLE, FUSED)
+"""Coefficient categories of the broadcast loss, in a fixed order."""
+
+PAIRED, UNPAIRED = "paired", "unpaired"
+
+
+def subset_members(domains: Sequence[str]) -> list[tuple[str, ...]]:
+    """The 2^k − 1 non-empty subsets of `domains` in binary counting order: subset s (from 1)
+    holds domains[j] when bit j of s is set ({a}, {b}, {a, b}, {c}, ...)."""
+    k = len(domains)
+    return [tuple(d for j, d in enumerate(domains) if s >> j & 1) for s in range(1, 2**k)]
+
+
+def subset_name(subset: Iterable[str]) -> str:
+    return "+".join(subset)
+
+
+def subset_mask(k: int, device: torch.device) -> torch.Tensor:
+    """(2^k − 1, k) bool: row s−1 has bit j of s; built on the device (no host copy per step)."""
+    codes = torch.arange(1, 2**k, device=device).unsqueeze(1)
+    return (codes >> torch.arange(k, device=device)) & 1 == 1
+
+
+@dataclass(frozen=True)
+class Group:
+    """Rows of a batch seen by the same domains: latents[d] (K, B, dim), weight (K, B) or None."""
+
+    name: str
+    latents: dict[str, torch.Tensor]
+    weight: torch.Tensor | None = None
+
+
+def batch_groups(batch: Batch, order: Sequence[str]) -> list[Group]:
+    """The paired group (if the batch has pairs) and one unpaired group per domain with rows."""
+    domains = [d for d in order if d in batch.latents]
+    p = batch.paired
+    groups = []
+    if p > 0:
+        groups.append(Group(PAIRED, {d: batch.latents[d][:, :p] for d in domains}, batch.paired_weight))
+    for d in domains:
+        if batch.unpaired_count(d) > 0:
+            groups.append(Group(UNPAIRED, {d: batch.latents[d][:, p:]}))
+    return groups
+
+
+def _row_mean(loss: torch.Tensor, weight: torch.Tensor | None) -> torch.Tensor:
+    """(K, S, B) per-example losses -> (K, S) means over the rows of weight 1."""
+    if weight is None:
+        return loss.mean(dim=-1)
+    w = weight.unsqueeze(1)
+    return (loss * w).sum(dim=-1) / w.sum(dim=-1).clamp_min(1.0)
+
+
+class BroadcastTask:
+    """The broadcast loss + contrastive loss of a workspace with fusion, for the trainer."""
+
+    categories: tuple[str, ...] = BROADCAST_CATEGORIES
+    needs_pairs: frozenset[str] = frozenset({TRANSLATION, CONTRASTIVE, FUSED})
+
+    def __init__(
+        self,
+        specs: Mapping[str, LatentSpec],
+        selection: Selection | None = None,
+        active: Iterable[str] = BROADCAST_CATEGORIES,
+        learn_logit_scale: bool = False,
+        max_logit_scale: float = 100.0,
+    ) -> None:
+        self.specs = dict(specs)
+        self.selection = selection if selection is not None else RandomSoftmax()
+        self.active = frozenset(active)
+        unknown = self.active - set(self.categories)
+        if unknown:
+            raise UserError(
+                f"the broadcast loss has no category {sorted(unknown)}; known: {', '.join(self.categories)}"
+            )
+        self.learn_logit_scale = learn_logit_scale
+        self.max_logit_scale = max_logit_scale
+
+    def parameters(self, model: nn.Module) -> list[nn.Parameter]:
+        return workspace_parameters(model, self.learn_logit_scale)
+
+    def loss(self, model: nn.Module, batch: Batch) -> tuple[Terms, Terms]:
+        """(terms, report): per-member (K,) terms of every group of the batch."""
+        assert isinstance(model, GlobalWorkspace)
+        if batch.key is None:
+            raise ValueError("the broadcast loss draws fusion weights from Batch.key; the batch has none")
+        terms: Terms = {}
+        report: Terms = {}
+        groups = batch_groups(batch, model.domain_names)
+        for i, group in enumerate(groups):
+            self.group_terms(model, group, batch.key ^ (i + 1), terms)
+        if CONTRASTIVE in self.active and any(len(g.latents) > 1 for g in groups):
+            report["contrastive/logit_scale"] = model.logit_scale(self.max_logit_scale).detach()
+        return terms, report
+
+    def group_terms(self, model: GlobalWorkspace, group: Group, key: torch.Tensor, terms: Terms) -> None:
+        """Add the terms of one group to `terms`; `key` (K,) seeds its fusion weights."""
+        names = [d for d in model.domain_names if d in group.latents]
+        u = group.latents
+        subsets = subset_members(names)
+        mask = subset_mask(len(names), key.device)  # (S, k)
+
+        enc = {d: model.encode(d, u[d]).unsqueeze(1) for d in names}  # (K, 1, B, ws)
+        z = self._fuse(model, enc, mask, key, "fuse")  # (K, S, B, ws)
+        decoded = {d: model.decode(d, z.flatten(1, 2)).unflatten(1, z.shape[1:3]) for d in model.domain_names}
+
+        for t in names:
+            loss = _row_mean(self.specs[t].loss(decoded[t], u[t].unsqueeze(1)), group.weight)  # (K, S)
+            for s, subset in enumerate(subsets):
+                if subset == (t,):
+                    cat = DEMI_CYCLE
+                elif t not in subset:
+                    cat = TRANSLATION
+                else:
+                    cat = FUSED
+                if cat in self.active:
+                    self._add(terms, f"{cat}/{group.name}/{subset_name(subset)}_to_{t}", loss[:, s])
+
+        if CYCLE in self.active:
+            self._cycles(model, group, names, mask, decoded, key, terms)
+
+        if CONTRASTIVE in self.active and len(names) > 1:
+            scale = model.logit_scale(self.max_logit_scale)
+            for i, a in enumerate(names):
+                for b in names[i + 1 :]:
+                    loss = contrastive_loss(enc[a][:, 0], enc[b][:, 0], scale, group.weight)
+                    self._add(terms, f"{CONTRASTIVE}/{group.name}/{a}+{b}", loss)
+
+    def _fuse(
+        self,
+        model: GlobalWorkspace,
+        enc: Mapping[str, torch.Tensor],
+        present: torch.Tensor,
+        key: torch.Tensor,
+        draw: str,
+    ) -> torch.Tensor:
+        """Fuse each row of `present` (S, n) bool over the domains of `enc` (each (K, S or 1, B, ws))
+        with weights from the selection -> states (K, S, B, ws)."""
+        rows = next(iter(enc.values())).shape[2]
+        uniform = hash_uniform(key, draw, (present.shape[0], rows, len(enc)))  # (K, S, B, n)
+        alpha = self.selection(present[None, :, None, :].expand_as(uniform), uniform)
+        return model.fuse(enc, {d: alpha[..., j] for j, d in enumerate(enc)})
+
+    def _cycles(
+        self,
+        model: GlobalWorkspace,
+        group: Group,
+        names: list[str],
+        mask: torch.Tensor,
+        decoded: dict[str, torch.Tensor],
+        key: torch.Tensor,
+        terms: Terms,
+    ) -> None:
+        """Re-encode the decoded domains outside each subset S, fuse them, decode S again."""
+        every = model.domain_names
+        subsets = subset_members(names)
+        # Subsets whose complement among all the model's domains is not empty (S != every domain).
+        n_cyc = len(subsets) - (1 if len(names) == len(every) else 0)
+        if n_cyc == 0:
+            return
+        col = {d: j for j, d in enumerate(names)}
+        always = torch.ones(n_cyc, dtype=torch.bool, device=mask.device)
+        outside = torch.stack([~mask[:n_cyc, col[d]] if d in col else always for d in every], dim=1)  # (C, n)
+        # Every domain is re-encoded on every cycled subset; the selection zeroes those inside S.
+        enc = {
+            d: model.encode(d, decoded[d][:, :n_cyc].flatten(1, 2)).unflatten(1, (n_cyc, -1)) for d in every
+        }
+        z = self._fuse(model, enc, outside, key, "cycle").flatten(1, 2)  # (K, C·B, ws)
+        for t in names:
+            pred = model.decode(t, z).unflatten(1, (n_cyc, -1))  # (K, C, B, dim)
+            loss = _row_mean(self.specs[t].loss(pred, group.latents[t].unsqueeze(1)), group.weight)  # (K, C)
+            for s, subset in enumerate(subsets[:n_cyc]):
+                if t in subset:
+                    self._add(terms, f"{CYCLE}/{group.name}/{subset_name(subset)}_to_{t}", loss[:, s])
+
+    @staticmethod
+    def _add(terms: Terms, name: str, value: torch.Tensor) -> None:
+        if name in terms:
+            raise AssertionError(f"loss term {name} computed twice")
+        terms[name] = value

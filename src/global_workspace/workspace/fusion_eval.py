@@ -1,0 +1,70 @@
+"""Scoring fused inputs: does a workspace reconstruct better from two domains than from one?
+
+For every pair {a, b} of domains (a before b in the model's order) and every domain c:
+  fusion/{a}+{b}_to_{c}/latent_mse               D_c(tanh(α_a e_a + α_b e_b)) vs u_c
+  fusion/{a}+{b}_to_{c}/best_single_latent_mse   the better of D_c(tanh(e_a)) and D_c(tanh(e_b)),
+                                                  per member: one domain alone
+The weights come from a selection policy, equal weights (1/2, 1/2) by default. c may be a or b
+(a fused reconstruction) or a third domain (a fused translation). Each metric is (K,), the mean
+over the split's rows; predictions are compared as in `evaluate.latent_metrics` (a one-hot
+block's logits become probabilities first).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Mapping
+
+import torch
+
+from ..domains.latents import LatentSpec
+from .evaluate import ROW_CHUNK, Metrics, as_latent
+from .model import GlobalWorkspace
+from .selection import EqualWeights, Selection, hash_uniform
+
+
+@torch.no_grad()
+def fusion_metrics(
+    model: GlobalWorkspace,
+    latents: Mapping[str, torch.Tensor],
+    specs: Mapping[str, LatentSpec] | None = None,
+    selection: Selection | None = None,
+    seed: int = 0,
+) -> Metrics:
+    """The metrics of the module docstring; latents[d]: (N, dim), row i of every domain the same
+    example. A random selection draws its weights from `seed` (one key for every member)."""
+    selection = selection or EqualWeights()
+    specs = specs or {}
+    domains = [d for d in model.domain_names if d in latents]
+    n = int(next(iter(latents.values())).shape[0])
+    device = next(iter(latents.values())).device
+    key = torch.full((model.members,), seed, dtype=torch.long, device=device)
+    fused_err: dict[str, torch.Tensor] = {}  # name -> (K,) summed squared error
+    single_err: dict[tuple[str, str], torch.Tensor] = {}  # (source, target) -> (K,)
+
+    def add(
+        sums: dict, name: object, pred: torch.Tensor, target: torch.Tensor, spec: LatentSpec | None
+    ) -> None:
+        err = (as_latent(pred, spec) - target).pow(2).mean(dim=-1).sum(dim=1)  # (K,)
+        sums[name] = sums[name] + err if name in sums else err
+
+    for start in range(0, n, ROW_CHUNK):
+        rows = {d: latents[d][start : start + ROW_CHUNK] for d in domains}
+        enc = {d: model.encode(d, rows[d]) for d in domains}  # (K, c, ws)
+        for a in domains:
+            state = torch.tanh(enc[a])
+            for c in domains:
+                add(single_err, (a, c), model.decode(c, state), rows[c], specs.get(c))
+        for a, b in itertools.combinations(domains, 2):
+            uniform = hash_uniform(key, f"fusion/{a}+{b}/{start}", (rows[a].shape[0], 2))  # (K, c, 2)
+            alpha = selection(torch.ones_like(uniform, dtype=torch.bool), uniform)
+            fused = model.fuse({a: enc[a], b: enc[b]}, {a: alpha[..., 0], b: alpha[..., 1]})
+            for c in domains:
+                add(fused_err, f"fusion/{a}+{b}_to_{c}", model.decode(c, fused), rows[c], specs.get(c))
+    out: Metrics = {}
+    for a, b in itertools.combinations(domains, 2):
+        for c in domains:
+            name = f"fusion/{a}+{b}_to_{c}"
+            out[f"{name}/latent_mse"] = fused_err[name] / n
+            out[f"{name}/best_single_latent_mse"] = torch.minimum(single_err[(a, c)], single_err[(b, c)]) / n
+    return out

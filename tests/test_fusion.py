@@ -1,0 +1,396 @@
+"""Fusion: selection policies, the broadcast loss (names, counts, exact values, parity with a plain
+loop), fused-input evaluation and bad input."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from workspace_fixtures import linear_pair, one_thread, write_domain  # noqa: F401
+
+from global_workspace.domains.latent_loss import LatentLoss
+from global_workspace.domains.latents import LatentSpec
+from global_workspace.errors import UserError
+from global_workspace.workspace.broadcast import (
+    BROADCAST_CATEGORIES,
+    BroadcastTask,
+    Group,
+    subset_mask,
+    subset_members,
+)
+from global_workspace.workspace.fusion_eval import fusion_metrics
+from global_workspace.workspace.model import GlobalWorkspace, WorkspaceConfig
+from global_workspace.workspace.sampling import Batch
+from global_workspace.workspace.selection import (
+    SELECTIONS,
+    EqualWeights,
+    RandomDomain,
+    RandomSoftmax,
+    hash_uniform,
+    make_selection,
+)
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+TWO = {"v": 4, "attr": 5}
+THREE = {"v": 4, "attr": 5, "t": 3}
+
+
+def _specs(domains: dict[str, int]) -> dict[str, LatentSpec]:
+    return {d: LatentSpec(d, n, LatentLoss(3 if d == "attr" else 0)) for d, n in domains.items()}
+
+
+def _model(domains: dict[str, int], k: int = 2) -> GlobalWorkspace:
+    return GlobalWorkspace(
+        WorkspaceConfig(domains=domains, workspace_dim=6, width=8, depth=2), list(range(k))
+    )
+
+
+def _batch(domains: dict[str, int], k: int, paired: int, unpaired: int, seed: int = 0) -> Batch:
+    gen = torch.Generator().manual_seed(seed)
+    latents = {d: torch.randn(k, paired + unpaired, n, generator=gen) for d, n in domains.items()}
+    return Batch(latents=latents, paired=paired, key=torch.arange(k) * 7919 + seed)
+
+
+class IdentityWorkspace(GlobalWorkspace):
+    """Encoders are the identity and decoders invert tanh: D(tanh(E(u))) = u exactly."""
+
+    def encode(self, domain: str, latent: torch.Tensor) -> torch.Tensor:
+        return self._members_first(latent)
+
+    def decode(self, domain: str, state: torch.Tensor) -> torch.Tensor:
+        return torch.atanh(self._members_first(state))
+
+
+# ---------------------------------------------------------------------------------------------
+# Selection
+
+
+@pytest.mark.parametrize("name", sorted(SELECTIONS))
+def test_selection_weights_are_a_distribution_over_present_domains(name: str) -> None:
+    gen = torch.Generator().manual_seed(0)
+    uniform = torch.rand(3, 50, 4, generator=gen)
+    present = torch.rand(3, 50, 4, generator=gen) < 0.6
+    present[..., 0] = True
+    alpha = make_selection(name)(present, uniform)
+    assert alpha.shape == uniform.shape
+    assert (alpha >= 0).all()
+    assert torch.all(alpha[~present] == 0)
+    torch.testing.assert_close(alpha.sum(-1), torch.ones(3, 50))
+
+
+def test_selection_follows_temperature() -> None:
+    uniform = torch.rand(2000, 3, generator=torch.Generator().manual_seed(1))
+    present = torch.ones_like(uniform, dtype=torch.bool)
+    cold = RandomSoftmax(temperature=1e-3)(present, uniform)
+    hot = RandomSoftmax(temperature=1e4)(present, uniform)
+    # One domain per example, except where two draws lie within ~T of each other.
+    assert (cold.max(dim=-1).values > 0.99).float().mean() > 0.98
+    torch.testing.assert_close(hot, torch.full_like(hot, 1 / 3), atol=1e-4, rtol=0)
+    # The default T = 0.2 sits in between, and a lower temperature is more peaked.
+    mid = RandomSoftmax()(present, uniform).max(dim=-1).values.mean()
+    assert hot.max(dim=-1).values.mean() < mid < cold.max(dim=-1).values.mean()
+
+
+def test_random_domain_is_one_hot_and_uniform() -> None:
+    uniform = torch.rand(30000, 3, generator=torch.Generator().manual_seed(2))
+    alpha = RandomDomain()(torch.ones_like(uniform, dtype=torch.bool), uniform)
+    assert torch.all((alpha == 0) | (alpha == 1)) and torch.all(alpha.sum(-1) == 1)
+    torch.testing.assert_close(alpha.mean(0), torch.full((3,), 1 / 3), atol=0.01, rtol=0)
+    equal = EqualWeights()(torch.tensor([[True, False, True]]), uniform[:1])
+    torch.testing.assert_close(equal, torch.tensor([[0.5, 0.0, 0.5]]))
+
+
+def test_bad_selection_settings_are_user_errors() -> None:
+    for t in (0.0, -1.0, float("nan")):
+        with pytest.raises(UserError, match="temperature"):
+            RandomSoftmax(temperature=t)
+        with pytest.raises(UserError, match="temperature"):
+            make_selection("random-softmax", temperature=t)
+    with pytest.raises(UserError, match="unknown selection"):
+        make_selection("softmax")
+    with pytest.raises(UserError, match="no temperature"):
+        make_selection("equal", temperature=0.5)
+
+
+def test_hash_uniform_is_deterministic_in_range_and_keyed() -> None:
+    key = torch.tensor([1, 2, 3])
+    u = hash_uniform(key, "a", (4, 1000))
+    assert u.shape == (3, 4, 1000) and u.min() >= 0 and u.max() < 1
+    assert abs(float(u.mean()) - 0.5) < 0.01
+    assert torch.equal(u, hash_uniform(key, "a", (4, 1000)))
+    assert not torch.equal(u, hash_uniform(key, "b", (4, 1000)))
+    assert not torch.equal(u[0], u[1])
+
+
+# ---------------------------------------------------------------------------------------------
+# Broadcast loss: names and counts
+
+
+def _expected_names(domains: list[str], every: list[str], group: str) -> set[str]:
+    names = set()
+    for subset in subset_members(domains):
+        s = "+".join(subset)
+        for t in domains:
+            if subset == (t,):
+                names.add(f"demi_cycle/{group}/{s}_to_{t}")
+            elif t not in subset:
+                names.add(f"translation/{group}/{s}_to_{t}")
+            else:
+                names.add(f"fused/{group}/{s}_to_{t}")
+            if t in subset and len(subset) < len(every):
+                names.add(f"cycle/{group}/{s}_to_{t}")
+    for i, a in enumerate(domains):
+        for b in domains[i + 1 :]:
+            names.add(f"contrastive/{group}/{a}+{b}")
+    return names
+
+
+def _count(k: int, n: int) -> int:
+    """Terms of one group of k domains in a workspace of n: closed form."""
+    subsets = 2**k - 1
+    targets = subsets * k  # every (subset, group target): demi-cycle, translation or fused
+    cycles = k * 2 ** (k - 1) - (k if k == n else 0)  # sum of |S| over subsets, minus S = everything
+    return targets + cycles + math.comb(k, 2)
+
+
+@pytest.mark.parametrize("domains", [TWO, THREE])
+def test_term_names_and_count_with_paired_and_unpaired_groups(domains: dict[str, int]) -> None:
+    names = list(domains)
+    model = _model(domains)
+    terms, report = BroadcastTask(_specs(domains)).loss(model, _batch(domains, 2, 6, 5))
+    expected = _expected_names(names, names, "paired")
+    for d in names:
+        expected |= _expected_names([d], names, "unpaired")
+    assert set(terms) == expected
+    n = len(names)
+    assert len(terms) == _count(n, n) + n * _count(1, n)
+    assert len(terms) == {2: 9 + 2 * 2, 3: 33 + 3 * 2}[n]
+    assert all(v.shape == (2,) and torch.isfinite(v).all() for v in terms.values())
+    # The same term computed from the paired and from an unpaired group keeps both values.
+    v = names[0]
+    assert f"demi_cycle/paired/{v}_to_{v}" in terms and f"demi_cycle/unpaired/{v}_to_{v}" in terms
+    assert "contrastive/logit_scale" in report
+    assert {name.split("/", 1)[0] for name in terms} == set(BROADCAST_CATEGORIES)
+
+
+def test_groups_absent_from_a_batch_give_no_terms() -> None:
+    model = _model(TWO)
+    task = BroadcastTask(_specs(TWO))
+    only_pairs, _ = task.loss(model, _batch(TWO, 2, 6, 0))
+    assert only_pairs and all("/paired/" in n for n in only_pairs)
+    no_pairs, _ = task.loss(model, _batch(TWO, 2, 0, 6))
+    assert no_pairs and all("/unpaired/" in n for n in no_pairs)
+    one_domain = Batch({"v": torch.randn(2, 4, 4)}, paired=0, key=torch.arange(2))
+    assert set(task.loss(model, one_domain)[0]) == {"demi_cycle/unpaired/v_to_v", "cycle/unpaired/v_to_v"}
+
+
+def test_inactive_categories_are_not_computed_and_unknown_ones_refused() -> None:
+    model = _model(THREE)
+    task = BroadcastTask(_specs(THREE), active={"translation", "fused"})
+    terms, _ = task.loss(model, _batch(THREE, 2, 4, 4))
+    assert {n.split("/", 1)[0] for n in terms} == {"translation", "fused"}
+    with pytest.raises(UserError, match="no category"):
+        BroadcastTask(_specs(THREE), active={"translation", "fusion"})
+
+
+def test_subset_mask_matches_subset_members() -> None:
+    names = ["a", "b", "c"]
+    mask = subset_mask(3, torch.device("cpu"))
+    for row, subset in zip(mask.tolist(), subset_members(names), strict=True):
+        assert [n for n, m in zip(names, row, strict=True) if m] == list(subset)
+
+
+# ---------------------------------------------------------------------------------------------
+# Broadcast loss: values
+
+
+def test_identity_maps_give_zero_broadcast_loss() -> None:
+    same = {"v": 3, "attr": 3, "t": 3}
+    model = IdentityWorkspace(WorkspaceConfig(domains=same, workspace_dim=3, width=4, depth=1), [0, 1])
+    specs = {d: LatentSpec(d, 3, LatentLoss()) for d in same}
+    gen = torch.Generator().manual_seed(0)
+    pairs = 0.5 * torch.randn(2, 8, 3, generator=gen)  # the same latent in every domain
+    latents = {d: torch.cat([pairs, 0.5 * torch.randn(2, 5, 3, generator=gen)], dim=1) for d in same}
+    batch = Batch(latents, paired=8, key=torch.tensor([3, 4]))
+    terms, _ = BroadcastTask(specs, active=set(BROADCAST_CATEGORIES) - {"contrastive"}).loss(model, batch)
+    assert len(terms) == 30 + 3 * 2
+    for name, value in terms.items():
+        torch.testing.assert_close(value, torch.zeros(2), atol=1e-5, rtol=0, msg=name)
+
+
+def test_single_domain_fusion_is_the_plain_state() -> None:
+    model = _model(THREE)
+    u = torch.randn(2, 7, 4)
+    enc = model.encode("v", u)
+    for name in SELECTIONS:
+        uniform = torch.rand(2, 7, 1)
+        alpha = make_selection(name)(torch.ones_like(uniform, dtype=torch.bool), uniform)
+        torch.testing.assert_close(model.fuse({"v": enc}, {"v": alpha[..., 0]}), model.state("v", u))
+    # Inside the loss: the demi-cycle of a lone domain is D(tanh(E(u))).
+    specs = _specs(THREE)
+    batch = _batch(THREE, 2, 0, 6)
+    terms, _ = BroadcastTask(specs).loss(model, batch)
+    x = batch.latents["attr"]
+    plain = specs["attr"].loss(model.decode("attr", model.state("attr", x)), x).mean(dim=1)
+    torch.testing.assert_close(terms["demi_cycle/unpaired/attr_to_attr"], plain)
+
+
+def _plain_group_terms(
+    model: GlobalWorkspace, task: BroadcastTask, group: Group, key: torch.Tensor
+) -> dict[str, torch.Tensor]:
+    """The broadcast loss of one group, one subset at a time, with the same fusion weights."""
+    from global_workspace.workspace.broadcast import _row_mean
+
+    names = [d for d in model.domain_names if d in group.latents]
+    every = model.domain_names
+    u = group.latents
+    subsets = subset_members(names)
+    rows = next(iter(u.values())).shape[1]
+    fuse_u = hash_uniform(key, "fuse", (len(subsets), rows, len(names)))
+    n_cyc = len(subsets) - (1 if len(names) == len(every) else 0)
+    cyc_u = hash_uniform(key, "cycle", (n_cyc, rows, len(every))) if n_cyc else None
+    terms = {}
+    for s, subset in enumerate(subsets):
+        present = torch.tensor([d in subset for d in names]).expand(2, rows, -1)
+        alpha = task.selection(present, fuse_u[:, s])
+        enc = {d: model.encode(d, u[d]) for d in subset}
+        z = model.fuse(enc, {d: alpha[..., names.index(d)] for d in subset})
+        dec = {d: model.decode(d, z) for d in every}
+        label = "+".join(subset)
+        for t in names:
+            cat = "demi_cycle" if subset == (t,) else "translation" if t not in subset else "fused"
+            loss = _row_mean(task.specs[t].loss(dec[t], u[t]).unsqueeze(1), group.weight)[:, 0]
+            terms[f"{cat}/{group.name}/{label}_to_{t}"] = loss
+        if s < n_cyc:
+            assert cyc_u is not None
+            out = [d for d in every if d not in subset]
+            present = torch.tensor([d not in subset for d in every]).expand(2, rows, -1)
+            beta = task.selection(present, cyc_u[:, s])
+            re = {d: model.encode(d, dec[d]) for d in out}
+            z2 = model.fuse(re, {d: beta[..., every.index(d)] for d in out})
+            for t in subset:
+                loss = _row_mean(task.specs[t].loss(model.decode(t, z2), u[t]).unsqueeze(1), group.weight)
+                terms[f"cycle/{group.name}/{label}_to_{t}"] = loss[:, 0]
+    return terms
+
+
+@pytest.mark.parametrize("members", ["paired3", "unpaired", "paired2_of_3"])
+def test_batched_subsets_match_a_plain_loop_forward_and_backward(members: str) -> None:
+    model = _model(THREE)
+    task = BroadcastTask(_specs(THREE), active=set(BROADCAST_CATEGORIES) - {"contrastive"})
+    gen = torch.Generator().manual_seed(5)
+    doms = {"paired3": ["v", "attr", "t"], "unpaired": ["attr"], "paired2_of_3": ["v", "t"]}[members]
+    latents = {d: torch.randn(2, 6, THREE[d], generator=gen) for d in doms}
+    weight = torch.tensor([[1.0] * 6, [1.0] * 4 + [0.0] * 2]) if members != "unpaired" else None
+    group = Group(members, latents, weight)
+    key = torch.tensor([11, 12])
+    fast: dict[str, torch.Tensor] = {}
+    task.group_terms(model, group, key, fast)
+    slow = _plain_group_terms(model, task, group, key)
+    assert set(fast) == set(slow)
+    for name in fast:
+        torch.testing.assert_close(fast[name], slow[name], atol=1e-5, rtol=1e-5, msg=name)
+    params = list(model.parameters())
+    g_fast = torch.autograd.grad(sum(v.sum() for v in fast.values()), params, allow_unused=True)
+    g_slow = torch.autograd.grad(sum(v.sum() for v in slow.values()), params, allow_unused=True)
+    for a, b in zip(g_fast, g_slow, strict=True):
+        if a is None or b is None:
+            assert a is None and b is None
+        else:
+            torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
+
+
+def test_broadcast_needs_a_step_key() -> None:
+    batch = _batch(TWO, 2, 3, 3)
+    batch.key = None
+    with pytest.raises(ValueError, match="key"):
+        BroadcastTask(_specs(TWO)).loss(_model(TWO), batch)
+
+
+# ---------------------------------------------------------------------------------------------
+# Fused-input evaluation
+
+
+def test_fusion_metrics_names_and_exact_values() -> None:
+    model = _model(THREE, k=3)
+    gen = torch.Generator().manual_seed(0)
+    latents = {d: torch.randn(20, n, generator=gen) for d, n in THREE.items()}
+    metrics = fusion_metrics(model, latents, _specs(THREE))
+    pairs = ["v+attr", "v+t", "attr+t"]
+    expected = {
+        f"fusion/{p}_to_{c}/{m}"
+        for p in pairs
+        for c in THREE
+        for m in ("latent_mse", "best_single_latent_mse")
+    }
+    assert set(metrics) == expected
+    assert all(v.shape == (3,) for v in metrics.values())
+    # By hand: equal weights, t from v and attr together; alone: the better of the two translations.
+    enc = {d: model.encode(d, latents[d]) for d in ("v", "attr")}
+    fused = model.decode("t", torch.tanh(0.5 * enc["v"] + 0.5 * enc["attr"]))
+    torch.testing.assert_close(
+        metrics["fusion/v+attr_to_t/latent_mse"], (fused - latents["t"]).pow(2).mean(dim=(1, 2))
+    )
+    single = torch.stack(
+        [(model.translate(d, "t", latents[d]) - latents["t"]).pow(2).mean(dim=(1, 2)) for d in ("v", "attr")]
+    )
+    torch.testing.assert_close(metrics["fusion/v+attr_to_t/best_single_latent_mse"], single.min(dim=0).values)
+
+
+def test_fusion_metrics_of_identity_maps_are_zero() -> None:
+    same = {"a": 3, "b": 3}
+    model = IdentityWorkspace(WorkspaceConfig(domains=same, workspace_dim=3, width=4, depth=1), [0])
+    x = 0.5 * torch.randn(10, 3)
+    metrics = fusion_metrics(model, {"a": x, "b": x}, selection=RandomSoftmax())
+    for name, value in metrics.items():
+        torch.testing.assert_close(value, torch.zeros(1), atol=1e-5, rtol=0, msg=name)
+
+
+# ---------------------------------------------------------------------------------------------
+# The `fusion` preset through `gw train` / `gw evaluate`
+
+
+def test_fusion_preset_trains_and_evaluates_three_domains(tmp_path: Path) -> None:
+    from global_workspace.cli import main
+
+    data = linear_pair(tmp_path / "data", n=120)
+    rng = np.random.default_rng(1)
+    proj = rng.normal(size=(6, 4))
+    a = {s: np.load(data / "domains/a/latents" / f"{s}.npy") for s in ("train", "val", "test")}
+    write_domain(data, "c", {s: np.sin(x @ proj) for s, x in a.items()})
+    run = tmp_path / "run"
+    small = [
+        "--steps",
+        "4",
+        "--batch-size",
+        "16",
+        "--width",
+        "8",
+        "--depth",
+        "2",
+        "--eval-every",
+        "0",
+        "--quiet",
+    ]
+    for args in (
+        ["train", data, "--domains", "a,b,c", "--preset", "fusion", "--paired", 30, "--ensemble-seeds", 2,
+         "--out", run, "--device", "cpu", *small],
+        ["evaluate", run, "--device", "cpu"],
+    ):  # fmt: skip
+        with pytest.raises(SystemExit) as done:
+            main([str(x) for x in args])
+        assert done.value.code in (0, None)
+    header = (run / "train.csv").read_text().splitlines()[0].split(",")
+    assert {"fused/paired/a+b_to_a", "translation/paired/a+b_to_c", "cycle/unpaired/c_to_c"} <= set(header)
+    metrics = json.loads((run / "metrics.json").read_text())["members"][1]["metrics"]
+    for name in (
+        "fusion/a+b_to_c/latent_mse",
+        "fusion/b+c_to_a/best_single_latent_mse",
+        "translation/a_to_b/latent_mse",
+    ):
+        assert math.isfinite(metrics[name]), name
