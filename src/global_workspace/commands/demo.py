@@ -21,6 +21,9 @@ def demo(
     ),
     text: bool = typer.Option(False, "--text/--no-text", help="Also pretrain captions and run v,t (slower)."),
     device: str = typer.Option("cpu", help="cpu, cuda or auto."),
+    threads: int = typer.Option(
+        1, help="CPU threads (0: torch's default); 1 is fastest for these small networks."
+    ),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bars."),
 ) -> None:
     """Generate a dataset, pretrain the specialists, run the semi-supervision experiment, report."""
@@ -41,5 +44,6 @@ def demo(
             text=text,
             device=device,
             progress=not quiet,
+            threads=threads,
         )
     )

@@ -38,6 +38,9 @@ def semi_supervised(
     ),
     out: Path = typer.Option(..., "--out", help="Experiment folder EXP."),
     device: str = typer.Option("auto", help="auto, cpu or cuda."),
+    threads: int = typer.Option(
+        1, help="CPU threads per process (0: torch's default); tiny networks run fastest on 1."
+    ),
     force: bool = typer.Option(
         False, "--force", help="Overwrite an existing EXP instead of refusing or resuming."
     ),
@@ -69,5 +72,6 @@ def semi_supervised(
             device=device,
             force=force,
             progress=not quiet,
+            threads=threads,
         )
     )

@@ -54,6 +54,8 @@ from .downstream import DownstreamSettings, LabelledStates, downstream_metrics
 from .efficiency import efficiency_report
 
 EXPERIMENT_FORMAT_VERSION = 1
+PROGRESS_STEPS = 25
+"""Steps between progress-bar updates."""
 SIX_PRESETS = ("tr", "tr+cont", "tr+cy", "tr+dcy", "cont", "full")
 """The six models of the slides, in the order the report lists them."""
 
@@ -304,10 +306,12 @@ def train_chunk(
     bar = tqdm(total=config.train.steps, desc=desc, disable=not progress, leave=False, unit="step")
     done = 0
     while done < config.train.steps:
-        n = min(every, config.train.steps - done)
+        n = min(PROGRESS_STEPS, every - done % every, config.train.steps - done)
         trainer.run(n)
         done += n
         bar.update(n)
+        if done % every and done < config.train.steps:
+            continue
         trainer.check_finite([member_id(m) for m in members])
         if select:
             with torch.no_grad():
