@@ -16,7 +16,9 @@ def train(
     data: Path = typer.Argument(..., help="Dataset folder with pretrained domains (`gw pretrain`)."),
     domains: str = typer.Option("v,attr", help="Comma-separated domains the workspace connects."),
     preset: str = typer.Option(
-        None, help="Loss preset: tr, tr+cont, tr+cy, tr+dcy, cont or full (default full without --coef)."
+        None,
+        help="Loss preset: tr, tr+cont, tr+cy, tr+dcy, cont or full (default full without --coef); "
+        "direct-tr, direct-tr+cy train direct translators with no shared workspace (the ablation).",
     ),
     coef: str = typer.Option(
         None,

@@ -20,6 +20,7 @@ from safetensors.torch import load_file, save_file
 
 from ..errors import UserError
 from ..fileio import atomic_directory, atomic_write_json, read_json
+from .families import family_of
 from .model import GlobalWorkspace, WorkspaceConfig
 from .presets import MemberSpec
 from .trainer import TrainConfig
@@ -151,11 +152,19 @@ def _read_safetensors(file: Path) -> dict[str, torch.Tensor]:
         raise UserError(f"checkpoint file {file} is corrupted ({exc})") from exc
 
 
-def load_model(run: Path, device: torch.device) -> tuple[RunConfig, GlobalWorkspace, int]:
-    """Rebuild a trained workspace from its run folder: (config, model on device, step)."""
+def load_run_model(run: Path, device: torch.device) -> tuple[RunConfig, torch.nn.Module, int]:
+    """Rebuild a run's trained model, of its presets' family (families.py): (config, model, step)."""
     config = read_config(run)
     if not has_checkpoint(run):
         raise UserError(f"run {run} has no checkpoint yet; train it with `gw train`")
-    model = GlobalWorkspace(config.workspace, [m.seed for m in config.members])
+    model = family_of(config.members).build_model(config.workspace, [m.seed for m in config.members])
     step = load_weights(run, model)
     return config, model.to(device), step
+
+
+def load_model(run: Path, device: torch.device) -> tuple[RunConfig, GlobalWorkspace, int]:
+    """Rebuild a trained workspace from its run folder: (config, model on device, step)."""
+    config, model, step = load_run_model(run, device)
+    if not isinstance(model, GlobalWorkspace):
+        raise UserError(f"run {run} trained {type(model).__name__}, not a global workspace")
+    return config, model, step

@@ -34,10 +34,19 @@ PRESETS: dict[str, dict[str, float]] = {
 }
 """The six models of the slides (REFERENCE §5); `cont` is the CLIP-like model without broadcast."""
 
+PRESETS.update({"direct-tr": {TRANSLATION: 1.0}, "direct-tr+cy": {TRANSLATION: 1.0, CYCLE: 1.0}})
+"""The no-shared-workspace ablation (direct.py): direct translators with `tr`'s and `tr+cy`'s losses."""
 
-def register_preset(name: str, coefficients: Mapping[str, float]) -> None:
-    """Make a preset available by name (other tasks add their own categories this way)."""
+PRESET_FAMILY: dict[str, str] = {"direct-tr": "direct", "direct-tr+cy": "direct"}
+"""Preset -> model family (families.py) for presets that do not train a plain global workspace."""
+
+
+def register_preset(name: str, coefficients: Mapping[str, float], family: str = "workspace") -> None:
+    """Make a preset available by name (other tasks add their own categories this way); `family`
+    names the model and task it trains (families.FAMILIES)."""
     PRESETS[name] = dict(coefficients)
+    if family != "workspace":
+        PRESET_FAMILY[name] = family
 
 
 def preset(name: str) -> dict[str, float]:

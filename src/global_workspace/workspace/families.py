@@ -1,0 +1,103 @@
+"""Model families: which model, task and evaluation a preset trains, chosen by declared name.
+
+A preset belongs to a family (`presets.PRESET_FAMILY`; `workspace` unless registered otherwise).
+Everything that builds a model from a run or experiment (run.py, checkpoint.py, the experiments)
+asks the family instead of assuming a `GlobalWorkspace`; members of one ensemble share a family.
+
+  workspace   GlobalWorkspace + GWTask, the presets of REFERENCE §5
+  direct      DirectTranslators + DirectTask: the no-shared-workspace ablation (direct.py)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from ..domains.latents import LatentSpec
+from ..errors import UserError
+from . import direct
+from .evaluate import Metrics, attribute_metrics, evaluate_split, latent_metrics
+from .losses import GWTask
+from .model import GlobalWorkspace, WorkspaceConfig
+from .presets import GW_CATEGORIES, PRESET_FAMILY, MemberSpec
+from .trainer import Task
+
+Latents = Mapping[str, torch.Tensor]
+
+
+@dataclass(frozen=True)
+class Family:
+    """How to build, train and score one kind of model."""
+
+    name: str
+    categories: tuple[str, ...]
+    """Loss categories its presets may weight."""
+    shared_space: bool
+    """Whether the model has a workspace state (`model.state(d, u)`): retrieval, probes, zero-shot
+    and odd-one-out are read from it; without it they are not applicable."""
+    build_model: Callable[[WorkspaceConfig, Sequence[int]], nn.Module]
+    build_task: Callable[[Mapping[str, LatentSpec], Iterable[str], bool], Task]
+    """(specs, active categories, learn_logit_scale) -> task."""
+    latent_metrics: Callable[[nn.Module, Latents, Mapping[str, LatentSpec] | None], Metrics]
+    """Latent MSE metrics (validation during training)."""
+    evaluate: Callable[
+        [nn.Module, Latents, Mapping[str, LatentSpec], Path | None, str, dict[str, str]], Metrics
+    ]
+    """(model, latents, specs, data, split, skipped) -> every metric the family defines."""
+    not_applicable: Callable[[Sequence[str]], dict[str, str]]
+    """Metric names of the workspace's evaluation that mean nothing here -> why (null, never 0)."""
+
+
+def _evaluate_direct(
+    model: nn.Module,
+    latents: Latents,
+    specs: Mapping[str, LatentSpec],
+    data: Path | None,
+    split: str,
+    skipped: dict[str, str],
+) -> Metrics:
+    metrics = direct.direct_latent_metrics(model, latents, specs)
+    if data is not None and (Path(data) / "dataset.json").is_file():
+        metrics.update(attribute_metrics(model, latents, Path(data), split, skipped))  # type: ignore[arg-type]
+    return {k: v.cpu() for k, v in sorted(metrics.items())}
+
+
+FAMILIES: dict[str, Family] = {
+    "workspace": Family(
+        name="workspace",
+        categories=GW_CATEGORIES,
+        shared_space=True,
+        build_model=GlobalWorkspace,
+        build_task=lambda specs, active, learn: GWTask(specs, active, learn),
+        latent_metrics=latent_metrics,  # type: ignore[arg-type]
+        evaluate=evaluate_split,  # type: ignore[arg-type]
+        not_applicable=lambda domains: {},
+    ),
+    "direct": Family(
+        name="direct",
+        categories=direct.DIRECT_CATEGORIES,
+        shared_space=False,
+        build_model=direct.DirectTranslators,
+        build_task=lambda specs, active, learn: direct.DirectTask(specs, active),
+        latent_metrics=direct.direct_latent_metrics,
+        evaluate=_evaluate_direct,
+        not_applicable=direct.not_applicable,
+    ),
+}
+
+
+def preset_family(preset: str) -> Family:
+    """The family a preset name trains (`custom` coefficients and unregistered names: workspace)."""
+    return FAMILIES[PRESET_FAMILY.get(preset, "workspace")]
+
+
+def family_of(members: Sequence[MemberSpec]) -> Family:
+    """The one family of an ensemble's members; a mixed ensemble is refused."""
+    names = sorted({preset_family(m.preset).name for m in members})
+    if len(names) != 1:
+        raise UserError(f"one ensemble cannot mix model families {', '.join(names) or '(none)'}")
+    return FAMILIES[names[0]]
