@@ -511,7 +511,7 @@ def run_experiment(
         return None
     assert gathered is not None
     by_id = {r["member"]: r for r in gathered}
-    for folder, _ in set(finished_members(exp).values()):
+    for folder in {folder for folder, _ in finished_members(exp).values()}:
         for r in read_chunk_rows(folder):
             by_id.setdefault(r["member"], r)
     rows = [by_id[member_id(m)] for m in members]
