@@ -121,7 +121,6 @@ def train_workspace(
     check_members(config.members, task, data.size("train"))
     _prepare_folder(run, config, force, resume, command)
 
-    torch.manual_seed(0)  # nothing should draw from it; fixed in case a library op does
     model = family.build_model(config.workspace, [m.seed for m in config.members]).to(device)
     sampler = Sampler(data.split("train"), config.members, config.train.batch_size)
     coefficients = member_coefficients(task.categories, [m.coefficients for m in config.members], device)
