@@ -6,6 +6,8 @@ asks the family instead of assuming a `GlobalWorkspace`; members of one ensemble
 
   workspace   GlobalWorkspace + GWTask, the presets of REFERENCE §5
   direct      DirectTranslators + DirectTask: the no-shared-workspace ablation (direct.py)
+  fusion      GlobalWorkspace + BroadcastTask: several domains enter at once (broadcast.py);
+              its evaluation adds the fused-input metrics (fusion_eval.py)
 """
 
 from __future__ import annotations
@@ -20,7 +22,9 @@ from torch import nn
 from ..domains.latents import LatentSpec
 from ..errors import UserError
 from . import direct
+from .broadcast import BROADCAST_CATEGORIES, BroadcastTask
 from .evaluate import Metrics, attribute_metrics, evaluate_split, latent_metrics
+from .fusion_eval import fusion_metrics
 from .losses import GWTask
 from .model import GlobalWorkspace, WorkspaceConfig
 from .presets import GW_CATEGORIES, PRESET_FAMILY, MemberSpec
@@ -66,6 +70,20 @@ def _evaluate_direct(
     return {k: v.cpu() for k, v in sorted(metrics.items())}
 
 
+def _evaluate_fusion(
+    model: nn.Module,
+    latents: Latents,
+    specs: Mapping[str, LatentSpec],
+    data: Path | None,
+    split: str,
+    skipped: dict[str, str],
+) -> Metrics:
+    assert isinstance(model, GlobalWorkspace)
+    metrics = evaluate_split(model, latents, specs, data, split, skipped)
+    metrics.update({k: v.cpu() for k, v in fusion_metrics(model, latents, specs).items()})
+    return dict(sorted(metrics.items()))
+
+
 FAMILIES: dict[str, Family] = {
     "workspace": Family(
         name="workspace",
@@ -86,6 +104,16 @@ FAMILIES: dict[str, Family] = {
         latent_metrics=direct.direct_latent_metrics,
         evaluate=_evaluate_direct,
         not_applicable=direct.not_applicable,
+    ),
+    "fusion": Family(
+        name="fusion",
+        categories=BROADCAST_CATEGORIES,
+        shared_space=True,
+        build_model=GlobalWorkspace,
+        build_task=lambda specs, active, learn: BroadcastTask(specs, active=active, learn_logit_scale=learn),
+        latent_metrics=latent_metrics,  # type: ignore[arg-type]
+        evaluate=_evaluate_fusion,
+        not_applicable=lambda domains: {},
     ),
 }
 

@@ -37,7 +37,11 @@ PRESETS: dict[str, dict[str, float]] = {
 PRESETS.update({"direct-tr": {TRANSLATION: 1.0}, "direct-tr+cy": {TRANSLATION: 1.0, CYCLE: 1.0}})
 """The no-shared-workspace ablation (direct.py): direct translators with `tr`'s and `tr+cy`'s losses."""
 
-PRESET_FAMILY: dict[str, str] = {"direct-tr": "direct", "direct-tr+cy": "direct"}
+FUSED = "fused"
+PRESETS["fusion"] = {**DEFAULT_COEFFICIENTS, FUSED: 1.0}
+"""The workspace with fusion (REFERENCE §7): the broadcast loss (broadcast.py) with `full`'s weights."""
+
+PRESET_FAMILY: dict[str, str] = {"direct-tr": "direct", "direct-tr+cy": "direct", "fusion": "fusion"}
 """Preset -> model family (families.py) for presets that do not train a plain global workspace."""
 
 
