@@ -19,7 +19,8 @@ def semi_supervised(
     presets: str = typer.Option(
         "all",
         help="`all` (tr, tr+cont, tr+cy, tr+dcy, cont, full) or a list, which may hold `all`: "
-        "`all,direct-tr,direct-tr+cy` adds the no-workspace ablation.",
+        "`all,direct-tr,direct-tr+cy` adds the no-workspace ablation, `all,fusion` the workspace "
+        "trained with the broadcast loss.",
     ),
     seeds: int = typer.Option(3, help="Seeds per (preset, N)."),
     seed: int = typer.Option(0, help="First seed; members use seed, seed+1, ..."),

@@ -18,7 +18,8 @@ def train(
     preset: str = typer.Option(
         None,
         help="Loss preset: tr, tr+cont, tr+cy, tr+dcy, cont or full (default full without --coef); "
-        "direct-tr, direct-tr+cy train direct translators with no shared workspace (the ablation).",
+        "direct-tr, direct-tr+cy train direct translators with no shared workspace (the ablation); "
+        "fusion trains with the broadcast loss (several domains enter at once).",
     ),
     coef: str = typer.Option(
         None,
