@@ -244,7 +244,8 @@ def test_attention_experiment_end_to_end(trained_run: Path, tmp_path: Path) -> N
     assert results["domains"] == ["attr", "x"] and results["members"] == 2
     assert set(results["table"]) == {"fixed", "random"}
     for noise in ("fixed", "random"):
-        assert set(results["table"][noise]) == {"equal", "one-step", "two-step"}
+        assert set(results["table"][noise]) == {"equal", "one-step", "two-step", "oracle"}
+        assert results["table"][noise]["oracle"]["attention_on_corrupted"] == 0
         for scores in results["table"][noise].values():
             assert 0 <= scores["shape_accuracy"] <= 1 and len(scores["shape_accuracy_members"]) == 2
     assert {"equal", "alone/attr", "alone/x"} == set(results["clean"])

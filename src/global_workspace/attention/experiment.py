@@ -5,7 +5,8 @@
 2. With workspace and classifier frozen, selectors are trained to maximise that classifier's
    accuracy while one domain per example is corrupted (`corruption.py`): {one-step, two-step}
    query × {fixed, random} noise, each trained under the noise it is tested on.
-3. On test examples: accuracy of {equal weights, one-step, two-step} × {fixed, random noise};
+3. On test examples: accuracy of {equal weights, one-step, two-step} × {fixed, random noise},
+   beside an oracle that puts all weight on the clean domains (the ceiling of any selector);
    clean accuracy; over a grid of two-sided noise scales on the first two domains, accuracy and
    mean attention per domain of the two-step selector trained on random noise; and its attention
    on each domain against the noise on one side.
@@ -46,6 +47,8 @@ SELECTORS: dict[str, int] = {"one-step": 1, "two-step": 2}
 """Selector name -> query steps."""
 METHODS = ("equal", *SELECTORS)
 """`equal`: no selection, every domain weighs 1/n."""
+ORACLE = "oracle"
+"""Reported beside the methods: all weight on the clean domains, the ceiling of any selector."""
 CLASSES = 3
 
 Latents = dict[str, torch.Tensor]
@@ -197,6 +200,18 @@ def equal_weights(latents: Latents, encodings: Latents) -> dict[str, torch.Tenso
     return {d: first.new_full(first.shape[:2], 1.0 / len(encodings)) for d in encodings}
 
 
+def oracle_weights(scales: Mapping[str, torch.Tensor]) -> Weights:
+    """The ceiling of any selector: equal weights on the domains that were left clean (scale 0)."""
+
+    def weights(latents: Latents, encodings: Latents) -> dict[str, torch.Tensor]:
+        first = next(iter(encodings.values()))
+        clean = {d: (scales[d] == 0).to(first.dtype).expand(first.shape[:2]) for d in encodings}
+        total = torch.stack(list(clean.values())).sum(dim=0).clamp_min(1.0)
+        return {d: c / total for d, c in clean.items()}
+
+    return weights
+
+
 def selector_weights(selector: KeyQuerySelector) -> Weights:
     def weights(latents: Latents, encodings: Latents) -> dict[str, torch.Tensor]:
         return selector(latents, encodings)[-1]
@@ -300,6 +315,8 @@ def run_attention(
         table[noise] = {
             m: score(model, classifier, method(m, noise), noisy, labels, scales).to_json() for m in METHODS
         }
+        ceiling = score(model, classifier, oracle_weights(scales), noisy, labels, scales)
+        table[noise][ORACLE] = ceiling.to_json()
 
     best = selectors[("two-step", "random")]
     grid = two_sided_grid(

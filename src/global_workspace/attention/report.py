@@ -101,7 +101,12 @@ def write_attention(exp: Path, results: Mapping[str, Any], command: str | None =
             [f"  attention on the corrupted domain ({noise})"]
             + [by_method[m].get("attention_on_corrupted", float("nan")) for m in methods]
         )
-    report.table(["noise", *methods], rows, caption="equal = no selection (every domain weighs 1/n).")
+    report.table(
+        ["noise", *methods],
+        rows,
+        caption="equal = no selection (every domain weighs 1/n); oracle = all weight on the clean "
+        "domain(s), the ceiling of any selector with this workspace and classifier.",
+    )
     clean = results["clean"]
     report.table(
         ["clean input", "shape accuracy"],

@@ -66,6 +66,6 @@ def attention(
         f"wrote {out}/report.html; shape accuracy under random one-sided noise: "
         + ", ".join(
             f"{m} {metrics[f'attention/random/{m}/shape_accuracy']:.3f}"
-            for m in ("equal", "one-step", "two-step")
+            for m in ("equal", "one-step", "two-step", "oracle")
         )
     )
