@@ -318,13 +318,8 @@ def run_attention(
         ceiling = score(model, classifier, oracle_weights(scales), noisy, labels, scales)
         table[noise][ORACLE] = ceiling.to_json()
 
-    best = selectors[("two-step", "random")]
-    grid = two_sided_grid(
-        model, classifier, selector_weights(best), test, labels, corruptions["random"], settings
-    )
-    line = one_sided_line(
-        model, classifier, selector_weights(best), test, labels, corruptions["random"], settings
-    )
+    best = selector_weights(selectors[("two-step", "random")])
+    sweep = NoiseSweep(model, classifier, best, test, labels, corruptions["random"], settings)
     return {
         "domains": names,
         "members": model.members,
@@ -334,8 +329,8 @@ def run_attention(
         "training": training,
         "clean": clean,
         "table": table,
-        "grid": grid,
-        "line": line,
+        "grid": sweep.grid(),
+        "line": sweep.line(),
         "metrics": flat_metrics(clean, table),
     }
 
@@ -349,63 +344,58 @@ def flat_metrics(clean: Mapping[str, Any], table: Mapping[str, Mapping[str, Any]
     return out
 
 
-def two_sided_grid(
-    model: GlobalWorkspace,
-    classifier: EnsembleMLP,
-    weights: Weights,
-    latents: Latents,
-    labels: torch.Tensor,
-    corruption: Corruption,
-    settings: AttentionSettings,
-) -> dict[str, Any]:
-    """Accuracy and mean attention with the first two domains corrupted at every pair of scales.
+@dataclass(frozen=True)
+class NoiseSweep:
+    """One selection method scored on test latents corrupted on chosen domains at chosen scales."""
 
-    Entry [i][j] has scale scales[i] on the first domain and scales[j] on the second.
-    """
-    a, b = list(latents)[:2]
-    scales = np.linspace(0.0, settings.grid_max, settings.grid_points).tolist()
-    accuracy = np.zeros((len(scales), len(scales)))
-    attention = {d: np.zeros_like(accuracy) for d in latents}
-    for i, sa in enumerate(scales):
-        for j, sb in enumerate(scales):
-            gen = _eval_generator(settings, labels.device, "grid", i, j)
-            level = {d: 0.0 for d in latents} | {a: sa, b: sb}
-            s = score(model, classifier, weights, corruption.two_sided(latents, level, gen), labels)
-            accuracy[i, j] = s.accuracy.mean()
-            for d in latents:
-                attention[d][i, j] = s.attention[d].mean()
-    return {
-        "domains": [a, b],
-        "scales": scales,
-        "shape_accuracy": accuracy.tolist(),
-        "attention": {d: v.tolist() for d, v in attention.items()},
-    }
+    model: GlobalWorkspace
+    classifier: EnsembleMLP
+    weights: Weights
+    latents: Latents
+    labels: torch.Tensor
+    corruption: Corruption
+    settings: AttentionSettings
 
+    def at(self, scales: Mapping[str, float], *draw: object) -> Scores:
+        """Scores with domain d corrupted at scales[d] (others clean); `draw` names the noise draw."""
+        gen = _eval_generator(self.settings, self.labels.device, *draw)
+        level = {d: 0.0 for d in self.latents} | dict(scales)
+        noisy = self.corruption.two_sided(self.latents, level, gen)
+        return score(self.model, self.classifier, self.weights, noisy, self.labels)
 
-def one_sided_line(
-    model: GlobalWorkspace,
-    classifier: EnsembleMLP,
-    weights: Weights,
-    latents: Latents,
-    labels: torch.Tensor,
-    corruption: Corruption,
-    settings: AttentionSettings,
-) -> dict[str, Any]:
-    """Mean attention on each domain while one domain (each in turn) is corrupted at each scale."""
-    scales = np.linspace(0.0, settings.grid_max, settings.line_points).tolist()
-    out: dict[str, Any] = {"scales": scales, "corrupted": {}}
-    for c in latents:
-        attention: dict[str, list[float]] = {d: [] for d in latents}
-        accuracy: list[float] = []
-        for i, s in enumerate(scales):
-            gen = _eval_generator(settings, labels.device, "line", c, i)
-            level = {d: 0.0 for d in latents} | {c: s}
-            r = score(model, classifier, weights, corruption.two_sided(latents, level, gen), labels)
-            accuracy.append(float(r.accuracy.mean()))
-            for d in latents:
-                attention[d].append(float(r.attention[d].mean()))
-        out["corrupted"][c] = {"attention": attention, "shape_accuracy": accuracy}
-    return out
+    def grid(self) -> dict[str, Any]:
+        """Accuracy and mean attention with the first two domains corrupted at every pair of scales.
+
+        Entry [i][j] has scale scales[i] on the first domain and scales[j] on the second.
+        """
+        a, b = list(self.latents)[:2]
+        scales = np.linspace(0.0, self.settings.grid_max, self.settings.grid_points).tolist()
+        accuracy = np.zeros((len(scales), len(scales)))
+        attention = {d: np.zeros_like(accuracy) for d in self.latents}
+        for i, sa in enumerate(scales):
+            for j, sb in enumerate(scales):
+                s = self.at({a: sa, b: sb}, "grid", i, j)
+                accuracy[i, j] = s.accuracy.mean()
+                for d in self.latents:
+                    attention[d][i, j] = s.attention[d].mean()
+        return {
+            "domains": [a, b],
+            "scales": scales,
+            "shape_accuracy": accuracy.tolist(),
+            "attention": {d: v.tolist() for d, v in attention.items()},
+        }
+
+    def line(self) -> dict[str, Any]:
+        """Mean attention on each domain while one domain (each in turn) is corrupted at each scale."""
+        scales = np.linspace(0.0, self.settings.grid_max, self.settings.line_points).tolist()
+        out: dict[str, Any] = {"scales": scales, "corrupted": {}}
+        for c in self.latents:
+            runs = [self.at({c: s}, "line", c, i) for i, s in enumerate(scales)]
+            out["corrupted"][c] = {
+                "attention": {d: [float(r.attention[d].mean()) for r in runs] for d in self.latents},
+                "shape_accuracy": [float(r.accuracy.mean()) for r in runs],
+            }
+        return out
 
 
 def shape_labels(labels: np.ndarray, columns: Sequence[str]) -> torch.Tensor:
