@@ -105,7 +105,8 @@ def write_attention(exp: Path, results: Mapping[str, Any], command: str | None =
         ["noise", *methods],
         rows,
         caption="equal = no selection (every domain weighs 1/n); oracle = all weight on the clean "
-        "domain(s), the ceiling of any selector with this workspace and classifier.",
+        "domain(s), i.e. the corrupted one dropped; a reference, not a bound: at small noise scales "
+        "the corrupted domain still carries information a selector may use.",
     )
     clean = results["clean"]
     report.table(
