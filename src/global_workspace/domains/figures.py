@@ -33,7 +33,7 @@ def caption_figure(originals: list[str], decoded: list[str], path: Path) -> None
             (f"original: {orig}", "black"),
             (f"decoded:  {dec}", "tab:blue" if dec == orig else "tab:red"),
         ]
-    fig = Figure(figsize=(11, 0.25 * len(lines) + 0.5))
+    fig = Figure(figsize=(15, 0.25 * len(lines) + 0.5))
     ax = fig.subplots()
     ax.axis("off")
     for i, (text, colour) in enumerate(lines):

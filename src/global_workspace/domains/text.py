@@ -160,6 +160,7 @@ class TextDomain(TorchDomain):
         max_tokens: int = 48,
         decoder_hidden: int = 256,
         decoder_noise: float = 1.0,
+        token_weight: float = 1.0,
         dataset_name: str = "simple-shapes",
     ) -> None:
         super().__init__(name)
@@ -171,6 +172,7 @@ class TextDomain(TorchDomain):
         self.max_tokens = int(max_tokens)
         self.decoder_hidden = int(decoder_hidden)
         self.decoder_noise = float(decoder_noise)
+        self.token_weight = float(token_weight)
         self.dataset_name = dataset_name
         self.device = torch.device("cpu")
         self.vae = freeze(TextVAE(self.latent_dim, self.hidden))
@@ -188,6 +190,7 @@ class TextDomain(TorchDomain):
             "max_tokens": self.max_tokens,
             "decoder_hidden": self.decoder_hidden,
             "decoder_noise": self.decoder_noise,
+            "token_weight": self.token_weight,
             "dataset_name": self.dataset_name,
         }
 
@@ -276,35 +279,56 @@ class TextDomain(TorchDomain):
         self.to(settings.device)
         log = TrainLog(settings.folder / "logs")
         try:
-            metrics = self._train_vae(emb, settings, log)
-            metrics.update(self._train_decoder(emb, train.captions, settings, log))
+            tokens = self.decoder.encode_tokens(train.captions, self.max_tokens).to(settings.device)
+            metrics = self._train_vae(emb, tokens, settings, log)
+            metrics.update(self._train_decoder(emb, tokens, settings, log))
         finally:
             log.close()
         metrics.update(self.evaluate(dataset, settings.folder))
         return metrics
 
-    def _train_vae(self, emb: torch.Tensor, settings: FitSettings, log: TrainLog) -> dict[str, float]:
+    def _train_vae(
+        self, emb: torch.Tensor, tokens: torch.Tensor, settings: FitSettings, log: TrainLog
+    ) -> dict[str, float]:
+        """The VAE (and, with token_weight > 0, the caption decoder jointly).
+
+        Loss per caption: squared error of the standardised embedding (summed over its 384
+        dims) + token_weight · the decoder's cross-entropy summed over the caption's tokens +
+        β·KL. Reconstructing the embedding alone keeps its large-variance directions (the wording)
+        and drops the small ones that hold the location; the token term makes every stated
+        attribute count.
+        """
         train = settings.train("t", default_steps=2000, lr=self.lr)
         device = torch.device(settings.device)
         data = emb.to(device)
         gen = torch_generator(settings.seed, "t", "batches")
         noise_gen = torch_generator(settings.seed, "t", "noise")
-        for p in self.vae.parameters():
+        model = nn.ModuleDict({"vae": self.vae, "decoder": self.decoder})
+        for p in model.parameters():
             p.requires_grad_(True)
+        pad = self.decoder.index["<pad>"]
 
         def step_loss(step: int) -> dict[str, torch.Tensor]:
-            x = data[batch_indices(len(data), train.batch_size, gen).to(device)]
+            idx = batch_indices(len(data), train.batch_size, gen).to(device)
+            x = data[idx]
             mean, logvar = self.vae.encode(x)
             z = mean + torch.randn(mean.shape, generator=noise_gen).to(device) * (0.5 * logvar).exp()
             recon = (self.vae.decoder(z) - self.vae.standardise(x)).pow(2).sum(dim=1)
-            return {"recon": recon.mean(), "kl": self.beta * gaussian_kl(mean, logvar).mean()}
+            terms = {"recon": recon.mean(), "kl": self.beta * gaussian_kl(mean, logvar).mean()}
+            if self.token_weight > 0:
+                batch = tokens[idx]
+                length = int((batch != pad).sum(dim=1).max())
+                per_token = self.decoder.loss(z, batch[:, :length])
+                terms["tokens"] = self.token_weight * per_token * (batch != pad).sum(dim=1).float().mean()
+            return terms
 
-        metrics = optimise(self.vae, step_loss, train, log, "t")
+        metrics = optimise(model, step_loss, train, log, "t")
         freeze(self.vae)
+        freeze(self.decoder)
         return metrics
 
     def _train_decoder(
-        self, emb: torch.Tensor, captions: list[str], settings: FitSettings, log: TrainLog
+        self, emb: torch.Tensor, tokens: torch.Tensor, settings: FitSettings, log: TrainLog
     ) -> dict[str, float]:
         """Teacher forcing on posterior samples z = mean + noise·σ·ε of each train caption."""
         train = settings.train("caption", default_steps=3000, lr=3e-3)
@@ -312,7 +336,6 @@ class TextDomain(TorchDomain):
         with torch.no_grad():
             mean, logvar = self.vae.encode(emb.to(device))
         std = (0.5 * logvar).exp() * self.decoder_noise
-        tokens = self.decoder.encode_tokens(captions, self.max_tokens).to(device)
         gen = torch_generator(settings.seed, "caption", "batches")
         noise_gen = torch_generator(settings.seed, "caption", "noise")
         for p in self.decoder.parameters():

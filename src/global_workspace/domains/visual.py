@@ -84,6 +84,7 @@ class VisualDomain(TorchDomain):
         latent_dim: int = 12,
         beta: float = 0.01,
         foreground_weight: float = 4.0,
+        chroma_weight: float = 1.0,
         channels: list[int] | None = None,
         lr: float = 3e-3,
     ) -> None:
@@ -92,6 +93,7 @@ class VisualDomain(TorchDomain):
         self.latent_dim = int(latent_dim)
         self.beta = float(beta)
         self.foreground_weight = float(foreground_weight)
+        self.chroma_weight = float(chroma_weight)
         self.channels = list(channels or [32, 64, 128, 256])
         self.lr = float(lr)
         self.device = torch.device("cpu")
@@ -103,6 +105,7 @@ class VisualDomain(TorchDomain):
             "latent_dim": self.latent_dim,
             "beta": self.beta,
             "foreground_weight": self.foreground_weight,
+            "chroma_weight": self.chroma_weight,
             "channels": self.channels,
             "lr": self.lr,
         }
@@ -166,7 +169,16 @@ class VisualDomain(TorchDomain):
         )
         recon = self.vae.decode(mean + noise * (0.5 * logvar).exp())
         weight = 1.0 + (self.foreground_weight - 1.0) * (images.amax(dim=1, keepdim=True) > 0.02).float()
-        sse = (weight * (recon - images).pow(2)).sum(dim=(1, 2, 3))
+        diff = recon - images
+        if self.chroma_weight != 1.0:  # opponent colours: luminance, red-green, yellow-blue
+            r, g, b = diff.unbind(dim=1)
+            lum = (r + g + b) / 3.0
+            chroma = torch.stack([r - g, (r + g) / 2.0 - b], dim=1)
+            sse = (weight * (3.0 * lum.pow(2)[:, None] + self.chroma_weight * chroma.pow(2))).sum(
+                dim=(1, 2, 3)
+            )
+        else:
+            sse = (weight * diff.pow(2)).sum(dim=(1, 2, 3))
         return {"recon": sse.mean(), "kl": self.beta * gaussian_kl(mean, logvar).mean()}
 
     def fit(self, dataset: Dataset, settings: Any) -> dict[str, float]:
