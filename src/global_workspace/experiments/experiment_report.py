@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import html
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -10,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
+from ..data.shapes import CLASS_NAMES
 from ..errors import UserError
 from ..fileio import read_json
 from ..workspace.presets import MemberSpec
@@ -102,11 +102,10 @@ def _load_pictures(exp: Path, config: ExperimentConfig) -> dict[tuple[str, int],
 
 
 def _attributes_text(values: np.ndarray, columns: Sequence[str]) -> str:
-    names = {"class": ["diamond", "egg", "triangle"]}
     parts = []
     for c, v in zip(columns, values, strict=False):
-        if c in names and np.isfinite(v) and 0 <= int(v) < 3:
-            parts.append(names[c][int(v)])
+        if c == "class" and np.isfinite(v) and 0 <= int(v) < len(CLASS_NAMES):
+            parts.append(CLASS_NAMES[int(v)])
         elif c == "rotation" and np.isfinite(v):
             parts.append(f"θ={np.degrees(v):.0f}°")
         elif np.isfinite(v):
@@ -191,7 +190,7 @@ def build_report(
         f"Best validation translation loss kept per member: {'yes' if config.select_on_val else 'no'}. "
         f"Wall time of this run: {seconds:.0f} s."
     )
-    report.code(" ".join(html.unescape(str(a)) for a in meta.get("command", [])))
+    report.code(" ".join(str(a) for a in meta.get("command", [])))
 
     report.heading("Translation against paired examples")
     if "translation" in figures:

@@ -107,13 +107,6 @@ class ExperimentConfig:
         obj["train"].pop("cuda_graph")
         return json.loads(json.dumps(obj))  # as stored: tuples become lists
 
-    @classmethod
-    def from_json(cls, obj: dict[str, Any]) -> ExperimentConfig:
-        values = dict(obj)
-        values["train"] = TrainConfig.from_json(dict(values["train"]))
-        values["downstream"] = DownstreamSettings(**values["downstream"])
-        return cls(**values)
-
 
 def member_id(spec: MemberSpec) -> str:
     return f"{spec.preset}/paired={spec.paired}/seed={spec.seed}"
