@@ -39,7 +39,7 @@ PRESETS: dict[str, dict[str, float]] = {
 }
 """The six models of the slides (REFERENCE §5); `cont` is the CLIP-like model without broadcast."""
 
-PRESETS.update({"direct-tr": {TRANSLATION: 1.0}, "direct-tr+cy": {TRANSLATION: 1.0, CYCLE: 1.0}})
+PRESETS.update({"direct-tr": PRESETS["tr"], "direct-tr+cy": PRESETS["tr+cy"]})
 """The no-shared-workspace ablation (direct.py): direct translators with `tr`'s and `tr+cy`'s losses."""
 
 FUSED = "fused"
