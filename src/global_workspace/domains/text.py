@@ -160,7 +160,7 @@ class TextDomain(TorchDomain):
         max_tokens: int = 48,
         decoder_hidden: int = 256,
         decoder_noise: float = 1.0,
-        token_weight: float = 1.0,
+        token_weight: float = 5.0,
         dataset_name: str = "simple-shapes",
     ) -> None:
         super().__init__(name)
