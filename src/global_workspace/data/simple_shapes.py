@@ -1,9 +1,8 @@
 """The Simple Shapes generator: sampling (REFERENCE §1), chunked rendering, captions, writing.
 
-Determinism: each split is cut into chunks of CHUNK examples; chunk i of split s draws its
-attributes from `numpy_generator(seed, s, i)` and its caption wording from
-`numpy_generator(seed, s, i, "captions")`. Workers render whole chunks into memory-mapped
-.npy files, so the bytes written do not depend on how many workers there are.
+Determinism: each split is cut into chunks of CHUNK examples, written by chunked.py; chunk i of
+split s draws its attributes from `numpy_generator(seed, s, i)` and its caption wording from
+`numpy_generator(seed, s, i, "captions")`, so the bytes written do not depend on the workers.
 
 This module imports neither torch nor the seeding module at import time: worker processes are
 spawned and import it, and keeping them light keeps start-up well under a second.
@@ -12,20 +11,14 @@ spawned and import it, and keeping them light keeps start-up well under a second
 from __future__ import annotations
 
 import math
-import multiprocessing
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from numpy.lib.format import open_memmap
-from tqdm import tqdm
 
-from ..errors import UserError
-from ..fileio import atomic_directory, atomic_write_text
 from .captions import make_captions
+from .chunked import ChunkTask, check_arguments, write_chunked_dataset, write_rows
 from .colors import sample_hls_rgb
-from .format import SPLITS, Dataset, DatasetInfo, load_dataset, write_info
+from .format import Dataset, DatasetInfo
 from .render import render
 
 NAME = "simple-shapes"
@@ -68,72 +61,12 @@ def render_labels(labels: np.ndarray, image_size: int = 32) -> np.ndarray:
     )
 
 
-@dataclass(frozen=True)
-class ChunkTask:
-    folder: Path  # the split's folder in the temporary dataset
-    start: int
-    stop: int
-    attribute_seed: int
-    caption_seed: int
-    image_size: int
-
-
 def generate_chunk(task: ChunkTask) -> list[str]:
     """Render one chunk into the split's memory-mapped files; return its captions in order."""
-    n = task.stop - task.start
-    labels = sample_labels(np.random.default_rng(task.attribute_seed), n)
+    labels = sample_labels(np.random.default_rng(task.attribute_seed), task.stop - task.start)
     captions = make_captions(labels, np.random.default_rng(task.caption_seed))
-    images = open_memmap(task.folder / "images.npy", mode="r+")
-    images[task.start : task.stop] = render_labels(labels, task.image_size)
-    images.flush()
-    del images
-    label_file = open_memmap(task.folder / "labels.npy", mode="r+")
-    label_file[task.start : task.stop] = labels
-    label_file.flush()
-    del label_file
+    write_rows(task, render_labels(labels, task.image_size), labels)
     return captions
-
-
-def _check_arguments(counts: dict[str, int], image_size: int, workers: int) -> None:
-    unknown = sorted(set(counts) - set(SPLITS))
-    if unknown:
-        raise UserError(f"unknown split(s) {', '.join(unknown)}; splits are {', '.join(SPLITS)}")
-    for split, n in counts.items():
-        if int(n) <= 0:
-            raise UserError(f"--{split} must be a positive number of examples, got {n}")
-    if not MIN_IMAGE_SIZE <= image_size <= MAX_IMAGE_SIZE:
-        raise UserError(
-            f"--image-size must be between {MIN_IMAGE_SIZE} and {MAX_IMAGE_SIZE} pixels, got {image_size}"
-        )
-    if workers < 1:
-        raise UserError(f"--workers must be at least 1, got {workers}")
-
-
-def _tasks(tmp: Path, counts: dict[str, int], seed: int, image_size: int) -> Iterator[tuple[str, ChunkTask]]:
-    from ..seeding import derive_seed  # imported here: it imports torch, which workers never need
-
-    for split, n in counts.items():
-        for index, start in enumerate(range(0, n, CHUNK)):
-            yield (
-                split,
-                ChunkTask(
-                    folder=tmp / split,
-                    start=start,
-                    stop=min(start + CHUNK, n),
-                    attribute_seed=derive_seed(seed, split, index),
-                    caption_seed=derive_seed(seed, split, index, "captions"),
-                    image_size=image_size,
-                ),
-            )
-
-
-def _run_chunks(tasks: list[ChunkTask], workers: int) -> Iterator[list[str]]:
-    """Captions of each task, in task order; chunks rendered in this process or in `workers` others."""
-    if workers == 1 or len(tasks) <= 1:
-        yield from map(generate_chunk, tasks)
-        return
-    with multiprocessing.get_context("spawn").Pool(min(workers, len(tasks))) as pool:
-        yield from pool.imap(generate_chunk, tasks)
 
 
 def generate_simple_shapes(
@@ -151,41 +84,22 @@ def generate_simple_shapes(
     an existing `out` is replaced only with `force`, and survives any failure.
     """
     counts = {split: int(n) for split, n in counts.items()}
-    _check_arguments(counts, image_size, workers)
+    check_arguments(counts, image_size, workers, MIN_IMAGE_SIZE, MAX_IMAGE_SIZE)
     out = Path(out)
-    with atomic_directory(out, force, what="dataset") as tmp:
-        for split, n in counts.items():
-            (tmp / split).mkdir()
-            open_memmap(
-                tmp / split / "images.npy", mode="w+", dtype=np.uint8, shape=(n, image_size, image_size, 3)
-            )
-            open_memmap(
-                tmp / split / "labels.npy", mode="w+", dtype=np.float32, shape=(n, len(LABEL_COLUMNS))
-            )
-        tasks = list(_tasks(tmp, counts, seed, image_size))
-        captions: dict[str, list[str]] = {split: [] for split in counts}
-        results = _run_chunks([task for _, task in tasks], workers)
-        with tqdm(total=sum(counts.values()), unit="img", desc="simple-shapes", disable=not progress) as bar:
-            for (split, task), chunk_captions in zip(tasks, results, strict=True):
-                captions[split] += chunk_captions
-                bar.update(task.stop - task.start)
-        for split, lines in captions.items():
-            atomic_write_text(tmp / split / "captions.txt", "\n".join(lines) + "\n")
-        info = DatasetInfo(
-            name=NAME,
-            seed=int(seed),
-            image_size=image_size,
-            splits=counts,
-            label_columns=list(LABEL_COLUMNS),
-            generator={
-                "generator": "global_workspace.data.simple_shapes",
-                "generator_version": GENERATOR_VERSION,
-                "seed": int(seed),
-                "image_size": image_size,
-                "counts": counts,
-                "chunk": CHUNK,
-            },
-        )
-        write_info(tmp, info)
-        load_dataset(tmp, expect_name=NAME)  # validated before it replaces anything
+    info = DatasetInfo(
+        name=NAME,
+        seed=int(seed),
+        image_size=image_size,
+        splits=counts,
+        label_columns=list(LABEL_COLUMNS),
+        generator={
+            "generator": "global_workspace.data.simple_shapes",
+            "generator_version": GENERATOR_VERSION,
+            "seed": int(seed),
+            "image_size": image_size,
+            "counts": counts,
+            "chunk": CHUNK,
+        },
+    )
+    write_chunked_dataset(out, info, generate_chunk, CHUNK, workers, force, progress)
     return Dataset(out, info)

@@ -7,10 +7,9 @@ Labels, one row per image (LABEL_COLUMNS):
   the image), π/2 = pointing West (left);
 - r, g, b: 0–255, drawn uniformly in 8-bit HLS with lightness ≥ 46 (as Simple Shapes).
 
-Determinism: each split is cut into chunks of CHUNK examples; chunk i of split s draws its
-attributes from `numpy_generator(seed, s, i)` and its caption wording from
-`numpy_generator(seed, s, i, "captions")`. Workers render whole chunks into memory-mapped .npy
-files, so the bytes written do not depend on how many workers there are.
+Determinism: each split is cut into chunks of CHUNK examples, written by chunked.py; chunk i of
+split s draws its attributes from `numpy_generator(seed, s, i)` and its caption wording from
+`numpy_generator(seed, s, i, "captions")`, so the bytes written do not depend on the workers.
 
 Like simple_shapes.py this module imports neither torch nor the seeding module at import time:
 spawned workers import it and start in well under a second.
@@ -19,19 +18,13 @@ spawned workers import it and start in well under a second.
 from __future__ import annotations
 
 import math
-import multiprocessing
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from numpy.lib.format import open_memmap
-from tqdm import tqdm
 
-from ...errors import UserError
-from ...fileio import atomic_directory, atomic_write_text
+from ..chunked import ChunkTask, check_arguments, write_chunked_dataset, write_rows
 from ..colors import sample_hls_rgb
-from ..format import SPLITS, Dataset, DatasetInfo, load_dataset, write_info
+from ..format import Dataset, DatasetInfo, load_dataset
 from ..simple_shapes import wrap_rotation
 from . import scene
 from .captions import NEAR_DISTANCE, make_factory_captions
@@ -62,67 +55,12 @@ def render_labels(labels: np.ndarray, image_size: int = 64) -> np.ndarray:
     return render_tables(image_size, lab[:, 0], lab[:, 1], lab[:, 2], lab[:, 3:6])
 
 
-@dataclass(frozen=True)
-class ChunkTask:
-    folder: Path  # the split's folder in the temporary dataset
-    start: int
-    stop: int
-    attribute_seed: int
-    caption_seed: int
-    image_size: int
-
-
 def generate_chunk(task: ChunkTask) -> list[str]:
     """Render one chunk into the split's memory-mapped files; return its captions in order."""
     labels = sample_labels(np.random.default_rng(task.attribute_seed), task.stop - task.start)
     captions = make_factory_captions(labels, np.random.default_rng(task.caption_seed))
-    for name, values in (("images.npy", render_labels(labels, task.image_size)), ("labels.npy", labels)):
-        array = open_memmap(task.folder / name, mode="r+")
-        array[task.start : task.stop] = values
-        array.flush()
-        del array
+    write_rows(task, render_labels(labels, task.image_size), labels)
     return captions
-
-
-def check_arguments(counts: dict[str, int], image_size: int, workers: int) -> None:
-    """UserError for unknown splits, counts ≤ 0, an image size out of range or workers < 1."""
-    unknown = sorted(set(counts) - set(SPLITS))
-    if unknown:
-        raise UserError(f"unknown split(s) {', '.join(unknown)}; splits are {', '.join(SPLITS)}")
-    for split, n in counts.items():
-        if int(n) <= 0:
-            raise UserError(f"--{split} must be a positive number of examples, got {n}")
-    if not MIN_IMAGE_SIZE <= image_size <= MAX_IMAGE_SIZE:
-        raise UserError(
-            f"--image-size must be between {MIN_IMAGE_SIZE} and {MAX_IMAGE_SIZE} pixels, got {image_size}"
-        )
-    if workers < 1:
-        raise UserError(f"--workers must be at least 1, got {workers}")
-
-
-def _tasks(tmp: Path, counts: dict[str, int], seed: int, image_size: int) -> Iterator[tuple[str, ChunkTask]]:
-    from ...seeding import derive_seed  # imported here: it imports torch, which workers never need
-
-    for split, n in counts.items():
-        for index, start in enumerate(range(0, n, CHUNK)):
-            task = ChunkTask(
-                folder=tmp / split,
-                start=start,
-                stop=min(start + CHUNK, n),
-                attribute_seed=derive_seed(seed, split, index),
-                caption_seed=derive_seed(seed, split, index, "captions"),
-                image_size=image_size,
-            )
-            yield split, task
-
-
-def _run_chunks(tasks: list[ChunkTask], workers: int) -> Iterator[list[str]]:
-    """Captions of each task, in task order; chunks rendered here or in `workers` spawned processes."""
-    if workers == 1 or len(tasks) <= 1:
-        yield from map(generate_chunk, tasks)
-        return
-    with multiprocessing.get_context("spawn").Pool(min(workers, len(tasks))) as pool:
-        yield from pool.imap(generate_chunk, tasks)
 
 
 def generator_parameters(seed: int, image_size: int, counts: dict[str, int]) -> dict[str, object]:
@@ -163,34 +101,15 @@ def generate_factory(
     an existing `out` is replaced only with `force`, and survives any failure.
     """
     counts = {split: int(n) for split, n in counts.items()}
-    check_arguments(counts, image_size, workers)
+    check_arguments(counts, image_size, workers, MIN_IMAGE_SIZE, MAX_IMAGE_SIZE)
     out = Path(out)
-    with atomic_directory(out, force, what="dataset") as tmp:
-        for split, n in counts.items():
-            (tmp / split).mkdir()
-            open_memmap(
-                tmp / split / "images.npy", mode="w+", dtype=np.uint8, shape=(n, image_size, image_size, 3)
-            )
-            open_memmap(
-                tmp / split / "labels.npy", mode="w+", dtype=np.float32, shape=(n, len(LABEL_COLUMNS))
-            )
-        tasks = list(_tasks(tmp, counts, seed, image_size))
-        captions: dict[str, list[str]] = {split: [] for split in counts}
-        results = _run_chunks([task for _, task in tasks], workers)
-        with tqdm(total=sum(counts.values()), unit="img", desc=NAME, disable=not progress) as bar:
-            for (split, task), chunk_captions in zip(tasks, results, strict=True):
-                captions[split] += chunk_captions
-                bar.update(task.stop - task.start)
-        for split, lines in captions.items():
-            atomic_write_text(tmp / split / "captions.txt", "\n".join(lines) + "\n")
-        info = DatasetInfo(
-            name=NAME,
-            seed=int(seed),
-            image_size=image_size,
-            splits=counts,
-            label_columns=list(LABEL_COLUMNS),
-            generator=generator_parameters(seed, image_size, counts),
-        )
-        write_info(tmp, info)
-        load_dataset(tmp, expect_name=NAME)
+    info = DatasetInfo(
+        name=NAME,
+        seed=int(seed),
+        image_size=image_size,
+        splits=counts,
+        label_columns=list(LABEL_COLUMNS),
+        generator=generator_parameters(seed, image_size, counts),
+    )
+    write_chunked_dataset(out, info, generate_chunk, CHUNK, workers, force, progress)
     return load_dataset(out, expect_name=NAME)

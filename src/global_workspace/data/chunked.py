@@ -1,0 +1,129 @@
+"""The chunked, deterministic, multi-worker dataset writer shared by the generators.
+
+Each split is cut into chunks of `chunk` examples; chunk i of split s gets the attribute seed
+`derive_seed(seed, s, i)` and the caption seed `derive_seed(seed, s, i, "captions")`. A
+generator's chunk function renders one chunk into the split's memory-mapped .npy files (through
+`write_rows`) and returns its captions, so the bytes written do not depend on how many workers
+there are.
+
+Like the generators this module imports neither torch nor the seeding module at import time:
+spawned workers import it and start in well under a second.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from numpy.lib.format import open_memmap
+from tqdm import tqdm
+
+from ..errors import UserError
+from ..fileio import atomic_directory, atomic_write_text
+from .format import SPLITS, DatasetInfo, load_dataset, write_info
+
+
+@dataclass(frozen=True)
+class ChunkTask:
+    folder: Path  # the split's folder in the temporary dataset
+    start: int
+    stop: int
+    attribute_seed: int
+    caption_seed: int
+    image_size: int
+
+
+ChunkFunction = Callable[[ChunkTask], list[str]]
+
+
+def write_rows(task: ChunkTask, images: np.ndarray, labels: np.ndarray) -> None:
+    """Write one chunk's images and labels into the split's memory-mapped files."""
+    for name, values in (("images.npy", images), ("labels.npy", labels)):
+        array = open_memmap(task.folder / name, mode="r+")
+        array[task.start : task.stop] = values
+        array.flush()
+        del array
+
+
+def check_arguments(
+    counts: dict[str, int], image_size: int, workers: int, min_image_size: int, max_image_size: int
+) -> None:
+    """UserError for unknown splits, counts ≤ 0, an image size out of range or workers < 1."""
+    unknown = sorted(set(counts) - set(SPLITS))
+    if unknown:
+        raise UserError(f"unknown split(s) {', '.join(unknown)}; splits are {', '.join(SPLITS)}")
+    for split, n in counts.items():
+        if int(n) <= 0:
+            raise UserError(f"--{split} must be a positive number of examples, got {n}")
+    if not min_image_size <= image_size <= max_image_size:
+        raise UserError(
+            f"--image-size must be between {min_image_size} and {max_image_size} pixels, got {image_size}"
+        )
+    if workers < 1:
+        raise UserError(f"--workers must be at least 1, got {workers}")
+
+
+def _tasks(
+    tmp: Path, counts: dict[str, int], seed: int, image_size: int, chunk: int
+) -> Iterator[tuple[str, ChunkTask]]:
+    from ..seeding import derive_seed  # imported here: it imports torch, which workers never need
+
+    for split, n in counts.items():
+        for index, start in enumerate(range(0, n, chunk)):
+            task = ChunkTask(
+                folder=tmp / split,
+                start=start,
+                stop=min(start + chunk, n),
+                attribute_seed=derive_seed(seed, split, index),
+                caption_seed=derive_seed(seed, split, index, "captions"),
+                image_size=image_size,
+            )
+            yield split, task
+
+
+def _run_chunks(render_chunk: ChunkFunction, tasks: list[ChunkTask], workers: int) -> Iterator[list[str]]:
+    """Captions of each task, in task order; chunks rendered here or in `workers` spawned processes."""
+    if workers == 1 or len(tasks) <= 1:
+        yield from map(render_chunk, tasks)
+        return
+    with multiprocessing.get_context("spawn").Pool(min(workers, len(tasks))) as pool:
+        yield from pool.imap(render_chunk, tasks)
+
+
+def write_chunked_dataset(
+    out: Path,
+    info: DatasetInfo,
+    render_chunk: ChunkFunction,
+    chunk: int,
+    workers: int,
+    force: bool,
+    progress: bool,
+) -> None:
+    """Write the dataset `info` describes to `out`, rendering chunks with `render_chunk` (a module-level
+    function, so spawned workers can import it), then load and validate it.
+
+    Nothing appears at `out` unless everything was written; an existing `out` is replaced only with
+    `force`, and survives any failure.
+    """
+    size = info.image_size
+    with atomic_directory(out, force, what="dataset") as tmp:
+        for split, n in info.splits.items():
+            (tmp / split).mkdir()
+            open_memmap(tmp / split / "images.npy", mode="w+", dtype=np.uint8, shape=(n, size, size, 3))
+            open_memmap(
+                tmp / split / "labels.npy", mode="w+", dtype=np.float32, shape=(n, len(info.label_columns))
+            )
+        tasks = list(_tasks(tmp, info.splits, info.seed, size, chunk))
+        captions: dict[str, list[str]] = {split: [] for split in info.splits}
+        results = _run_chunks(render_chunk, [task for _, task in tasks], workers)
+        with tqdm(total=sum(info.splits.values()), unit="img", desc=info.name, disable=not progress) as bar:
+            for (split, task), chunk_captions in zip(tasks, results, strict=True):
+                captions[split] += chunk_captions
+                bar.update(task.stop - task.start)
+        for split, lines in captions.items():
+            atomic_write_text(tmp / split / "captions.txt", "\n".join(lines) + "\n")
+        write_info(tmp, info)
+        load_dataset(tmp, expect_name=info.name)  # validated before it replaces anything
