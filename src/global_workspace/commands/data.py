@@ -3,42 +3,63 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
+if TYPE_CHECKING:
+    from ..data.format import Dataset
+
 app = typer.Typer(help="Make, look at and import datasets.", no_args_is_help=True)
+
+# Options every generator command takes (data_factory.py too).
+OUT = typer.Argument(..., help="Folder to create for the dataset.")
+VAL = typer.Option(1_000, help="Number of validation examples.")
+TEST = typer.Option(1_000, help="Number of test examples.")
+SEED = typer.Option(0, help="Seed; the same seed and options give byte-identical files.")
+WORKERS = typer.Option(
+    min(os.cpu_count() or 1, 8), help="Processes rendering in parallel; does not change the output."
+)
+FORCE = typer.Option(False, "--force", help="Replace OUT if it exists.")
+
+
+def run_generator(
+    generate: Callable[..., Dataset],
+    out: Path,
+    counts: dict[str, int],
+    seed: int,
+    image_size: int,
+    workers: int,
+    force: bool,
+) -> None:
+    """Run a dataset generator with a command's options, showing progress, and say what it wrote."""
+    dataset = generate(
+        out, counts, seed=seed, image_size=image_size, workers=workers, force=force, progress=True
+    )
+    sizes = ", ".join(f"{k} {v}" for k, v in dataset.info.splits.items())
+    typer.echo(f"wrote {out} ({sizes}; {image_size}x{image_size})")
 
 
 @app.command("simple-shapes")
 def simple_shapes(
-    out: Path = typer.Argument(..., help="Folder to create for the dataset."),
+    out: Path = OUT,
     train: int = typer.Option(500_000, help="Number of training examples."),
-    val: int = typer.Option(1_000, help="Number of validation examples."),
-    test: int = typer.Option(1_000, help="Number of test examples."),
-    seed: int = typer.Option(0, help="Seed; the same seed and options give byte-identical files."),
+    val: int = VAL,
+    test: int = TEST,
+    seed: int = SEED,
     image_size: int = typer.Option(
         32, help="Side of the images in pixels; the 32-pixel scene is scaled to it (8 to 1024)."
     ),
-    workers: int = typer.Option(
-        min(os.cpu_count() or 1, 8), help="Processes rendering in parallel; does not change the output."
-    ),
-    force: bool = typer.Option(False, "--force", help="Replace OUT if it exists."),
+    workers: int = WORKERS,
+    force: bool = FORCE,
 ) -> None:
     """Generate the Simple Shapes dataset (images, labels, captions) into OUT."""
     from ..data.simple_shapes import generate_simple_shapes
 
-    dataset = generate_simple_shapes(
-        out,
-        {"train": train, "val": val, "test": test},
-        seed=seed,
-        image_size=image_size,
-        workers=workers,
-        force=force,
-        progress=True,
-    )
-    sizes = ", ".join(f"{k} {v}" for k, v in dataset.info.splits.items())
-    typer.echo(f"wrote {out} ({sizes}; {image_size}x{image_size})")
+    counts = {"train": train, "val": val, "test": test}
+    run_generator(generate_simple_shapes, out, counts, seed, image_size, workers, force)
 
 
 @app.command("show")
@@ -47,7 +68,7 @@ def show(
     out: Path = typer.Option(..., "--out", help="PNG file to write."),
     split: str = typer.Option("val", help="Split to show."),
     n: int = typer.Option(64, "--n", help="Number of examples (the first n of the split)."),
-    force: bool = typer.Option(False, "--force", help="Replace OUT if it exists."),
+    force: bool = FORCE,
 ) -> None:
     """Write a grid picture of a dataset's examples with their captions."""
     from ..data.show import show_dataset
@@ -69,7 +90,7 @@ def import_reference(
     allow_pickle: bool = typer.Option(
         False, "--allow-pickle", help="Read .npy files holding pickled objects (only from a trusted source)."
     ),
-    force: bool = typer.Option(False, "--force", help="Replace OUT if it exists."),
+    force: bool = FORCE,
 ) -> None:
     """Convert the authors' Simple Shapes layout (PNG images, .npy labels and captions) into ours."""
     from ..data.import_reference import import_reference as run
