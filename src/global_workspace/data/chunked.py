@@ -3,7 +3,7 @@
 Each split is cut into chunks of `chunk` examples; chunk i of split s gets the attribute seed
 `derive_seed(seed, s, i)` and the caption seed `derive_seed(seed, s, i, "captions")`. A
 generator's chunk function renders one chunk into the split's memory-mapped .npy files (through
-`write_rows`) and returns its captions, so the bytes written do not depend on how many workers
+`render_chunk`) and returns its captions, so the bytes written do not depend on how many workers
 there are.
 
 Like the generators this module imports neither torch nor the seeding module at import time:
@@ -39,13 +39,23 @@ class ChunkTask:
 ChunkFunction = Callable[[ChunkTask], list[str]]
 
 
-def write_rows(task: ChunkTask, images: np.ndarray, labels: np.ndarray) -> None:
-    """Write one chunk's images and labels into the split's memory-mapped files."""
+def render_chunk(
+    task: ChunkTask,
+    sample: Callable[[np.random.Generator, int], np.ndarray],
+    render: Callable[[np.ndarray, int], np.ndarray],
+    caption: Callable[[np.ndarray, np.random.Generator], list[str]],
+) -> list[str]:
+    """Sample, render and caption one chunk into the split's memory-mapped files; return its
+    captions in order (a generator's chunk function, given its own sampler, renderer and captioner)."""
+    labels = sample(np.random.default_rng(task.attribute_seed), task.stop - task.start)
+    captions = caption(labels, np.random.default_rng(task.caption_seed))
+    images = render(labels, task.image_size)
     for name, values in (("images.npy", images), ("labels.npy", labels)):
         array = open_memmap(task.folder / name, mode="r+")
         array[task.start : task.stop] = values
         array.flush()
         del array
+    return captions
 
 
 def check_arguments(

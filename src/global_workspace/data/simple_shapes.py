@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from .captions import make_captions
-from .chunked import ChunkTask, check_arguments, write_chunked_dataset, write_rows
+from .chunked import ChunkTask, check_arguments, render_chunk, write_chunked_dataset
 from .colors import sample_hls_rgb
 from .format import Dataset, DatasetInfo
 from .render import render
@@ -63,10 +63,7 @@ def render_labels(labels: np.ndarray, image_size: int = 32) -> np.ndarray:
 
 def generate_chunk(task: ChunkTask) -> list[str]:
     """Render one chunk into the split's memory-mapped files; return its captions in order."""
-    labels = sample_labels(np.random.default_rng(task.attribute_seed), task.stop - task.start)
-    captions = make_captions(labels, np.random.default_rng(task.caption_seed))
-    write_rows(task, render_labels(labels, task.image_size), labels)
-    return captions
+    return render_chunk(task, sample_labels, render_labels, make_captions)
 
 
 def generate_simple_shapes(

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..chunked import ChunkTask, check_arguments, write_chunked_dataset, write_rows
+from ..chunked import ChunkTask, check_arguments, render_chunk, write_chunked_dataset
 from ..colors import sample_hls_rgb
 from ..format import Dataset, DatasetInfo, load_dataset
 from ..simple_shapes import wrap_rotation
@@ -57,10 +57,7 @@ def render_labels(labels: np.ndarray, image_size: int = 64) -> np.ndarray:
 
 def generate_chunk(task: ChunkTask) -> list[str]:
     """Render one chunk into the split's memory-mapped files; return its captions in order."""
-    labels = sample_labels(np.random.default_rng(task.attribute_seed), task.stop - task.start)
-    captions = make_factory_captions(labels, np.random.default_rng(task.caption_seed))
-    write_rows(task, render_labels(labels, task.image_size), labels)
-    return captions
+    return render_chunk(task, sample_labels, render_labels, make_factory_captions)
 
 
 def generator_parameters(seed: int, image_size: int, counts: dict[str, int]) -> dict[str, object]:
