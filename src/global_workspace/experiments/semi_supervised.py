@@ -563,16 +563,17 @@ def headline(outcome: ExperimentOutcome) -> str:
         ("odd_one_out/t_to_v/accuracy", "odd t→v"),
     ]
     cols = [(k, name) for k, name in cols if any(k in r for r in rows)]
+    width = max(len("preset"), *(len(p) for p in presets)) + 2
     lines = []
     for n in (ns[0], ns[-1]) if len(ns) > 1 else (ns[0],):
         lines.append(f"N = {n} pairs (median over seeds)")
-        lines.append("  " + f"{'preset':<9}" + "".join(f"{name:>11}" for _, name in cols))
+        lines.append("  " + f"{'preset':<{width}}" + "".join(f"{name:>11}" for _, name in cols))
         for p in presets:
             vals = []
             for key, _ in cols:
                 v = [r[key] for r in rows if r["preset"] == p and r["paired"] == n and r.get(key) is not None]
                 vals.append(f"{float(np.median(v)):>11.3f}" if v else f"{'-':>11}")
-            lines.append("  " + f"{p:<9}" + "".join(vals))
+            lines.append("  " + f"{p:<{width}}" + "".join(vals))
     for metric, comps in outcome.efficiency["metrics"].items():
         for name, comp in comps.items():
             ratio = comp.get("ratio_median")
