@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from workspace_fixtures import linear_pair
+from workspace_fixtures import linear_pair, one_thread  # noqa: F401
 
 from global_workspace.cli import main
 from global_workspace.domains.latent_loss import LatentLoss
@@ -34,12 +34,7 @@ DOMAINS = {"v": 4, "attr": 3}
 SPECS = {d: LatentSpec(d, n, LatentLoss()) for d, n in DOMAINS.items()}
 
 
-@pytest.fixture(autouse=True)
-def _one_thread() -> object:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _member_parameters(module: torch.nn.Module) -> int:

@@ -8,8 +8,8 @@ import math
 from pathlib import Path
 
 import pytest
-import torch
 from test_experiment_semi_supervised import exp_data  # noqa: F401  (the module's fixture, reused)
+from workspace_fixtures import one_thread  # noqa: F401
 
 from global_workspace.cli import main
 from global_workspace.experiments.semi_supervised import ExperimentConfig, parse_presets, plan_chunks
@@ -21,12 +21,7 @@ ARGS = ["--domains", "attr,x", "--paired", "8,ALL", "--presets", PRESETS, "--see
         "--quiet"]  # fmt: skip
 
 
-@pytest.fixture(autouse=True)
-def _one_thread() -> object:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_tiny_experiment_with_direct_presets(exp_data: Path, tmp_path: Path) -> None:  # noqa: F811
