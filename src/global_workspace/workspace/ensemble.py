@@ -67,9 +67,3 @@ class EnsembleMLP(nn.Module):
             if i < last:
                 x = torch.relu(x)
         return x
-
-
-def select_members(module: nn.Module, index: Sequence[int] | torch.Tensor) -> dict[str, torch.Tensor]:
-    """State dict of the chosen members only (every parameter indexed on its member dimension)."""
-    idx = torch.as_tensor(index, dtype=torch.long)
-    return {k: v.detach()[idx.to(v.device)].clone() for k, v in module.state_dict().items()}
