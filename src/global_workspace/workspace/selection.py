@@ -14,7 +14,7 @@ import math
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import torch
 
@@ -31,9 +31,6 @@ class Selection(ABC):
     @abstractmethod
     def __call__(self, present: torch.Tensor, uniform: torch.Tensor) -> torch.Tensor:
         """present: (..., n) bool, uniform: (..., n) in [0, 1) -> weights α (..., n), rows summing to 1."""
-
-    def to_json(self) -> dict[str, Any]:
-        return {"name": self.name}
 
 
 SELECTIONS: dict[str, type[Selection]] = {}
@@ -96,9 +93,6 @@ class RandomSoftmax(Selection):
         logits = torch.where(present, uniform / self.temperature, float("-inf"))
         return torch.softmax(logits, dim=-1)
 
-    def to_json(self) -> dict[str, Any]:
-        return {"name": self.name, "temperature": self.temperature}
-
 
 def make_selection(name: str, temperature: float | None = None) -> Selection:
     """The policy registered as `name`; `temperature` only for policies that have one."""
@@ -109,10 +103,6 @@ def make_selection(name: str, temperature: float | None = None) -> Selection:
         return SELECTIONS[name](**options)
     except TypeError as exc:
         raise UserError(f"selection {name!r} takes no temperature") from exc
-
-
-def selection_from_json(obj: dict[str, Any]) -> Selection:
-    return make_selection(str(obj["name"]), obj.get("temperature"))
 
 
 def hash_uniform(key: torch.Tensor, name: str, shape: Sequence[int]) -> torch.Tensor:
