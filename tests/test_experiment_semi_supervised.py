@@ -197,3 +197,15 @@ def test_sharded_run_equals_unsharded_run(exp_data: Path, tmp_path: Path) -> Non
                     ra["member"],
                     key,
                 )
+
+
+def test_results_csv_reads_back_what_was_written(tmp_path: Path) -> None:
+    """Users load results.csv for their own analysis: numbers exact, not-applicable stays None."""
+    from global_workspace.experiments.semi_supervised import read_results_csv, write_results_csv
+
+    rows = [
+        {"member": "a", "preset": "full", "paired": 60, "seed": 0, "retrieval/v_to_attr/top1": 0.1 / 3},
+        {"member": "b", "preset": "direct-tr", "paired": 60, "seed": 1, "retrieval/v_to_attr/top1": None},
+    ]
+    write_results_csv(tmp_path / "results.csv", rows)
+    assert read_results_csv(tmp_path / "results.csv") == rows
