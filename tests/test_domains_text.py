@@ -16,7 +16,7 @@ from global_workspace.data.format import load_dataset
 from global_workspace.domains.attr import attribute_errors
 from global_workspace.domains.caption_decoder import CaptionDecoder, build_vocabulary, detokenize, tokenize
 from global_workspace.domains.caption_scoring import caption_attributes, caption_scores, parse_all
-from global_workspace.domains.text import MINILM_ENV, EmbeddingCache, minilm_folder
+from global_workspace.domains.minilm import MINILM_ENV, EmbeddingCache, minilm_folder
 from global_workspace.errors import UserError
 
 
