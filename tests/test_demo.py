@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from global_workspace.cli import main
+from global_workspace.errors import UserError
 
 
 def test_demo_refuses_an_existing_folder_without_force(
@@ -29,4 +30,49 @@ def test_demo_rejects_bad_step_counts_before_any_work(
         main(["demo", str(tmp_path / "demo"), "--pretrain-steps", "v=lots"])
     assert exit_info.value.code == 2
     assert "--steps" in capsys.readouterr().err
+    assert not (tmp_path / "demo").exists()
+
+
+def test_an_interrupted_demo_continues_without_redoing_finished_stages(tmp_path: Path) -> None:
+    import dataclasses
+    import json
+
+    from global_workspace.experiments.demo import demo_options, run_demo
+
+    options = demo_options(
+        "demo",
+        tmp_path / "demo",
+        train=300,
+        paired="20,ALL",
+        presets="tr",
+        seeds=1,
+        steps=20,
+        pretrain_steps={"v": 10, "probe": 10},
+        progress=False,
+    )
+    options = dataclasses.replace(options, val=64, test=64, eval_every=10)
+    report = run_demo(options)[0]
+    assert report.is_file()
+    out = tmp_path / "demo"
+    timings = json.loads((out / "timings.json").read_text())
+    assert set(timings) == {"dataset", "pretrain", "experiment_v_attr"}
+    # Interrupt the experiment: it never finished, so a rerun must redo it and only it.
+    latents = out / "data" / "domains" / "v" / "latents" / "train.npy"
+    stamp = latents.stat().st_mtime_ns
+    (out / "experiment_v_attr" / "results.csv").unlink()
+    del timings["experiment_v_attr"]
+    (out / "timings.json").write_text(json.dumps(timings))
+    run_demo(options)
+    assert latents.stat().st_mtime_ns == stamp
+    assert (out / "experiment_v_attr" / "results.csv").is_file()
+    assert "experiment_v_attr" in json.loads((out / "timings.json").read_text())
+    with pytest.raises(UserError, match="other options"):
+        run_demo(dataclasses.replace(options, steps=21))
+
+
+def test_unknown_scale_is_a_one_line_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["demo", str(tmp_path / "demo"), "--scale", "huge"])
+    assert exit_info.value.code == 2
+    assert "unknown scale 'huge'" in capsys.readouterr().err
     assert not (tmp_path / "demo").exists()

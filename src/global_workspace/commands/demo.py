@@ -1,4 +1,4 @@
-"""`gw demo OUT`: the whole pipeline at demo scale, from nothing to a report."""
+"""`gw demo OUT`: the whole pipeline, from nothing to a report, at demo or paper scale."""
 
 from __future__ import annotations
 
@@ -9,30 +9,39 @@ import typer
 
 def demo(
     out: Path = typer.Argument(..., help="Folder for the dataset, the specialists and the experiments."),
-    force: bool = typer.Option(False, "--force", help="Start afresh when OUT exists."),
-    train: int = typer.Option(12000, help="Training images."),
-    paired: str = typer.Option("60,200,1000,ALL", help="Pair counts of the experiment."),
-    presets: str = typer.Option("all", help="Presets of the experiment."),
-    seeds: int = typer.Option(2, help="Seeds per (preset, pair count)."),
-    steps: int = typer.Option(1500, help="Training steps of every workspace."),
-    batch_size: int = typer.Option(256, help="Batch size of every workspace group."),
-    pretrain_steps: str = typer.Option(
-        "v=1000,probe=400", help="Steps of the specialists (see gw pretrain)."
+    scale: str = typer.Option(
+        "demo",
+        help="demo: 12k images, 2 CPU cores, ~10 min. paper: 500k images, v,attr and v,t, "
+        "6 presets × 6 pair counts × 3 seeds, for one GPU. Options below override the scale's sizes.",
     ),
-    text: bool = typer.Option(False, "--text/--no-text", help="Also pretrain captions and run v,t (slower)."),
-    device: str = typer.Option("cpu", help="cpu, cuda or auto."),
-    threads: int = typer.Option(
-        1, help="CPU threads (0: torch's default); 1 is fastest for these small networks."
+    force: bool = typer.Option(False, "--force", help="Start afresh when OUT exists."),
+    train: int | None = typer.Option(None, help="Training images (demo 12000, paper 500000)."),
+    paired: str | None = typer.Option(None, help="Pair counts of the experiment."),
+    presets: str | None = typer.Option(None, help="Presets of the experiment (default all)."),
+    seeds: int | None = typer.Option(None, help="Seeds per (preset, pair count)."),
+    steps: int | None = typer.Option(None, help="Training steps of every workspace."),
+    batch_size: int | None = typer.Option(None, help="Batch size of every workspace group."),
+    pretrain_steps: str | None = typer.Option(None, help="Steps of the specialists (see gw pretrain)."),
+    text: bool | None = typer.Option(
+        None, "--text/--no-text", help="Also pretrain captions and run v,t (paper: on)."
+    ),
+    device: str | None = typer.Option(None, help="cpu, cuda or auto (demo: cpu, paper: auto)."),
+    threads: int | None = typer.Option(
+        None, help="CPU threads (0: torch's default; demo: 1, fastest for small networks on a small machine)."
     ),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bars."),
 ) -> None:
-    """Generate a dataset, pretrain the specialists, run the semi-supervision experiment, report."""
+    """Generate a dataset, pretrain the specialists, run the semi-supervision experiment, report.
+
+    Rerunning the same command on an interrupted OUT continues it.
+    """
     from ..domains.pretrain import parse_steps
-    from ..experiments.demo import DemoOptions, run_demo
+    from ..experiments.demo import demo_options, run_demo
 
     run_demo(
-        DemoOptions(
-            out=out,
+        demo_options(
+            scale,
+            out,
             force=force,
             train=train,
             paired=paired,
@@ -40,7 +49,7 @@ def demo(
             seeds=seeds,
             steps=steps,
             batch_size=batch_size,
-            pretrain_steps=parse_steps(pretrain_steps),
+            pretrain_steps=parse_steps(pretrain_steps) if pretrain_steps is not None else None,
             text=text,
             device=device,
             progress=not quiet,

@@ -1,22 +1,31 @@
-"""The demo behind `make demo`: dataset, specialists and the semi-supervision experiment, small.
+"""The whole pipeline behind `gw demo`: dataset, specialists and the semi-supervision experiment.
 
-Sized for 2 CPU cores and ~10 minutes of compute: 12,000 training images (REFERENCE §11 saw the
-effect at that size), a visual VAE and its image probe trained briefly, the attribute domain
-(nothing to train), and the six presets at four pair counts × two seeds, each preset's members
-trained as one vectorised ensemble. Every size is an option of `DemoOptions`.
+Two sizes. `demo` is sized for 2 CPU cores and ~10 minutes of compute: 12,000 training images
+(REFERENCE §11 saw the effect at that size), a visual VAE and its image probe trained briefly, the
+attribute domain (nothing to train), and the six presets at four pair counts × two seeds. `paper`
+is the paper's grid for one GPU: 500,000 training images, all three specialists, six presets × six
+pair counts × three seeds on `v,attr` and on `v,t`. Every size is an option of `DemoOptions`.
+
+A demo folder remembers its options (`demo.json`) and how long each finished stage took
+(`timings.json`): rerunning the same command after an interruption continues where it stopped,
+reusing the dataset, the specialists and the finished members.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import os
 import shutil
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 
 from ..errors import UserError
+from ..fileio import atomic_write_json, read_json
 from .runner import SemiSupervisedOptions, run_semi_supervised
 
 
@@ -30,6 +39,7 @@ class DemoOptions:
     seed: int = 0
     workers: int = 2
     pretrain_steps: dict[str, int] = field(default_factory=lambda: {"v": 1000, "probe": 400})
+    pretrain_batch_size: int = 128
     paired: str = "60,200,1000,ALL"
     presets: str = "all"
     seeds: int = 2
@@ -46,75 +56,151 @@ class DemoOptions:
     process is fastest: the networks are small and extra threads mostly wait for each other."""
 
 
+SCALES: dict[str, dict[str, Any]] = {
+    "demo": {},
+    "paper": {
+        "train": 500_000,
+        "val": 10_000,
+        "test": 10_000,
+        "workers": max(1, os.cpu_count() or 1),
+        "pretrain_steps": {"v": 20000, "probe": 4000, "t": 8000, "caption": 4000},
+        "pretrain_batch_size": 512,
+        "paired": "250,1000,4000,16000,64000,ALL",
+        "seeds": 3,
+        "steps": 5000,
+        "batch_size": 2056,
+        "lr": 3e-3,
+        "eval_every": 500,
+        "text": True,
+        "device": "auto",
+        "threads": 0,
+    },
+}
+"""Named sizes: each overrides DemoOptions' defaults (the `demo` size)."""
+
+
+def demo_options(scale: str, out: Path, **overrides: Any) -> DemoOptions:
+    """The options of a named scale, with explicit overrides (None: keep the scale's value)."""
+    if scale not in SCALES:
+        raise UserError(f"unknown scale {scale!r}; choose one of {', '.join(SCALES)}")
+    chosen = {**SCALES[scale], **{k: v for k, v in overrides.items() if v is not None}}
+    if "pretrain_steps" in SCALES[scale] and overrides.get("pretrain_steps"):
+        chosen["pretrain_steps"] = {**SCALES[scale]["pretrain_steps"], **overrides["pretrain_steps"]}
+    return DemoOptions(out=out, **chosen)
+
+
 def _say(text: str) -> None:
     print(f"gw demo: {text}", file=sys.stderr, flush=True)
 
 
+def _identity(options: DemoOptions) -> dict[str, Any]:
+    """What must match for a rerun to continue a demo folder: not how it runs (workers, threads, ...)."""
+    fields = dataclasses.asdict(options)
+    for key in ("out", "force", "progress", "threads", "workers"):
+        fields.pop(key)
+    return fields
+
+
+def _open_folder(options: DemoOptions) -> dict[str, float]:
+    """Create OUT, or continue the demo it holds; returns the timings of its finished stages."""
+    out = Path(options.out)
+    meta = out / "demo.json"
+    if out.exists() and not options.force:
+        if not meta.is_file():
+            raise UserError(f"{out} already exists and is not a demo folder; pass --force to start afresh")
+        if read_json(meta, "demo settings") != _identity(options):
+            raise UserError(
+                f"{out} holds a demo with other options; rerun with the same options to continue it, "
+                "or pass --force to start afresh"
+            )
+        _say(f"continuing the demo in {out}")
+        timings = out / "timings.json"
+        return dict(read_json(timings, "demo timings")) if timings.is_file() else {}
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    atomic_write_json(meta, _identity(options))
+    return {}
+
+
 def run_demo(options: DemoOptions) -> list[Path]:
-    """Run every stage; returns the report paths."""
+    """Run (or continue) every stage; returns the report paths."""
     from ..data.simple_shapes import generate_simple_shapes
     from ..domains.pretrain import PretrainConfig, pretrain
 
     out = Path(options.out)
-    if out.exists():
-        if not options.force:
-            raise UserError(f"{out} already exists; pass --force to start the demo afresh")
-        shutil.rmtree(out)
+    timings = _open_folder(options)
     if options.threads > 0:
         torch.set_num_threads(options.threads)
-    start, cpu_start = time.perf_counter(), time.process_time()
+
+    def stage(name: str, title: str, work: Any, finished: bool = False) -> None:
+        _say(title)
+        if finished and name not in timings:
+            timings[name] = float("nan")  # finished by a run stopped before it could record its time
+        if name in timings:
+            _say(f"    done before ({timings[name]:.0f} s)")
+            return
+        start = time.perf_counter()
+        work()
+        timings[name] = time.perf_counter() - start
+        atomic_write_json(out / "timings.json", timings)
+        _say(f"    {timings[name]:.0f} s")
+
     data = out / "data"
     counts = {"train": options.train, "val": options.val, "test": options.test}
-    _say(f"1/3 generating Simple Shapes {counts} in {data}")
-    generate_simple_shapes(
-        data, counts, seed=options.seed, workers=options.workers, progress=options.progress
-    )
-    stamp = time.perf_counter()
-    _say(f"    {stamp - start:.0f} s")
-
-    domains = ("v", "attr", "t") if options.text else ("v", "attr")
-    _say(f"2/3 pretraining the specialists {', '.join(domains)}")
-    pretrain(
-        data,
-        PretrainConfig(
-            domains=domains,
-            steps=dict(options.pretrain_steps),
-            device=options.device,
-            seed=options.seed,
-            progress=options.progress,
+    stage(
+        "dataset",
+        f"1/3 generating Simple Shapes {counts} in {data}",
+        lambda: generate_simple_shapes(
+            data, counts, seed=options.seed, workers=options.workers, force=True, progress=options.progress
         ),
     )
-    _say(f"    {time.perf_counter() - stamp:.0f} s")
-
+    domains = ("v", "attr", "t") if options.text else ("v", "attr")
+    stage(
+        "pretrain",
+        f"2/3 pretraining the specialists {', '.join(domains)}",
+        lambda: pretrain(
+            data,
+            PretrainConfig(
+                domains=domains,
+                steps=dict(options.pretrain_steps),
+                batch_size=options.pretrain_batch_size,
+                device=options.device,
+                seed=options.seed,
+                progress=options.progress,
+            ),
+        ),
+    )
     reports = []
     pairs = [("v", "attr")] + ([("v", "t")] if options.text else [])
     for i, (a, b) in enumerate(pairs):
-        stamp = time.perf_counter()
-        _say(f"3/3 semi-supervision experiment on {a},{b} ({i + 1}/{len(pairs)})")
-        outcome = run_semi_supervised(
-            SemiSupervisedOptions(
-                data=data,
-                domains=f"{a},{b}",
-                paired=options.paired,
-                presets=options.presets,
-                seeds=options.seeds,
-                seed=options.seed,
-                steps=options.steps,
-                batch_size=options.batch_size,
-                lr=options.lr,
-                eval_every=options.eval_every,
-                out=out / f"experiment_{a}_{b}",
-                device=options.device,
-                force=True,
-                progress=options.progress,
-                threads=options.threads,
-            )
+        exp = out / f"experiment_{a}_{b}"
+        stage(
+            f"experiment_{a}_{b}",
+            f"3/3 semi-supervision experiment on {a},{b} ({i + 1}/{len(pairs)})",
+            lambda a=a, b=b, exp=exp: run_semi_supervised(
+                SemiSupervisedOptions(
+                    data=data,
+                    domains=f"{a},{b}",
+                    paired=options.paired,
+                    presets=options.presets,
+                    seeds=options.seeds,
+                    seed=options.seed,
+                    steps=options.steps,
+                    batch_size=options.batch_size,
+                    lr=options.lr,
+                    eval_every=options.eval_every,
+                    out=exp,
+                    device=options.device,
+                    progress=options.progress,
+                    threads=options.threads,
+                )
+            ),
+            finished=(exp / "results.csv").is_file(),
         )
-        assert outcome is not None
-        reports.append(outcome.report)
-        _say(f"    {time.perf_counter() - stamp:.0f} s")
-    total, cpu = time.perf_counter() - start, time.process_time() - cpu_start
-    print(f"\ndemo finished in {total / 60:.1f} min ({cpu / 60:.1f} CPU-min); open the report(s):")
+        reports.append(exp / "report.html")
+    total = sum(timings.values())
+    print(f"\ndemo finished: {total / 60:.1f} min of compute over its stages; open the report(s):")
     for r in reports:
         print(f"  {r.resolve()}")
     return reports
