@@ -1,4 +1,4 @@
-"""The text path's parts: tokens, the caption decoder, caption scoring, the MiniLM folder and cache."""
+"""The text path's parts: tokens, the caption decoder and caption scoring (MiniLM: test_minilm.py)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,6 @@ from global_workspace.data.format import load_dataset
 from global_workspace.domains.attr import attribute_errors
 from global_workspace.domains.caption_decoder import CaptionDecoder, build_vocabulary, detokenize, tokenize
 from global_workspace.domains.caption_scoring import caption_attributes, caption_scores, parse_all
-from global_workspace.domains.minilm import MINILM_ENV, EmbeddingCache, minilm_folder
 from global_workspace.errors import UserError
 
 
@@ -76,26 +75,3 @@ def test_caption_scores_of_factory_captions() -> None:
     }
     with pytest.raises(UserError, match="no parser"):
         parse_all(["a"], "no-such-dataset")
-
-
-def test_minilm_folder_override(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv(MINILM_ENV, raising=False)
-    folder = minilm_folder()
-    assert (folder / "modules.json").is_file()
-    monkeypatch.setenv(MINILM_ENV, str(tmp_path))
-    with pytest.raises(UserError, match=MINILM_ENV):
-        minilm_folder()
-    monkeypatch.setenv(MINILM_ENV, str(folder))
-    assert minilm_folder() == folder
-
-
-def test_embedding_cache(tmp_path: Path) -> None:
-    cache = EmbeddingCache(tmp_path)
-    captions = ["a red egg.", "a blue kite."]
-    assert cache.get(captions) is None
-    emb = np.arange(2 * 384, dtype=np.float32).reshape(2, 384)
-    cache.put(captions, emb)
-    np.testing.assert_array_equal(cache.get(captions), emb)
-    assert cache.get(captions[:1]) is None
-    cache.file(captions).write_bytes(b"damaged")
-    assert cache.get(captions) is None
