@@ -58,6 +58,12 @@ def embedding_mode() -> str:
     return mode
 
 
+def default_threads() -> int:
+    """$OMP_NUM_THREADS when it is a number (one runs faster on a busy machine), else every core."""
+    setting = os.environ.get("OMP_NUM_THREADS", "")
+    return int(setting) if setting.isdigit() and int(setting) > 0 else os.cpu_count() or 1
+
+
 class Int8Linear(nn.Module):
     """x W^T + b from int8 weights (one scale per output row) and int8 activations (one per token).
 
@@ -80,7 +86,7 @@ class Int8Linear(nn.Module):
         top = torch.maximum(x.amax(1, keepdim=True), x.amin(1, keepdim=True).neg_()).clamp_(min=1e-12)
         quantised = (x * (127 / top)).round_().to(torch.int8)
         sums = torch._int_mm(quantised, self.weight).float().mul_(top / 127)
-        return torch.addcmul(self.bias, sums, self.scale)
+        return torch.addcmul(self.bias, sums, self.scale, out=sums)  # in place: no fresh pages
 
 
 def _linear(weights: list[nn.Linear], int8: bool) -> nn.Module:
@@ -157,7 +163,7 @@ class SentenceEmbedder:
             raise UserError(f"unknown MiniLM mode {self.mode!r}; use one of {', '.join(MODES)}")
         if self.mode == "int8" and self.device.type != "cpu":
             raise UserError(f"int8 MiniLM embeddings run on the CPU only; set {MODE_ENV}=exact for {device}")
-        self.threads = threads or os.cpu_count() or 1
+        self.threads = threads or default_threads()
         self.model = SentenceTransformer(str(self.folder), device=str(self.device), local_files_only=True)
         self.model.eval()
         self.encoder = MiniLMEncoder(self.model[0].auto_model, int8=self.mode == "int8").eval()
@@ -171,7 +177,10 @@ class SentenceEmbedder:
 
     @torch.inference_mode()
     def embed(self, captions: list[str], batch_size: int = 64) -> np.ndarray:
-        """Batches of captions with similar token counts, on `threads` CPU threads; input order."""
+        """Batches of captions with similar token counts, on `threads` CPU threads; input order.
+
+        The thread count is set for the embedding only and restored afterwards.
+        """
         out = np.zeros((len(captions), EMBED_DIM), dtype=np.float32)
         if not captions:
             return out  # the tokenizer refuses an empty list
