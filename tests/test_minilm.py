@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +16,6 @@ from global_workspace.domains.minilm import (
     MODE_ENV,
     EmbeddingCache,
     SentenceEmbedder,
-    default_threads,
     embedding_mode,
     minilm_folder,
 )
@@ -91,15 +89,6 @@ def test_mode_comes_from_the_machine_unless_set(monkeypatch: pytest.MonkeyPatch)
         embedding_mode()
     with pytest.raises(UserError, match="CPU only"):
         SentenceEmbedder("cuda", mode="int8")
-
-
-def test_threads_follow_omp_num_threads_else_every_core(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("OMP_NUM_THREADS", "1")
-    assert default_threads() == 1
-    monkeypatch.setenv("OMP_NUM_THREADS", "2,1")
-    assert default_threads() == os.cpu_count()
-    monkeypatch.delenv("OMP_NUM_THREADS")
-    assert default_threads() == os.cpu_count()
 
 
 def test_minilm_folder_override(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

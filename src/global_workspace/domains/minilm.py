@@ -58,12 +58,6 @@ def embedding_mode() -> str:
     return mode
 
 
-def default_threads() -> int:
-    """$OMP_NUM_THREADS when it is a number (one runs faster on a busy machine), else every core."""
-    setting = os.environ.get("OMP_NUM_THREADS", "")
-    return int(setting) if setting.isdigit() and int(setting) > 0 else os.cpu_count() or 1
-
-
 class Int8Linear(nn.Module):
     """x W^T + b from int8 weights (one scale per output row) and int8 activations (one per token).
 
@@ -163,7 +157,7 @@ class SentenceEmbedder:
             raise UserError(f"unknown MiniLM mode {self.mode!r}; use one of {', '.join(MODES)}")
         if self.mode == "int8" and self.device.type != "cpu":
             raise UserError(f"int8 MiniLM embeddings run on the CPU only; set {MODE_ENV}=exact for {device}")
-        self.threads = threads or default_threads()
+        self.threads = threads
         self.model = SentenceTransformer(str(self.folder), device=str(self.device), local_files_only=True)
         self.model.eval()
         self.encoder = MiniLMEncoder(self.model[0].auto_model, int8=self.mode == "int8").eval()
@@ -176,11 +170,13 @@ class SentenceEmbedder:
         return list(tokens["input_ids"])
 
     @torch.inference_mode()
-    def embed(self, captions: list[str], batch_size: int = 64) -> np.ndarray:
-        """Batches of captions with similar token counts, on `threads` CPU threads; input order.
+    def embed(self, captions: list[str], batch_size: int | None = None) -> np.ndarray:
+        """Batches of captions with similar token counts; returned in the input order.
 
-        The thread count is set for the embedding only and restored afterwards.
+        `threads` (else torch's current setting) holds for the embedding only: the setting is
+        restored afterwards. Batches of 64 keep a CPU's caches warm; a GPU takes 256.
         """
+        batch_size = batch_size or (64 if self.device.type == "cpu" else 256)
         out = np.zeros((len(captions), EMBED_DIM), dtype=np.float32)
         if not captions:
             return out  # the tokenizer refuses an empty list
@@ -188,7 +184,7 @@ class SentenceEmbedder:
         lengths = np.array([len(t) for t in ids], dtype=np.int64)
         order = np.argsort(lengths, kind="stable")
         before = torch.get_num_threads()
-        torch.set_num_threads(self.threads)
+        torch.set_num_threads(self.threads or before)
         try:
             for start in range(0, len(order), batch_size):
                 idx = order[start : start + batch_size]
