@@ -44,7 +44,7 @@ def bench_embeddings(captions: list[str], rounds: int, device: str) -> None:
         embedders = {mode: SentenceEmbedder(device, mode=mode, threads=threads) for mode in modes}
         model = embedders["exact"].model
         runs["sentence-transformers", threads] = partial(
-            model.encode, batch_size=64, convert_to_numpy=True, show_progress_bar=False
+            model.encode, convert_to_numpy=True, show_progress_bar=False
         )
         runs |= {(mode, threads): embedder.embed for mode, embedder in embedders.items()}
     best = dict.fromkeys(runs, 0.0)
