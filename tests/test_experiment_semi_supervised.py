@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from workspace_fixtures import one_thread, write_domain  # noqa: F401
 
 from global_workspace.cli import main
@@ -134,6 +135,7 @@ def test_interrupted_experiment_resumes_without_redoing_members(
         ({"presets": "tr,bogus"}, "unknown preset 'bogus'"),
         ({"domains": "attr,nothing"}, "gw pretrain"),
         ({"seeds": 0}, "--seeds must be at least 1"),
+        ({"width": 0}, "--width must be at least 1"),
     ],
 )
 def test_bad_input_is_refused_before_any_work(
@@ -142,6 +144,15 @@ def test_bad_input_is_refused_before_any_work(
     with pytest.raises(UserError, match=message):
         run_semi_supervised(options(exp_data, tmp_path / "exp", **changes))
     assert not (tmp_path / "exp").exists()
+
+
+def test_workspace_size_options_reach_the_experiment(exp_data: Path, tmp_path: Path) -> None:
+    from global_workspace.experiments.runner import build_config
+
+    config = build_config(
+        options(exp_data, tmp_path / "exp", width=24, depth=3, workspace_dim=8), torch.device("cpu")
+    )
+    assert (config.width, config.depth, config.workspace_dim) == (24, 3, 8)
 
 
 def test_existing_folders_need_force(

@@ -28,6 +28,11 @@ def semi_supervised(
     batch_size: int = typer.Option(2056, help="Rows per group (paired batch, each unpaired batch)."),
     lr: float = typer.Option(3e-3, help="Peak learning rate (one-cycle)."),
     eval_every: int = typer.Option(500, help="Validation check every this many steps (best weights kept)."),
+    workspace_dim: int = typer.Option(12, help="Size of the workspace state."),
+    width: int = typer.Option(
+        32, help="Hidden width of every encoder and decoder (32 as in the paper; attr → v shape needs ~256)."
+    ),
+    depth: int = typer.Option(5, help="Linear layers per encoder and per decoder."),
     max_members: int = typer.Option(64, help="Members per ensemble at most."),
     mix_presets: bool = typer.Option(
         None,
@@ -66,6 +71,9 @@ def semi_supervised(
             batch_size=batch_size,
             lr=lr,
             eval_every=eval_every,
+            workspace_dim=workspace_dim,
+            width=width,
+            depth=depth,
             max_members=max_members,
             mix_presets=mix_presets,
             labelled=labelled,

@@ -39,6 +39,10 @@ class SemiSupervisedOptions:
     batch_size: int = 2056
     lr: float = 3e-3
     eval_every: int = 500
+    workspace_dim: int = 12
+    width: int = 32
+    """Hidden width of every encoder and decoder (the reference's 32; translating into `v` needs more)."""
+    depth: int = 5
     max_members: int = 64
     mix_presets: bool | None = None
     labelled: int = 500
@@ -62,6 +66,9 @@ def build_config(options: SemiSupervisedOptions, device: torch.device) -> Experi
         ("--batch-size", options.batch_size),
         ("--max-members", options.max_members),
         ("--labelled", options.labelled),
+        ("--workspace-dim", options.workspace_dim),
+        ("--width", options.width),
+        ("--depth", options.depth),
     ):
         if value < 1:
             raise UserError(f"{name} must be at least 1, got {value}")
@@ -88,6 +95,9 @@ def build_config(options: SemiSupervisedOptions, device: torch.device) -> Experi
             eval_every=options.eval_every,
             log_every=max(options.eval_every, 1),
         ),
+        workspace_dim=options.workspace_dim,
+        width=options.width,
+        depth=options.depth,
         max_members=options.max_members,
         mix_presets=mix,
         downstream=DownstreamSettings(labelled=options.labelled),
