@@ -60,7 +60,7 @@ def run_cli(args: list[str]) -> int:
 
 def test_writes_every_file(pretrained: Path) -> None:
     dataset = load_dataset(pretrained)
-    for name, dim in (("v", 12), ("attr", 11), ("t", 32)):
+    for name, dim in (("v", 12), ("attr", 11), ("t", 64)):
         folder = pretrained / "domains" / name
         config = json.loads((folder / "config.json").read_text())
         assert config["name"] == name and config["kind"] == name

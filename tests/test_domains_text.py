@@ -14,8 +14,15 @@ from global_workspace.data.factory.generate import LABEL_COLUMNS as FACTORY_COLU
 from global_workspace.data.factory.generate import sample_labels as factory_labels
 from global_workspace.data.format import load_dataset
 from global_workspace.domains.attr import attribute_errors
-from global_workspace.domains.caption_decoder import CaptionDecoder, build_vocabulary, detokenize, tokenize
+from global_workspace.domains.caption_decoder import (
+    SPECIALS,
+    CaptionDecoder,
+    build_vocabulary,
+    detokenize,
+    tokenize,
+)
 from global_workspace.domains.caption_scoring import caption_attributes, caption_scores, parse_all
+from global_workspace.domains.text import TextVAE
 from global_workspace.errors import UserError
 
 
@@ -43,6 +50,26 @@ def test_caption_decoder_learns_to_read_latents(tiny_shapes: Path) -> None:
         opt.step()
     decoded = decoder.generate(latents, max_tokens + 2)
     assert [tokenize(d) for d in decoded] == [tokenize(c) for c in captions]
+
+
+def test_bag_of_words_scores_the_caption_words_only(tiny_shapes: Path) -> None:
+    captions = load_dataset(tiny_shapes).split("val").captions[:2]
+    vocabulary = build_vocabulary(captions)
+    vae = TextVAE(latent_dim=4, vocabulary_size=len(vocabulary), hidden=8)
+    decoder = CaptionDecoder(vocabulary, latent_dim=4)
+    tokens = decoder.encode_tokens(captions, max(len(tokenize(c)) for c in captions) + 3)
+    first = {vocabulary.index(w) for w in tokenize(captions[0])}
+    with torch.no_grad():
+        vae.words[-1].weight.zero_()
+        # certain of exactly the first caption's words; the special tokens' logits are ignored
+        vae.words[-1].bias.copy_(
+            torch.tensor([20.0 if i in first else -20.0 for i in range(len(vocabulary))])
+        )
+        vae.words[-1].bias[: len(SPECIALS)] = -20.0
+        loss = vae.words_loss(torch.zeros(2, 4), tokens, len(SPECIALS))
+    assert loss[0] < 1e-6
+    missed = len({vocabulary.index(w) for w in tokenize(captions[1])} ^ first)
+    assert loss[1] == pytest.approx(20.0 * missed, rel=1e-3)
 
 
 def test_caption_scores_of_true_captions(tiny_shapes: Path) -> None:

@@ -2,8 +2,13 @@
 
 - Embeddings: all-MiniLM-L6-v2 (384-d, unit length) from minilm.py, cached on disk
   (DATA/cache/minilm/, keyed by a hash of the captions).
-- Text VAE: standardised embedding (train mean/std) → 256 → 256 → latent (default 32), decoder
-  mirrored; loss = squared error summed over the 384 standardised dims + β·KL.
+- Text VAE: standardised embedding (train mean/std) → 256 → 256 → latent (default 64, as in the
+  reference). It has two decoders, both of the caption's words: the caption decoder
+  (caption_decoder.py, token cross-entropy) and a bag of words (which vocabulary words the
+  caption uses). Loss per caption = token cross-entropy summed over its tokens + the bag of
+  words' binary cross-entropy summed over the vocabulary + β·KL. Reconstructing the MiniLM
+  embedding instead keeps its large-variance directions (the wording) and drops the small ones
+  that hold the location (figures in `_train_vae`).
 - Decoding: the caption decoder (caption_decoder.py) turns any latent back into a sentence.
 """
 
@@ -19,7 +24,7 @@ from torch import nn
 from ..data.format import Dataset, Split
 from ..errors import UserError
 from ..seeding import derive_seed, torch_generator
-from .caption_decoder import CaptionDecoder, build_vocabulary, tokenize
+from .caption_decoder import SPECIALS, CaptionDecoder, build_vocabulary, tokenize
 from .caption_scoring import GRAMMARS, caption_scores, parse_all
 from .figures import caption_figure
 from .minilm import EMBED_DIM, EmbeddingCache, SentenceEmbedder
@@ -31,15 +36,16 @@ DECODE_BATCH = 1024
 
 
 class TextVAE(nn.Module):
-    """Standardised sentence embeddings (B, 384) <-> latents (B, latent_dim)."""
+    """Standardised sentence embeddings (B, 384) -> latents (B, latent_dim), and a bag-of-words head."""
 
     mean: torch.Tensor
     std: torch.Tensor
 
-    def __init__(self, latent_dim: int, hidden: int = 256) -> None:
+    def __init__(self, latent_dim: int, vocabulary_size: int, hidden: int = 256) -> None:
         super().__init__()
         self.register_buffer("mean", torch.zeros(EMBED_DIM))
         self.register_buffer("std", torch.ones(EMBED_DIM))
+        self.vocabulary_size = vocabulary_size
         self.encoder = nn.Sequential(
             nn.Linear(EMBED_DIM, hidden),
             nn.ReLU(),
@@ -47,12 +53,8 @@ class TextVAE(nn.Module):
             nn.ReLU(),
             nn.Linear(hidden, 2 * latent_dim),
         )
-        self.decoder = nn.Sequential(
-            nn.Linear(latent_dim, hidden),
-            nn.ReLU(),
-            nn.Linear(hidden, hidden),
-            nn.ReLU(),
-            nn.Linear(hidden, EMBED_DIM),
+        self.words = nn.Sequential(
+            nn.Linear(latent_dim, hidden), nn.ReLU(), nn.Linear(hidden, vocabulary_size)
         )
 
     def standardise(self, embeddings: torch.Tensor) -> torch.Tensor:
@@ -62,6 +64,19 @@ class TextVAE(nn.Module):
         """Raw embeddings (B, 384) -> mean, logvar (B, latent_dim)."""
         mean, logvar = self.encoder(self.standardise(embeddings)).chunk(2, dim=1)
         return mean, logvar.clamp(-12.0, 8.0)
+
+    def words_loss(self, latent: torch.Tensor, tokens: torch.Tensor, specials: int) -> torch.Tensor:
+        """Binary cross-entropy of "the caption uses word w", summed over the vocabulary (B,).
+
+        tokens (B, T) are the caption's token ids; the first `specials` ids (padding, <eos>, ...)
+        are not words.
+        """
+        present = torch.zeros(len(tokens), self.vocabulary_size, device=tokens.device)
+        present.scatter_(1, tokens, 1.0)
+        logits = self.words(latent)[:, specials:]
+        return nn.functional.binary_cross_entropy_with_logits(
+            logits, present[:, specials:], reduction="none"
+        ).sum(dim=1)
 
 
 @register_domain
@@ -73,15 +88,14 @@ class TextDomain(TorchDomain):
     def __init__(
         self,
         name: str | None = None,
-        latent_dim: int = 32,
-        beta: float = 0.05,
+        latent_dim: int = 64,
+        beta: float = 0.01,
         hidden: int = 256,
-        lr: float = 2e-3,
+        lr: float = 5e-3,
         vocabulary: list[str] | None = None,
         max_tokens: int = 48,
         decoder_hidden: int = 256,
         decoder_noise: float = 1.0,
-        token_weight: float = 5.0,
         dataset_name: str = "simple-shapes",
     ) -> None:
         super().__init__(name)
@@ -93,10 +107,9 @@ class TextDomain(TorchDomain):
         self.max_tokens = int(max_tokens)
         self.decoder_hidden = int(decoder_hidden)
         self.decoder_noise = float(decoder_noise)
-        self.token_weight = float(token_weight)
         self.dataset_name = dataset_name
         self.device = torch.device("cpu")
-        self.vae = freeze(TextVAE(self.latent_dim, self.hidden))
+        self.vae = freeze(TextVAE(self.latent_dim, len(self.vocabulary), self.hidden))
         self.decoder = freeze(CaptionDecoder(self.vocabulary, self.latent_dim, self.decoder_hidden))
         self.cache: EmbeddingCache | None = None
         self._embedder: SentenceEmbedder | None = None
@@ -111,7 +124,6 @@ class TextDomain(TorchDomain):
             "max_tokens": self.max_tokens,
             "decoder_hidden": self.decoder_hidden,
             "decoder_noise": self.decoder_noise,
-            "token_weight": self.token_weight,
             "dataset_name": self.dataset_name,
         }
 
@@ -193,7 +205,7 @@ class TextDomain(TorchDomain):
         self.max_tokens = longest + 4
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(derive_seed(settings.seed, "t", "init"))
-            self.vae = TextVAE(self.latent_dim, self.hidden)
+            self.vae = TextVAE(self.latent_dim, len(self.vocabulary), self.hidden)
             self.decoder = CaptionDecoder(self.vocabulary, self.latent_dim, self.decoder_hidden)
         self.vae.mean.copy_(emb.mean(dim=0))
         self.vae.std.copy_(emb.std(dim=0).clamp_min(1e-6))
@@ -211,13 +223,16 @@ class TextDomain(TorchDomain):
     def _train_vae(
         self, emb: torch.Tensor, tokens: torch.Tensor, settings: FitSettings, log: TrainLog
     ) -> dict[str, float]:
-        """The VAE (and, with token_weight > 0, the caption decoder jointly).
+        """The VAE's encoder with both its decoders: the caption decoder and the bag of words.
 
-        Loss per caption: squared error of the standardised embedding (summed over its 384
-        dims) + token_weight · the decoder's cross-entropy summed over the caption's tokens +
-        β·KL. Reconstructing the embedding alone keeps its large-variance directions (the wording)
-        and drops the small ones that hold the location; the token term makes every stated
-        attribute count.
+        Measured on 12k Simple Shapes (1200 steps, latent 64), location cell of decoded test
+        captions: 39% with the standardised embedding reconstructed as well, 43% with the caption
+        decoder alone, 62% with the bag of words (54% with both). The bag of words gives every
+        stated word its own gradient from the first step, before the caption decoder has learnt
+        to use the latent. An MLP trained to read the cell straight from the MiniLM embeddings of
+        the 12k train captions scores 81% on test (whitened input; standardised: 59%, and 48% and
+        37% from 6k and 3k captions): at this scale, 12k captions are too few to learn where
+        MiniLM puts the location.
         """
         train = settings.train("t", default_steps=2000, lr=self.lr)
         device = torch.device(settings.device)
@@ -231,17 +246,16 @@ class TextDomain(TorchDomain):
 
         def step_loss(step: int) -> dict[str, torch.Tensor]:
             idx = batch_indices(len(data), train.batch_size, gen).to(device)
-            x = data[idx]
-            mean, logvar = self.vae.encode(x)
+            mean, logvar = self.vae.encode(data[idx])
             z = mean + torch.randn(mean.shape, generator=noise_gen).to(device) * (0.5 * logvar).exp()
-            recon = (self.vae.decoder(z) - self.vae.standardise(x)).pow(2).sum(dim=1)
-            terms = {"recon": recon.mean(), "kl": self.beta * gaussian_kl(mean, logvar).mean()}
-            if self.token_weight > 0:
-                batch = tokens[idx]
-                length = int((batch != pad).sum(dim=1).max())
-                per_token = self.decoder.loss(z, batch[:, :length])
-                terms["tokens"] = self.token_weight * per_token * (batch != pad).sum(dim=1).float().mean()
-            return terms
+            batch = tokens[idx]
+            counts = (batch != pad).sum(dim=1)
+            per_token = self.decoder.loss(z, batch[:, : int(counts.max())])
+            return {
+                "tokens": per_token * counts.float().mean(),
+                "words": self.vae.words_loss(z, batch, len(SPECIALS)).mean(),
+                "kl": self.beta * gaussian_kl(mean, logvar).mean(),
+            }
 
         metrics = optimise(model, step_loss, train, log, "t")
         freeze(self.vae)
