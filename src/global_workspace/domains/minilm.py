@@ -136,6 +136,19 @@ class MiniLMEncoder(nn.Module):
         return F.normalize(pooled, dim=1)
 
 
+def _load_quietly(loader: Any, folder: Path, device: torch.device) -> Any:
+    """Load the model without transformers' per-weight progress bar (noise in every command's output)."""
+    from transformers.utils import logging as hf_logging
+
+    shown = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        return loader(str(folder), device=str(device), local_files_only=True)
+    finally:
+        if shown:
+            hf_logging.enable_progress_bar()
+
+
 class SentenceEmbedder:
     """Captions -> float32 (N, 384) MiniLM embeddings, loaded from disk only (no network)."""
 
@@ -158,7 +171,7 @@ class SentenceEmbedder:
         if self.mode == "int8" and self.device.type != "cpu":
             raise UserError(f"int8 MiniLM embeddings run on the CPU only; set {MODE_ENV}=exact for {device}")
         self.threads = threads
-        self.model = SentenceTransformer(str(self.folder), device=str(self.device), local_files_only=True)
+        self.model = _load_quietly(SentenceTransformer, self.folder, self.device)
         self.model.eval()
         self.encoder = MiniLMEncoder(self.model[0].auto_model, int8=self.mode == "int8").eval()
 
