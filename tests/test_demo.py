@@ -66,6 +66,12 @@ def test_an_interrupted_demo_continues_without_redoing_finished_stages(tmp_path:
     assert latents.stat().st_mtime_ns == stamp
     assert (out / "experiment_v_attr" / "results.csv").is_file()
     assert "experiment_v_attr" in json.loads((out / "timings.json").read_text())
+    # Stopped after the experiment finished but before its time was recorded: nothing is redone.
+    results = out / "experiment_v_attr" / "results.csv"
+    stamp = results.stat().st_mtime_ns
+    (out / "timings.json").write_text(json.dumps(timings))
+    run_demo(options)
+    assert results.stat().st_mtime_ns == stamp
     with pytest.raises(UserError, match="other options"):
         run_demo(dataclasses.replace(options, steps=21))
 

@@ -135,10 +135,9 @@ def run_demo(options: DemoOptions) -> list[Path]:
 
     def stage(name: str, title: str, work: Any, finished: bool = False) -> None:
         _say(title)
-        if finished and name not in timings:
-            timings[name] = float("nan")  # finished by a run stopped before it could record its time
-        if name in timings:
-            _say(f"    done before ({timings[name]:.0f} s)")
+        if name in timings or finished:  # finished: by a run stopped before it recorded the time
+            seconds = timings.get(name)
+            _say("    done before" + (f" ({seconds:.0f} s)" if seconds is not None else ""))
             return
         start = time.perf_counter()
         work()
