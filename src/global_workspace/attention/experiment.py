@@ -32,7 +32,7 @@ from ..data.format import load_dataset
 from ..device import resolve_device
 from ..domains.attr import column_roles
 from ..domains.latents import LatentSpec
-from ..errors import UserError
+from ..errors import UserError, require_at_least
 from ..fileio import atomic_directory, atomic_write_text, refuse_existing
 from ..seeding import derive_seed
 from ..workspace.checkpoint import load_model
@@ -80,7 +80,7 @@ class AttentionSettings:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        for name in (
+        positive = (
             "classifier_steps",
             "selector_steps",
             "batch_size",
@@ -88,9 +88,8 @@ class AttentionSettings:
             "head_size",
             "grid_points",
             "line_points",
-        ):
-            if getattr(self, name) < 1:
-                raise UserError(f"{name} must be at least 1, got {getattr(self, name)}")
+        )
+        require_at_least((name, getattr(self, name), 1) for name in positive)
         if not (self.classifier_lr > 0 and self.selector_lr > 0):
             raise UserError(f"learning rates must be positive, got {self.classifier_lr}, {self.selector_lr}")
         if self.test_rows < 0:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import typer
 
-from ..errors import UserError
+from ..errors import UserError, require_at_least
 
 
 def train(
@@ -57,18 +57,18 @@ def train(
 
     if preset is not None and coef is not None:
         raise UserError("give either --preset or --coef, not both")
-    for name, value, low in (
-        ("--steps", steps, 1),
-        ("--ensemble-seeds", ensemble_seeds, 1),
-        ("--batch-size", batch_size, 1),
-        ("--workspace-dim", workspace_dim, 1),
-        ("--width", width, 1),
-        ("--depth", depth, 1),
-        ("--log-every", log_every, 1),
-        ("--eval-every", eval_every, 0),
-    ):
-        if value < low:
-            raise UserError(f"{name} must be at least {low}, got {value}")
+    require_at_least(
+        (
+            ("--steps", steps, 1),
+            ("--ensemble-seeds", ensemble_seeds, 1),
+            ("--batch-size", batch_size, 1),
+            ("--workspace-dim", workspace_dim, 1),
+            ("--width", width, 1),
+            ("--depth", depth, 1),
+            ("--log-every", log_every, 1),
+            ("--eval-every", eval_every, 0),
+        )
+    )
     if not lr > 0:
         raise UserError(f"--lr must be positive, got {lr}")
     if coef is not None:

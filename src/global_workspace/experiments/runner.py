@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 
 from ..device import resolve_device
-from ..errors import UserError
+from ..errors import UserError, require_at_least
 from ..workspace.data import check_domains, load_latent_data
 from ..workspace.trainer import TrainConfig
 from . import distributed
@@ -60,18 +60,19 @@ def _say(text: str) -> None:
 
 def build_config(options: SemiSupervisedOptions, device: torch.device) -> ExperimentConfig:
     """Check every option before any work; UserError names the first bad one."""
-    for name, value in (
-        ("--seeds", options.seeds),
-        ("--steps", options.steps),
-        ("--batch-size", options.batch_size),
-        ("--max-members", options.max_members),
-        ("--labelled", options.labelled),
-        ("--workspace-dim", options.workspace_dim),
-        ("--width", options.width),
-        ("--depth", options.depth),
-    ):
-        if value < 1:
-            raise UserError(f"{name} must be at least 1, got {value}")
+    require_at_least(
+        (name, value, 1)
+        for name, value in (
+            ("--seeds", options.seeds),
+            ("--steps", options.steps),
+            ("--batch-size", options.batch_size),
+            ("--max-members", options.max_members),
+            ("--labelled", options.labelled),
+            ("--workspace-dim", options.workspace_dim),
+            ("--width", options.width),
+            ("--depth", options.depth),
+        )
+    )
     if options.threads < 0:
         raise UserError(f"--threads must be >= 0, got {options.threads}")
     if options.eval_every < 0:
