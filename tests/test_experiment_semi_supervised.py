@@ -136,6 +136,9 @@ def test_interrupted_experiment_resumes_without_redoing_members(
         ({"domains": "attr,nothing"}, "gw pretrain"),
         ({"seeds": 0}, "--seeds must be at least 1"),
         ({"width": 0}, "--width must be at least 1"),
+        ({"define": ("full=full:cy=1",)}, "built-in preset"),
+        ({"define": ("mine=full:fused=1",)}, "bad coefficient 'fused=1'"),
+        ({"define": ("mine=full",)}, "NAME=BASE:COEFFICIENTS"),
     ],
 )
 def test_bad_input_is_refused_before_any_work(
@@ -153,6 +156,33 @@ def test_workspace_size_options_reach_the_experiment(exp_data: Path, tmp_path: P
         options(exp_data, tmp_path / "exp", width=24, depth=3, workspace_dim=8), torch.device("cpu")
     )
     assert (config.width, config.depth, config.workspace_dim) == (24, 3, 8)
+
+
+def test_defined_preset_trains_with_its_weights_and_a_resume_keeps_them(
+    exp_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--define makes a preset from a base one; its weights are fixed in EXP, so a resume with
+    another definition is refused instead of mixing members trained with two different losses."""
+    exp = tmp_path / "exp"
+    with pytest.raises(SystemExit) as done:
+        run_cli("experiment", "semi-supervised", str(exp_data), *ARGS, "--seeds", "1", "--presets",
+                "tr,heavy-cycle", "--define", "heavy-cycle=full:cy=2,cont=0", "--out", str(exp))  # fmt: skip
+    assert done.value.code in (0, None)
+    assert {r["preset"] for r in read_csv(exp / "results.csv")} == {"tr", "heavy-cycle"}
+    stored = json.loads((exp / "experiment.json").read_text())["config"]["coefficients"]
+    assert stored["heavy-cycle"] == {"translation": 1.0, "contrastive": 0.0, "demi_cycle": 0.1, "cycle": 2.0}
+    trained = [
+        spec
+        for members in exp.glob("chunks/*/members.json")
+        for spec in json.loads(members.read_text())
+        if spec["preset"] == "heavy-cycle"
+    ]
+    assert len(trained) == 2 and all(s["coefficients"] == stored["heavy-cycle"] for s in trained)
+
+    (exp / "results.csv").unlink()  # unfinished again: a rerun would resume
+    changed = options(exp_data, exp, seeds=1, presets="tr,heavy-cycle", define=("heavy-cycle=full:cy=1",))
+    with pytest.raises(UserError, match="other settings"):
+        run_semi_supervised(changed)
 
 
 def test_existing_folders_need_force(

@@ -22,6 +22,12 @@ def semi_supervised(
         "`all,direct-tr,direct-tr+cy` adds the no-workspace ablation, `all,fusion` the workspace "
         "trained with the broadcast loss.",
     ),
+    define: list[str] = typer.Option(
+        [],
+        "--define",
+        help="Another preset, NAME=BASE:COEFFICIENTS (e.g. full-ref=full:dcy=1,cy=1, which the "
+        "reference weighs); repeat for more, then name them in --presets.",
+    ),
     seeds: int = typer.Option(3, help="Seeds per (preset, N)."),
     seed: int = typer.Option(0, help="First seed; members use seed, seed+1, ..."),
     steps: int = typer.Option(5000, help="Training steps of every member."),
@@ -82,5 +88,6 @@ def semi_supervised(
             force=force,
             progress=not quiet,
             threads=threads,
+            define=tuple(define),
         )
     )

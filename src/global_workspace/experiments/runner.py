@@ -11,6 +11,8 @@ import torch
 from ..device import resolve_device
 from ..errors import UserError, require_at_least
 from ..workspace.data import check_domains, load_latent_data
+from ..workspace.families import define_preset
+from ..workspace.presets import preset
 from ..workspace.trainer import TrainConfig
 from . import distributed
 from .downstream import DownstreamSettings
@@ -52,6 +54,8 @@ class SemiSupervisedOptions:
     threads: int = 1
     """CPU threads per process (0: torch's default). The networks are tiny, so extra threads mostly
     add synchronisation: one thread per process, and torchrun for more cores, is fastest."""
+    define: tuple[str, ...] = ()
+    """Extra presets, each `NAME=BASE:COEFFICIENTS` (families.define_preset), usable in `presets`."""
 
 
 def _say(text: str) -> None:
@@ -77,6 +81,8 @@ def build_config(options: SemiSupervisedOptions, device: torch.device) -> Experi
         raise UserError(f"--threads must be >= 0, got {options.threads}")
     if options.eval_every < 0:
         raise UserError(f"--eval-every must be >= 0, got {options.eval_every}")
+    for text in options.define:
+        define_preset(text)
     presets = parse_presets(options.presets)
     data = Path(options.data).resolve()
     domains = check_domains(data, options.domains.split(","))
@@ -102,6 +108,7 @@ def build_config(options: SemiSupervisedOptions, device: torch.device) -> Experi
         max_members=options.max_members,
         mix_presets=mix,
         downstream=DownstreamSettings(labelled=options.labelled),
+        coefficients={name: preset(name) for name in presets},
     )
 
 

@@ -84,11 +84,19 @@ class ExperimentConfig:
     downstream: DownstreamSettings = field(default_factory=DownstreamSettings)
     pictures: int = 6
     """Test examples whose translations the report shows."""
+    coefficients: dict[str, dict[str, float]] = field(default_factory=dict)
+    """Loss weights of each preset, fixed when the experiment is made: part of its identity, so a
+    resume with other weights (a changed --define or library default) is refused, not mixed."""
     format_version: int = EXPERIMENT_FORMAT_VERSION
 
     def members(self) -> list[MemberSpec]:
         return [
-            MemberSpec.from_preset(name, seed=seed, paired=n)
+            MemberSpec(
+                seed=seed,
+                coefficients=dict(self.coefficients.get(name) or preset(name)),
+                paired=n,
+                preset=name,
+            )
             for name in self.presets
             for n in self.paired
             for seed in self.seeds

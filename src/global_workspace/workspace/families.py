@@ -27,7 +27,15 @@ from .evaluate import Metrics, attribute_metrics, evaluate_split, latent_metrics
 from .fusion_eval import fusion_metrics
 from .losses import GWTask
 from .model import GlobalWorkspace, WorkspaceConfig
-from .presets import GW_CATEGORIES, PRESET_FAMILY, MemberSpec
+from .presets import (
+    GW_CATEGORIES,
+    PRESET_FAMILY,
+    PRESETS,
+    MemberSpec,
+    parse_coefficients,
+    preset,
+    register_preset,
+)
 from .trainer import Task
 
 Latents = Mapping[str, torch.Tensor]
@@ -129,3 +137,28 @@ def family_of(members: Sequence[MemberSpec]) -> Family:
     if len(names) != 1:
         raise UserError(f"one ensemble cannot mix model families {', '.join(names) or '(none)'}")
     return FAMILIES[names[0]]
+
+
+_DEFINED: set[str] = set()
+"""Presets made by `define_preset` (a definition may be repeated, a built-in name not reused)."""
+
+
+def define_preset(text: str) -> str:
+    """`NAME=BASE:tr=1,cy=0.3` registers preset NAME: BASE's family and weights, with the listed
+    weights replaced (coefficient names of BASE's family). Returns NAME."""
+    name, sep, rest = text.partition("=")
+    base, colon, coefs = rest.partition(":")
+    name, base = name.strip(), base.strip()
+    if not sep or not colon or not name or not base:
+        raise UserError(f"--define {text!r}: write NAME=BASE:COEFFICIENTS, e.g. full-ref=full:dcy=1,cy=1")
+    if name in PRESETS and name not in _DEFINED:
+        raise UserError(f"--define {text!r}: {name!r} is a built-in preset; choose another name")
+    weights = {
+        **preset(base),
+        **parse_coefficients(coefs, preset_family(base).categories, need_positive=False),
+    }
+    if not any(weights.values()):
+        raise UserError(f"--define {text!r} switches every loss off; give at least one positive weight")
+    register_preset(name, weights, PRESET_FAMILY.get(base, "workspace"))
+    _DEFINED.add(name)
+    return name

@@ -68,8 +68,11 @@ def preset(name: str) -> dict[str, float]:
     return dict(PRESETS[name])
 
 
-def parse_coefficients(text: str, categories: Iterable[str] = GW_CATEGORIES) -> dict[str, float]:
-    """`tr=1,cy=0.1` -> {"translation": 1.0, "cycle": 0.1}; unknown names are a UserError."""
+def parse_coefficients(
+    text: str, categories: Iterable[str] = GW_CATEGORIES, need_positive: bool = True
+) -> dict[str, float]:
+    """`tr=1,cy=0.1` -> {"translation": 1.0, "cycle": 0.1}; unknown names are a UserError, and so
+    is a text that switches every loss off unless `need_positive` is False (overrides of a preset)."""
     known = set(categories)
     out: dict[str, float] = {}
     for item in text.split(","):
@@ -89,7 +92,7 @@ def parse_coefficients(text: str, categories: Iterable[str] = GW_CATEGORIES) -> 
         if not weight >= 0 or weight == float("inf"):
             raise UserError(f"coefficient {name!r} must be a finite number >= 0, got {value}")
         out[category] = weight
-    if not any(out.values()):
+    if need_positive and not any(out.values()):
         raise UserError(f"coefficients {text!r} switch every loss off; give at least one positive weight")
     return out
 
