@@ -100,3 +100,22 @@ def test_too_few_pair_counts_is_explained() -> None:
     out = efficiency_report(rows, ["m"], references=("tr",))
     assert out["metrics"]["m"]["full_vs_tr"]["levels"] == []
     assert "two pair counts" in out["metrics"]["m"]["full_vs_tr"]["note"]
+
+
+def test_leaving_one_seed_out_shows_how_much_the_ratio_hangs_on_one_seed() -> None:
+    metric = "translation/a_to_b/latent_mse"
+    clean = efficiency_report(rows_for({"tr": 1.0, "full": 4.0}, seeds=3), [metric], references=("tr",))
+    spread = clean["metrics"][metric]["full_vs_tr"]["leave_one_seed_out"]
+    assert spread["subsets"] == 3
+    assert spread["min"] == pytest.approx(4.0, rel=1e-6) and spread["max"] == pytest.approx(4.0, rel=1e-6)
+
+    # Two `tr` seeds fail at one N, as small-N `tr` does: which seed is left out moves the ratio.
+    rows = rows_for({"tr": 1.0, "full": 4.0}, seeds=4)
+    for r in rows:
+        if r["preset"] == "tr" and r["paired"] == PAIRS[2] and r["seed"] in (2, 3):
+            r[metric] = (1.5 if r["seed"] == 2 else 2.0) * float(r[metric])  # type: ignore[arg-type]
+    noisy = efficiency_report(rows, [metric], references=("tr",))["metrics"][metric]["full_vs_tr"]
+    assert noisy["leave_one_seed_out"]["min"] < noisy["leave_one_seed_out"]["max"]
+
+    two = efficiency_report(rows_for({"tr": 1.0, "full": 4.0}, seeds=2), [metric], references=("tr",))
+    assert two["metrics"][metric]["full_vs_tr"]["leave_one_seed_out"] is None

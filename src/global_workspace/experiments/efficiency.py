@@ -176,17 +176,7 @@ def efficiency_report(
         "metrics": {},
     }
     for metric in metrics:
-        curves = {
-            preset: make_curve(
-                (
-                    (float(r["paired"]), float(r[metric]))
-                    for r in rows
-                    if r["preset"] == preset and r.get(metric) is not None
-                ),
-                how,
-            )
-            for preset in {candidate, *references}
-        }
+        curves = {preset: _curve(rows, metric, preset, how) for preset in {candidate, *references}}
         cand = curves[candidate]
         per_ref: dict[str, Any] = {}
         for ref in references:
@@ -196,5 +186,36 @@ def efficiency_report(
                 per_ref[key] = {"note": "needs at least two pair counts for both presets", "levels": []}
             else:
                 per_ref[key] = efficiency_ratio(curve, cand, levels)
+                per_ref[key]["leave_one_seed_out"] = _seed_spread(rows, metric, ref, candidate, how, levels)
         out["metrics"][metric] = per_ref
     return out
+
+
+def _curve(rows: Iterable[Mapping[str, Any]], metric: str, preset: str, how: str) -> Curve | None:
+    points = (
+        (float(r["paired"]), float(r[metric]))
+        for r in rows
+        if r["preset"] == preset and r.get(metric) is not None
+    )
+    return make_curve(points, how)
+
+
+def _seed_spread(
+    rows: Sequence[Mapping[str, Any]], metric: str, reference: str, candidate: str, how: str, levels: int
+) -> dict[str, Any] | None:
+    """How much the ratio hangs on single seeds: its min and max over the runs that leave one seed
+    out (None below 3 seeds). Small-N curves can be bimodal across seeds, and a ratio read from 2 or
+    3 seeds can then move by 2x when one seed changes."""
+    seeds = sorted({r["seed"] for r in rows if r["preset"] in (reference, candidate) and "seed" in r})
+    if len(seeds) < 3:
+        return None
+    ratios = []
+    for left_out in seeds:
+        kept = [r for r in rows if r.get("seed") != left_out]
+        ref, cand = _curve(kept, metric, reference, how), _curve(kept, metric, candidate, how)
+        value = efficiency_ratio(ref, cand, levels)["ratio_median"] if ref and cand else None
+        if value is not None:
+            ratios.append(value)
+    if not ratios:
+        return None
+    return {"min": min(ratios), "max": max(ratios), "subsets": len(ratios)}
