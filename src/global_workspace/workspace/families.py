@@ -153,12 +153,7 @@ def define_preset(text: str) -> str:
         raise UserError(f"--define {text!r}: write NAME=BASE:COEFFICIENTS, e.g. full-ref=full:dcy=1,cy=1")
     if name in PRESETS and name not in _DEFINED:
         raise UserError(f"--define {text!r}: {name!r} is a built-in preset; choose another name")
-    weights = {
-        **preset(base),
-        **parse_coefficients(coefs, preset_family(base).categories, need_positive=False),
-    }
-    if not any(weights.values()):
-        raise UserError(f"--define {text!r} switches every loss off; give at least one positive weight")
+    weights = parse_coefficients(coefs, preset_family(base).categories, base=preset(base))
     register_preset(name, weights, PRESET_FAMILY.get(base, "workspace"))
     _DEFINED.add(name)
     return name

@@ -69,12 +69,12 @@ def preset(name: str) -> dict[str, float]:
 
 
 def parse_coefficients(
-    text: str, categories: Iterable[str] = GW_CATEGORIES, need_positive: bool = True
+    text: str, categories: Iterable[str] = GW_CATEGORIES, base: Mapping[str, float] | None = None
 ) -> dict[str, float]:
-    """`tr=1,cy=0.1` -> {"translation": 1.0, "cycle": 0.1}; unknown names are a UserError, and so
-    is a text that switches every loss off unless `need_positive` is False (overrides of a preset)."""
+    """`tr=1,cy=0.1` -> {"translation": 1.0, "cycle": 0.1}, over the weights of `base` if given;
+    unknown names are a UserError, and so is a result that switches every loss off."""
     known = set(categories)
-    out: dict[str, float] = {}
+    out: dict[str, float] = dict(base or {})
     for item in text.split(","):
         item = item.strip()
         if not item:
@@ -92,7 +92,7 @@ def parse_coefficients(
         if not weight >= 0 or weight == float("inf"):
             raise UserError(f"coefficient {name!r} must be a finite number >= 0, got {value}")
         out[category] = weight
-    if need_positive and not any(out.values()):
+    if not any(out.values()):
         raise UserError(f"coefficients {text!r} switch every loss off; give at least one positive weight")
     return out
 
