@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from safetensors.torch import load_file
 from workspace_fixtures import linear_pair, one_thread, write_domain  # noqa: F401
 
 from global_workspace.domains.latent_loss import LatentLoss
@@ -44,10 +45,18 @@ def _specs(domains: dict[str, int]) -> dict[str, LatentSpec]:
     return {d: LatentSpec(d, n, LatentLoss(3 if d == "attr" else 0)) for d, n in domains.items()}
 
 
-def _model(domains: dict[str, int], k: int = 2) -> GlobalWorkspace:
-    return GlobalWorkspace(
-        WorkspaceConfig(domains=domains, workspace_dim=6, width=8, depth=2), list(range(k))
+def _model(domains: dict[str, int], k: int = 2, gates: bool = False) -> GlobalWorkspace:
+    model = GlobalWorkspace(
+        WorkspaceConfig(domains=domains, workspace_dim=6, width=8, depth=2),
+        list(range(k)),
+        fusion_gates=gates,
     )
+    if model.fusion_gates is not None:  # gates as after training: far from the neutral zeros
+        with torch.no_grad():
+            model.fusion_gates.copy_(
+                0.2 * torch.randn(model.fusion_gates.shape, generator=torch.Generator().manual_seed(9))
+            )
+    return model
 
 
 def _batch(domains: dict[str, int], k: int, paired: int, unpaired: int, seed: int = 0) -> Batch:
@@ -223,14 +232,19 @@ def test_identity_maps_give_zero_broadcast_loss() -> None:
         torch.testing.assert_close(value, torch.zeros(2), atol=1e-5, rtol=0, msg=name)
 
 
-def test_single_domain_fusion_is_the_plain_state() -> None:
-    model = _model(THREE)
+@pytest.mark.parametrize("gates", [False, True])
+def test_single_domain_fusion_is_the_plain_state(gates: bool) -> None:
+    model = _model(THREE, gates=gates)
     u = torch.randn(2, 7, 4)
     enc = model.encode("v", u)
     for name in SELECTIONS:
         uniform = torch.rand(2, 7, 1)
         alpha = make_selection(name)(torch.ones_like(uniform, dtype=torch.bool), uniform)
-        torch.testing.assert_close(model.fuse({"v": enc}, {"v": alpha[..., 0]}), model.state("v", u))
+        torch.testing.assert_close(model.fused_state({"v": enc}, {"v": alpha[..., 0]}), model.state("v", u))
+    # Several domains present but one chosen (the paper's GW): exactly that domain's state.
+    others = {d: model.encode(d, torch.randn(2, 7, THREE[d])) for d in ("attr", "t")}
+    one_hot = {"v": torch.ones(2, 7), "attr": torch.zeros(2, 7), "t": torch.zeros(2, 7)}
+    assert torch.equal(model.fused_state({"v": enc, **others}, one_hot), model.state("v", u))
     # Inside the loss: the demi-cycle of a lone domain is D(tanh(E(u))).
     specs = _specs(THREE)
     batch = _batch(THREE, 2, 0, 6)
@@ -238,6 +252,33 @@ def test_single_domain_fusion_is_the_plain_state() -> None:
     x = batch.latents["attr"]
     plain = specs["attr"].loss(model.decode("attr", model.state("attr", x)), x).mean(dim=1)
     torch.testing.assert_close(terms["demi_cycle/unpaired/attr_to_attr"], plain)
+
+
+def test_fusion_gates_weigh_each_workspace_dimension() -> None:
+    model = _model(TWO, k=1, gates=True)
+    enc = {"v": torch.randn(1, 5, 6), "attr": torch.randn(1, 5, 6)}
+    equal = {"v": torch.full((1, 5), 0.5), "attr": torch.full((1, 5), 0.5)}
+    assert model.fusion_gates is not None
+    with torch.no_grad():
+        model.fusion_gates.zero_()  # neutral gates: the selection's weights, as without gates
+        torch.testing.assert_close(model.fused_state(enc, equal), GlobalWorkspace.fuse(enc, equal))
+        model.fusion_gates[0, 0, :3] = 5.0  # v trusted on dimensions 0-2, attr on 3-5
+        model.fusion_gates[0, 1, 3:] = 5.0
+    fused = model.fused_state(enc, equal)
+    torch.testing.assert_close(fused[..., :3], torch.tanh(enc["v"][..., :3]), atol=1e-6, rtol=0)
+    torch.testing.assert_close(fused[..., 3:], torch.tanh(enc["attr"][..., 3:]), atol=1e-6, rtol=0)
+
+
+def test_fusion_gates_learn_from_real_inputs_not_from_cycles() -> None:
+    model = _model(THREE, gates=True)
+    # Unpaired rows: one real domain enters (gates have no say), the cycle fuses re-encoded ones.
+    unpaired, paired = _batch(THREE, 2, 0, 6), _batch(THREE, 2, 6, 0)
+    for active, batch, learns in (({"cycle"}, unpaired, False), ({"translation", "fused"}, paired, True)):
+        terms, _ = BroadcastTask(_specs(THREE), active=active).loss(model, batch)
+        (grad,) = torch.autograd.grad(
+            sum(v.sum() for v in terms.values()), [model.fusion_gates], allow_unused=True
+        )
+        assert (grad is not None and bool(grad.abs().sum() > 0)) == learns, active
 
 
 def _plain_group_terms(
@@ -259,7 +300,7 @@ def _plain_group_terms(
         present = torch.tensor([d in subset for d in names]).expand(2, rows, -1)
         alpha = task.selection(present, fuse_u[:, s])
         enc = {d: model.encode(d, u[d]) for d in subset}
-        z = model.fuse(enc, {d: alpha[..., names.index(d)] for d in subset})
+        z = model.fused_state(enc, {d: alpha[..., names.index(d)] for d in subset})
         dec = {d: model.decode(d, z) for d in every}
         label = "+".join(subset)
         for t in names:
@@ -272,16 +313,17 @@ def _plain_group_terms(
             present = torch.tensor([d not in subset for d in every]).expand(2, rows, -1)
             beta = task.selection(present, cyc_u[:, s])
             re = {d: model.encode(d, dec[d]) for d in out}
-            z2 = model.fuse(re, {d: beta[..., every.index(d)] for d in out})
+            z2 = model.fused_state(re, {d: beta[..., every.index(d)] for d in out}, learn_gates=False)
             for t in subset:
                 loss = _row_mean(task.specs[t].loss(model.decode(t, z2), u[t]).unsqueeze(1), group.weight)
                 terms[f"cycle/{group.name}/{label}_to_{t}"] = loss[:, 0]
     return terms
 
 
+@pytest.mark.parametrize("gates", [False, True])
 @pytest.mark.parametrize("members", ["paired3", "unpaired", "paired2_of_3"])
-def test_batched_subsets_match_a_plain_loop_forward_and_backward(members: str) -> None:
-    model = _model(THREE)
+def test_batched_subsets_match_a_plain_loop_forward_and_backward(members: str, gates: bool) -> None:
+    model = _model(THREE, gates=gates)
     task = BroadcastTask(_specs(THREE), active=set(BROADCAST_CATEGORIES) - {"contrastive"})
     gen = torch.Generator().manual_seed(5)
     doms = {"paired3": ["v", "attr", "t"], "unpaired": ["attr"], "paired2_of_3": ["v", "t"]}[members]
@@ -355,7 +397,8 @@ def test_fusion_metrics_of_identity_maps_are_zero() -> None:
 # The `fusion` preset through `gw train` / `gw evaluate`
 
 
-def test_fusion_preset_trains_and_evaluates_three_domains(tmp_path: Path) -> None:
+@pytest.mark.parametrize("preset", ["fusion", "fusion-gated"])
+def test_fusion_preset_trains_and_evaluates_three_domains(tmp_path: Path, preset: str) -> None:
     from global_workspace.cli import main
 
     data = linear_pair(tmp_path / "data", n=120)
@@ -378,7 +421,7 @@ def test_fusion_preset_trains_and_evaluates_three_domains(tmp_path: Path) -> Non
         "--quiet",
     ]
     for args in (
-        ["train", data, "--domains", "a,b,c", "--preset", "fusion", "--paired", 30, "--ensemble-seeds", 2,
+        ["train", data, "--domains", "a,b,c", "--preset", preset, "--paired", 30, "--ensemble-seeds", 2,
          "--out", run, "--device", "cpu", *small],
         ["evaluate", run, "--device", "cpu"],
     ):  # fmt: skip
@@ -394,3 +437,8 @@ def test_fusion_preset_trains_and_evaluates_three_domains(tmp_path: Path) -> Non
         "translation/a_to_b/latent_mse",
     ):
         assert math.isfinite(metrics[name]), name
+    gates = load_file(str(run / "checkpoint/model.safetensors")).get("fusion_gates")
+    if preset == "fusion-gated":  # trained from zero, and reloaded by `gw evaluate` above
+        assert gates is not None and gates.shape == (2, 3, 12) and gates.abs().max() > 0
+    else:
+        assert gates is None

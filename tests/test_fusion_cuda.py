@@ -17,7 +17,8 @@ pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a C
 DOMAINS = {"v": 12, "attr": 11, "t": 16}
 
 
-def test_fusion_cuda_graph_step_equals_eager_step() -> None:
-    members = [MemberSpec.from_preset("fusion", seed=s, paired=p) for s, p in ((0, 50), (1, 3000))]
+@pytest.mark.parametrize("preset", ["fusion", "fusion-gated"])
+def test_fusion_cuda_graph_step_equals_eager_step(preset: str) -> None:
+    members = [MemberSpec.from_preset(preset, seed=s, paired=p) for s, p in ((0, 50), (1, 3000))]
     specs = {d: LatentSpec(d, n, LatentLoss(3 if d == "attr" else 0)) for d, n in DOMAINS.items()}
     cuda_graph_and_eager(DOMAINS, members, lambda: BroadcastTask(specs, active=active_categories(members)))

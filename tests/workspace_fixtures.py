@@ -11,7 +11,8 @@ import pytest
 import torch
 
 from global_workspace.domains.latents import DOMAIN_FORMAT_VERSION
-from global_workspace.workspace.model import GlobalWorkspace, WorkspaceConfig
+from global_workspace.workspace.families import family_of
+from global_workspace.workspace.model import WorkspaceConfig
 from global_workspace.workspace.presets import MemberSpec
 from global_workspace.workspace.sampling import Sampler
 from global_workspace.workspace.trainer import Task, TrainConfig, Trainer, member_coefficients
@@ -83,7 +84,7 @@ def _cuda_trainer(
     device = torch.device("cuda")
     gen = torch.Generator().manual_seed(0)
     train = {d: torch.randn(3000, n, generator=gen).to(device) for d, n in domains.items()}
-    model = GlobalWorkspace(WorkspaceConfig(domains), [m.seed for m in members]).to(device)
+    model = family_of(members).build_model(WorkspaceConfig(domains), [m.seed for m in members]).to(device)
     task = make_task()
     coefficients = member_coefficients(task.categories, [m.coefficients for m in members], device)
     config = TrainConfig(steps=50, batch_size=256, cuda_graph=cuda_graph)

@@ -20,7 +20,7 @@ def semi_supervised(
         "all",
         help="`all` (tr, tr+cont, tr+cy, tr+dcy, cont, full) or a list, which may hold `all`: "
         "`all,direct-tr,direct-tr+cy` adds the no-workspace ablation, `all,fusion` the workspace "
-        "trained with the broadcast loss.",
+        "trained with the broadcast loss (fusion-gated: with learned fusion gates).",
     ),
     define: list[str] = typer.Option(
         [],

@@ -19,7 +19,8 @@ def train(
         None,
         help="Loss preset: tr, tr+cont, tr+cy, tr+dcy, cont or full (default full without --coef); "
         "direct-tr, direct-tr+cy train direct translators with no shared workspace (the ablation); "
-        "fusion trains with the broadcast loss (several domains enter at once).",
+        "fusion trains with the broadcast loss (several domains enter at once), fusion-gated the "
+        "same with learned per-dimension fusion gates.",
     ),
     coef: str = typer.Option(
         None,

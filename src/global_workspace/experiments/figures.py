@@ -33,6 +33,7 @@ PRESET_STYLE: dict[str, tuple[str, str]] = {
     "cont": ("#7f7f7f", "D"),
     "full": ("#1f77b4", "*"),
     "fusion": ("#2ca02c", "P"),
+    "fusion-gated": ("#98df8a", "p"),
     "direct-tr": ("#e377c2", "x"),
     "direct-tr+cy": ("#17becf", "X"),
 }

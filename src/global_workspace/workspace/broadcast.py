@@ -2,7 +2,8 @@
 
 A batch holds groups of rows: the paired group (every domain of the batch, rows [0, P)) and one
 unpaired group per domain (its rows [P, P + U_d)). For each group G and each non-empty subset S of
-G, the domains of S enter together, z_S = tanh(Σ_{d∈S} α_d e_d) with α from a selection policy,
+G, the domains of S enter together, z_S = tanh(Σ_{d∈S} α_d e_d) with α from a selection policy
+(per workspace dimension, reweighted by the model's fusion gates if it has them),
 and every domain is decoded from z_S. A decoded target t of the group is scored against u_t:
 
   demi_cycle/{group}/{S}_to_{t}    S = {t}
@@ -137,7 +138,7 @@ class BroadcastTask:
         mask = subset_mask(len(names), key.device)  # (S, k)
 
         enc = {d: model.encode(d, u[d]).unsqueeze(1) for d in names}  # (K, 1, B, ws)
-        z = self._fuse(model, enc, mask, key, "fuse")  # (K, S, B, ws)
+        z = self._fuse(model, enc, mask, key, "fuse", learn_gates=True)  # (K, S, B, ws)
         decoded = {d: model.decode(d, z.flatten(1, 2)).unflatten(1, z.shape[1:3]) for d in model.domain_names}
 
         for t in names:
@@ -169,13 +170,16 @@ class BroadcastTask:
         present: torch.Tensor,
         key: torch.Tensor,
         draw: str,
+        learn_gates: bool,
     ) -> torch.Tensor:
         """Fuse each row of `present` (S, n) bool over the domains of `enc` (each (K, S or 1, B, ws))
-        with weights from the selection -> states (K, S, B, ws)."""
+        with weights from the selection -> states (K, S, B, ws); fusion gates (if the model has
+        them) learn only from `learn_gates` fusions, those of real inputs."""
         rows = next(iter(enc.values())).shape[2]
         uniform = hash_uniform(key, draw, (present.shape[0], rows, len(enc)))  # (K, S, B, n)
         alpha = self.selection(present[None, :, None, :].expand_as(uniform), uniform)
-        return model.fuse(enc, {d: alpha[..., j] for j, d in enumerate(enc)})
+        weights = {d: alpha[..., j] for j, d in enumerate(enc)}
+        return model.fused_state(enc, weights, learn_gates)
 
     def _cycles(
         self,
@@ -201,7 +205,7 @@ class BroadcastTask:
         enc = {
             d: model.encode(d, decoded[d][:, :n_cyc].flatten(1, 2)).unflatten(1, (n_cyc, -1)) for d in every
         }
-        z = self._fuse(model, enc, outside, key, "cycle").flatten(1, 2)  # (K, C·B, ws)
+        z = self._fuse(model, enc, outside, key, "cycle", learn_gates=False).flatten(1, 2)  # (K, C·B, ws)
         for t in names:
             pred = model.decode(t, z).unflatten(1, (n_cyc, -1))  # (K, C, B, dim)
             loss = _row_mean(self.specs[t].loss(pred, group.latents[t].unsqueeze(1)), group.weight)  # (K, C)

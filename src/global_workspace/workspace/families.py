@@ -8,10 +8,12 @@ asks the family instead of assuming a `GlobalWorkspace`; members of one ensemble
   direct      DirectTranslators + DirectTask: the no-shared-workspace ablation (direct.py)
   fusion      GlobalWorkspace + BroadcastTask: several domains enter at once (broadcast.py);
               its evaluation adds the fused-input metrics (fusion_eval.py)
+  fusion-gated  the same with learned per-dimension fusion gates (`GlobalWorkspace.fused_state`)
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -113,17 +115,18 @@ FAMILIES: dict[str, Family] = {
         evaluate=_evaluate_direct,
         not_applicable=direct.not_applicable,
     ),
-    "fusion": Family(
-        name="fusion",
+}
+for _name, _gates in (("fusion", False), ("fusion-gated", True)):
+    FAMILIES[_name] = Family(
+        name=_name,
         categories=BROADCAST_CATEGORIES,
         shared_space=True,
-        build_model=GlobalWorkspace,
+        build_model=functools.partial(GlobalWorkspace, fusion_gates=_gates),
         build_task=lambda specs, active, learn: BroadcastTask(specs, active=active, learn_logit_scale=learn),
         latent_metrics=latent_metrics,  # type: ignore[arg-type]
         evaluate=_evaluate_fusion,
         not_applicable=lambda domains: {},
-    ),
-}
+    )
 
 
 def preset_family(preset: str) -> Family:

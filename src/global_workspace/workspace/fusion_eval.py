@@ -4,7 +4,8 @@ For every pair {a, b} of domains (a before b in the model's order) and every dom
   fusion/{a}+{b}_to_{c}/latent_mse               D_c(tanh(α_a e_a + α_b e_b)) vs u_c
   fusion/{a}+{b}_to_{c}/best_single_latent_mse   the better of D_c(tanh(e_a)) and D_c(tanh(e_b)),
                                                   per member: one domain alone
-The weights come from a selection policy, equal weights (1/2, 1/2) by default. c may be a or b
+The weights come from a selection policy, equal weights (1/2, 1/2) by default; a model with fusion
+gates reweighs them per workspace dimension (`GlobalWorkspace.fused_state`). c may be a or b
 (a fused reconstruction) or a third domain (a fused translation). Each metric is (K,), the mean
 over the split's rows; predictions are compared as in `evaluate.latent_metrics` (a one-hot
 block's logits become probabilities first).
@@ -58,7 +59,7 @@ def fusion_metrics(
         for a, b in itertools.combinations(domains, 2):
             uniform = hash_uniform(key, f"fusion/{a}+{b}/{start}", (rows[a].shape[0], 2))  # (K, c, 2)
             alpha = selection(torch.ones_like(uniform, dtype=torch.bool), uniform)
-            fused = model.fuse({a: enc[a], b: enc[b]}, {a: alpha[..., 0], b: alpha[..., 1]})
+            fused = model.fused_state({a: enc[a], b: enc[b]}, {a: alpha[..., 0], b: alpha[..., 1]})
             for c in domains:
                 add(fused_err, f"fusion/{a}+{b}_to_{c}", model.decode(c, fused), rows[c], specs.get(c))
     out: Metrics = {}

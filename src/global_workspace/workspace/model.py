@@ -16,6 +16,11 @@ from torch import nn
 
 from .ensemble import EnsembleMLP
 
+GATE_SCALE = 10.0
+"""Fusion gates are stored divided by this. AdamW moves a weight by about lr per step whatever its
+gradient, so raw gates stayed within ±1.3 after 1500 steps at lr 1e-3 (still mixing); scaled, they
+reach decisive values (a factor e^±10) within a short run."""
+
 
 @dataclass(frozen=True)
 class WorkspaceConfig:
@@ -44,7 +49,7 @@ class WorkspaceConfig:
 class GlobalWorkspace(nn.Module):
     """K workspaces over the same domains; member k is initialised from seeds[k]."""
 
-    def __init__(self, config: WorkspaceConfig, seeds: Sequence[int]) -> None:
+    def __init__(self, config: WorkspaceConfig, seeds: Sequence[int], fusion_gates: bool = False) -> None:
         super().__init__()
         if len(config.domains) < 2:
             raise ValueError("a global workspace needs at least two domains")
@@ -62,6 +67,10 @@ class GlobalWorkspace(nn.Module):
             self._decoder(d).reset_parameters(self.seeds, f"decoder/{d}")
         self.log_logit_scale = nn.Parameter(torch.full((k,), math.log(1 / 0.07)))
         """(K,) log of the contrastive logit scale (CLIP's init 1/0.07); trained only if asked."""
+        gates = nn.Parameter(torch.zeros(k, len(config.domains), ws)) if fusion_gates else None
+        self.fusion_gates = gates
+        """(K, domains, workspace_dim) or None: learned trust of each domain on each workspace
+        dimension when several enter at once (`fused_state`); zeros = the selection's weights."""
 
     def _encoder(self, domain: str) -> EnsembleMLP:
         module = self.encoders[domain]
@@ -104,6 +113,34 @@ class GlobalWorkspace(nn.Module):
         if total is None:
             raise ValueError("fusing needs at least one domain")
         return torch.tanh(total)
+
+    def fused_state(
+        self,
+        encodings: Mapping[str, torch.Tensor],
+        weights: Mapping[str, torch.Tensor],
+        learn_gates: bool = True,
+    ) -> torch.Tensor:
+        """This workspace's state when the domains of `encodings` (each (K, ..., ws)) enter with
+        selection weights α_d (K, ...): `fuse` for a model without gates. With gates g, dimension i
+        takes weights α_d exp(g_di) / Σ_d' α_d' exp(g_d'i), so a domain that carries a factor only
+        approximately (a caption's location cell) can yield that dimension to one that carries it
+        exactly. One domain alone (α one-hot) still gives exactly its own state. learn_gates=False
+        applies the gates without training them: for re-encoded decoder outputs (the broadcast
+        loss's cycles), which can carry what a real input of that domain lacks."""
+        if self.fusion_gates is None:
+            return self.fuse(encodings, weights)
+        names = list(encodings)
+        first = encodings[names[0]]
+        index = [self.domain_names.index(d) for d in names]
+        gates = GATE_SCALE * self.fusion_gates[:, index]  # (K, n, ws)
+        if not learn_gates:
+            gates = gates.detach()
+        gates = gates.view(gates.shape[0], *([1] * (first.dim() - 2)), *gates.shape[1:])
+        alpha = torch.stack([weights[d] for d in names], dim=-1).unsqueeze(-1)  # (K, ..., n, 1)
+        logits = torch.where(alpha > 0, alpha.clamp_min(1e-30).log() + gates, float("-inf"))
+        per_dim = torch.softmax(logits, dim=-2)  # (K, ..., n, ws), sums to 1 over the domains
+        total = sum(encodings[d] * per_dim[..., j, :] for j, d in enumerate(names))
+        return torch.tanh(total)  # type: ignore[arg-type]
 
     def state(self, domain: str, latent: torch.Tensor) -> torch.Tensor:
         """The workspace state when one domain alone enters: tanh(E_d(u_d))."""
