@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import itertools
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from global_workspace.experiments.efficiency import (
+    LEVELS_FOR_FIGURE,
     efficiency_ratio,
     efficiency_report,
     isotonic_decreasing,
     make_curve,
 )
+from global_workspace.experiments.figures import efficiency_figure
 
 PAIRS = (100, 300, 1000, 3000, 10000, 30000)
 
@@ -119,3 +123,27 @@ def test_leaving_one_seed_out_shows_how_much_the_ratio_hangs_on_one_seed() -> No
 
     two = efficiency_report(rows_for({"tr": 1.0, "full": 4.0}, seeds=2), [metric], references=("tr",))
     assert two["metrics"][metric]["full_vs_tr"]["leave_one_seed_out"] is None
+
+
+def test_ratio_by_level_shows_where_the_reference_stops_gaining(tmp_path: Path) -> None:
+    metric = "translation/a_to_b/latent_mse"
+    exact = efficiency_report(rows_for({"tr": 1.0, "full": 3.0}), [metric], references=("tr",))
+    by_level = exact["metrics"][metric]["full_vs_tr"]["ratio_by_level"]
+    assert len(by_level) == LEVELS_FOR_FIGURE
+    assert all(lv["ratio"] == pytest.approx(3.0, rel=1e-9) for lv in by_level)
+
+    # `tr` flattens at its last two pair counts: the ratio climbs as the level falls.
+    rows = rows_for({"tr": 1.0, "full": 3.0})
+    floor = power_law(PAIRS[-3], 1.0) * 0.9
+    for r in rows:
+        if r["preset"] == "tr":
+            r[metric] = max(float(r[metric]), floor)  # type: ignore[arg-type]
+    flat = efficiency_report(rows, [metric], references=("tr",))["metrics"][metric]["full_vs_tr"]
+    ratios = [lv["ratio"] for lv in sorted(flat["ratio_by_level"], key=lambda lv: -lv["loss"])]
+    assert ratios[0] == pytest.approx(3.0, rel=1e-6) and ratios[-1] > 6.0
+    assert all(b >= a * (1 - 1e-9) for a, b in itertools.pairwise(ratios))
+
+    figure = efficiency_figure({"metrics": {metric: {"full_vs_tr": flat}}}, tmp_path)
+    assert figure is not None and figure.png.stat().st_size > 0 and figure.svg.read_text().startswith("<?xml")
+    none = efficiency_report(rows_for({"tr": 1.0, "full": 3.0})[:2], [metric], references=("tr",))
+    assert efficiency_figure(none, tmp_path / "empty") is None

@@ -18,6 +18,10 @@ Levels are spread evenly in log space strictly inside the overlap of the two cur
 so both curves are interpolated, never extrapolated. When the ranges do not overlap the ratio is
 only bounded (e.g. the candidate at its fewest pairs already beats the reference at its most);
 `bound` then gives that bound and `levels` is empty.
+
+The ratio need not be the same at every level: where the reference's curve flattens (it stops
+gaining from more pairs) the ratio grows, and a single number hides that. `ratio_by_level` reads
+it at many levels for the report's efficiency figure.
 """
 
 from __future__ import annotations
@@ -30,6 +34,8 @@ from typing import Any
 import numpy as np
 
 AGGREGATES = ("median", "geomean")
+LEVELS_FOR_FIGURE = 25
+"""Loss levels of `ratio_by_level`: enough for a smooth ratio-against-loss line."""
 
 
 @dataclass(frozen=True)
@@ -186,6 +192,8 @@ def efficiency_report(
                 per_ref[key] = {"note": "needs at least two pair counts for both presets", "levels": []}
             else:
                 per_ref[key] = efficiency_ratio(curve, cand, levels)
+                dense = efficiency_ratio(curve, cand, LEVELS_FOR_FIGURE)["levels"]
+                per_ref[key]["ratio_by_level"] = [{"loss": r["loss"], "ratio": r["ratio"]} for r in dense]
                 per_ref[key]["leave_one_seed_out"] = _seed_spread(rows, metric, ref, candidate, how, levels)
         out["metrics"][metric] = per_ref
     return out

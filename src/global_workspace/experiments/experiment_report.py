@@ -14,7 +14,7 @@ from ..errors import UserError
 from ..fileio import read_json
 from ..workspace.presets import MemberSpec
 from .ablations import add_ablations_section
-from .figures import experiment_figures
+from .figures import efficiency_figure, experiment_figures
 from .report import Report
 
 if TYPE_CHECKING:
@@ -213,6 +213,9 @@ def build_report(
         ["metric", "comparison", "ratio (median)", "range over levels", "levels", "note"],
         efficiency_rows(efficiency),
     )
+    by_level = efficiency_figure(efficiency, figures_dir)
+    if by_level is not None:
+        report.figure(by_level.svg, by_level.caption)
 
     for name in ("coherence", "cycles"):
         if name in figures:

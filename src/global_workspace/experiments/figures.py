@@ -21,7 +21,7 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
 
 from ..fileio import atomic_write_bytes
 
@@ -239,3 +239,71 @@ def experiment_figures(
         png, svg = save_figure(fig, out_dir, name)
         saved.append(SavedFigure(name, group.title, group.caption, png, svg))
     return saved
+
+
+EFFICIENCY_CAPTION = (
+    "Data-efficiency ratio N_reference(L) / N_candidate(L) against the loss level L it is read at, "
+    "for every comparison of efficiency.json (lower loss to the right). The shaded band is the "
+    "paper's 4–7×; a ratio that climbs to the right means the reference stops gaining from more "
+    "pairs before the candidate does."
+)
+
+
+def efficiency_figure(
+    efficiency: Mapping[str, Any], out_dir: Path, name: str = "efficiency"
+) -> SavedFigure | None:
+    """Ratio against loss level, one panel per metric with a readable ratio; None if there is none."""
+    panels = {
+        metric: {key: comp["ratio_by_level"] for key, comp in comps.items() if comp.get("ratio_by_level")}
+        for metric, comps in efficiency.get("metrics", {}).items()
+    }
+    panels = {metric: lines for metric, lines in panels.items() if lines}
+    if not panels:
+        return None
+    cols = min(3, len(panels))
+    nrows = math.ceil(len(panels) / cols)
+    width, height = 3.9 * cols + 1.4, 3.1 * nrows + 0.5
+    fig = Figure(figsize=(width, height))
+    axes = fig.subplots(nrows, cols, squeeze=False)
+    fig.subplots_adjust(
+        left=0.75 / width,
+        right=1 - 1.9 / width,
+        bottom=0.55 / height,
+        top=1 - 0.75 / height,
+        wspace=0.32,
+        hspace=0.5,
+    )
+    for i, (ax, (metric, lines)) in enumerate(zip(axes.flat, panels.items(), strict=False)):
+        ax.axhspan(
+            4.0, 7.0, color="#1f77b4", alpha=0.08, linewidth=0, label="paper: 4–7×" if i == 0 else None
+        )
+        ax.axhline(1.0, color="black", linewidth=0.8, linestyle=":")
+        for key, levels in lines.items():
+            reference = key.split("_vs_", 1)[-1]
+            colour, _ = preset_style(reference, [reference])
+            loss = [lv["loss"] for lv in levels]
+            ratio = [lv["ratio"] for lv in levels]
+            ax.plot(loss, ratio, color=colour, linewidth=1.5, label=key)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.invert_xaxis()
+        # Loss ranges can be narrow (0.22-0.35): evenly spaced ticks, not only 1-2-5 steps.
+        ax.xaxis.set_major_locator(MaxNLocator(nbins=4))
+        ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+        for axis in (ax.xaxis, ax.yaxis):
+            axis.set_major_formatter(FuncFormatter(_tick))
+            axis.set_minor_formatter(NullFormatter())
+        ax.set_xlabel("loss level L")
+        ax.set_ylabel("pairs ratio")
+        ax.set_title(metric, fontsize=9)
+        ax.grid(True, which="both", alpha=0.3)
+    for ax in list(axes.flat)[len(panels) :]:
+        ax.set_visible(False)
+    handles: dict[str, Any] = {}
+    for ax in list(axes.flat)[: len(panels)]:
+        for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
+            handles.setdefault(label, handle)
+    fig.legend(list(handles.values()), list(handles), loc="upper right", fontsize=8, frameon=False)
+    fig.suptitle("Data efficiency against the loss level")
+    png, svg = save_figure(fig, out_dir, name)
+    return SavedFigure(name, "Data efficiency against the loss level", EFFICIENCY_CAPTION, png, svg)

@@ -586,9 +586,13 @@ def headline(outcome: ExperimentOutcome) -> str:
         for name, comp in comps.items():
             ratio = comp.get("ratio_median")
             text = f"{ratio:.2f}×" if ratio is not None else (comp.get("note") or "n/a")
+            levels = [lv["ratio"] for lv in comp.get("levels", [])]
             spread = comp.get("leave_one_seed_out")
-            if ratio is not None and spread:
-                text += f" (leaving one seed out: {spread['min']:.2f}–{spread['max']:.2f}×)"
+            if levels:
+                text += f" ({min(levels):.2f}–{max(levels):.2f}× over loss levels"
+                text += (
+                    f"; leaving one seed out: {spread['min']:.2f}–{spread['max']:.2f}×)" if spread else ")"
+                )
             lines.append(f"efficiency {name:<18} {metric}: {text}")
     lines += ablations.ablation_lines(outcome.efficiency.get("ablations", {}))
     return "\n".join(lines)
