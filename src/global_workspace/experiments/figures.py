@@ -200,6 +200,28 @@ def save_figure(fig: Figure, out_dir: Path, name: str) -> tuple[Path, Path]:
     return paths[0], paths[1]
 
 
+def panel_grid(panels: int, legend_width: float) -> tuple[Figure, list[Axes]]:
+    """A figure with `panels` axes, 3 per row, and `legend_width` inches on the right for a legend.
+    Fixed margins instead of a layout engine: constrained layout costs seconds per figure."""
+    cols = min(3, panels)
+    nrows = math.ceil(panels / cols)
+    width, height = 3.9 * cols + 1.4, 3.1 * nrows + 0.5
+    fig = Figure(figsize=(width, height))
+    grid = fig.subplots(nrows, cols, squeeze=False)
+    fig.subplots_adjust(
+        left=0.75 / width,
+        right=1 - legend_width / width,
+        bottom=0.55 / height,
+        top=1 - 0.75 / height,
+        wspace=0.32,
+        hspace=0.5,
+    )
+    axes = list(grid.flat)
+    for ax in axes[panels:]:
+        ax.set_visible(False)
+    return fig, axes[:panels]
+
+
 def experiment_figures(
     rows: Sequence[Mapping[str, Any]],
     out_dir: Path,
@@ -214,25 +236,10 @@ def experiment_figures(
         metrics = metrics_matching(rows, group.patterns)
         if not metrics:
             continue
-        cols = min(3, len(metrics))
-        nrows = math.ceil(len(metrics) / cols)
-        # Fixed margins instead of a layout engine: constrained layout costs seconds per figure.
-        width, height = 3.9 * cols + 1.4, 3.1 * nrows + 0.5
-        fig = Figure(figsize=(width, height))
-        axes = fig.subplots(nrows, cols, squeeze=False)
-        fig.subplots_adjust(
-            left=0.75 / width,
-            right=1 - 1.45 / width,
-            bottom=0.55 / height,
-            top=1 - 0.75 / height,
-            wspace=0.32,
-            hspace=0.45,
-        )
-        for ax, metric in zip(axes.flat, metrics, strict=False):
+        fig, axes = panel_grid(len(metrics), legend_width=1.45)
+        for ax, metric in zip(axes, metrics, strict=False):
             draw_metric(ax, rows, metric, presets, (baselines or {}).get(metric))
-        for ax in list(axes.flat)[len(metrics) :]:
-            ax.set_visible(False)
-        handles, labels = axes.flat[0].get_legend_handles_labels()
+        handles, labels = axes[0].get_legend_handles_labels()
         fig.legend(handles, labels, loc="upper right", fontsize=8, frameon=False)
         fig.suptitle(group.title)
         name = f"{prefix}{group.name}"
@@ -260,20 +267,8 @@ def efficiency_figure(
     panels = {metric: lines for metric, lines in panels.items() if lines}
     if not panels:
         return None
-    cols = min(3, len(panels))
-    nrows = math.ceil(len(panels) / cols)
-    width, height = 3.9 * cols + 1.4, 3.1 * nrows + 0.5
-    fig = Figure(figsize=(width, height))
-    axes = fig.subplots(nrows, cols, squeeze=False)
-    fig.subplots_adjust(
-        left=0.75 / width,
-        right=1 - 1.9 / width,
-        bottom=0.55 / height,
-        top=1 - 0.75 / height,
-        wspace=0.32,
-        hspace=0.5,
-    )
-    for i, (ax, (metric, lines)) in enumerate(zip(axes.flat, panels.items(), strict=False)):
+    fig, axes = panel_grid(len(panels), legend_width=1.9)
+    for i, (ax, (metric, lines)) in enumerate(zip(axes, panels.items(), strict=False)):
         ax.axhspan(
             4.0, 7.0, color="#1f77b4", alpha=0.08, linewidth=0, label="paper: 4–7×" if i == 0 else None
         )
@@ -297,10 +292,8 @@ def efficiency_figure(
         ax.set_ylabel("pairs ratio")
         ax.set_title(metric, fontsize=9)
         ax.grid(True, which="both", alpha=0.3)
-    for ax in list(axes.flat)[len(panels) :]:
-        ax.set_visible(False)
     handles: dict[str, Any] = {}
-    for ax in list(axes.flat)[: len(panels)]:
+    for ax in axes:
         for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
             handles.setdefault(label, handle)
     fig.legend(list(handles.values()), list(handles), loc="upper right", fontsize=8, frameon=False)
