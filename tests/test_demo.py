@@ -44,13 +44,13 @@ def test_an_interrupted_demo_continues_without_redoing_finished_stages(tmp_path:
         tmp_path / "demo",
         train=300,
         paired="20,ALL",
-        presets="tr",
+        presets="tr,full",
         seeds=1,
         steps=20,
         pretrain_steps={"v": 10, "probe": 10},
         progress=False,
     )
-    options = dataclasses.replace(options, val=64, test=64, eval_every=10)
+    options = dataclasses.replace(options, val=64, test=64, eval_every=10, processes=2)
     report = run_demo(options)[0]
     assert report.is_file()
     out = tmp_path / "demo"
@@ -74,6 +74,20 @@ def test_an_interrupted_demo_continues_without_redoing_finished_stages(tmp_path:
     assert results.stat().st_mtime_ns == stamp
     with pytest.raises(UserError, match="other options"):
         run_demo(dataclasses.replace(options, steps=21))
+    # The experiment's ensembles shared out over 2 or 3 worker processes: the same results.
+    from global_workspace.experiments.demo import run_sharded
+    from global_workspace.experiments.runner import SemiSupervisedOptions
+
+    again = tmp_path / "three"
+    run_sharded(
+        SemiSupervisedOptions(
+            data=out / "data", domains="v,attr", paired="20,ALL", presets="tr,full", seeds=1, steps=20,
+            batch_size=options.batch_size, lr=options.lr, eval_every=10, out=again, device="cpu",
+            progress=False, threads=1,
+        ),
+        processes=3,
+    )  # fmt: skip
+    assert (again / "results.csv").read_bytes() == results.read_bytes()
 
 
 def test_unknown_scale_is_a_one_line_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
