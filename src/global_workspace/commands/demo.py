@@ -27,7 +27,9 @@ def demo(
     ),
     device: str | None = typer.Option(None, help="cpu, cuda or auto (demo: cpu, paper: auto)."),
     threads: int | None = typer.Option(
-        None, help="CPU threads (0: torch's default; demo: 1, fastest for small networks on a small machine)."
+        None,
+        help="CPU threads of each experiment process (0: torch's default; demo: 1, fastest for small "
+        "networks on a small machine). The specialists train on every core.",
     ),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bars."),
 ) -> None:
