@@ -94,6 +94,19 @@ def _evaluate_fusion(
     return dict(sorted(metrics.items()))
 
 
+def _fusion_family(name: str, gates: bool) -> Family:
+    return Family(
+        name=name,
+        categories=BROADCAST_CATEGORIES,
+        shared_space=True,
+        build_model=functools.partial(GlobalWorkspace, fusion_gates=gates),
+        build_task=lambda specs, active, learn: BroadcastTask(specs, active=active, learn_logit_scale=learn),
+        latent_metrics=latent_metrics,  # type: ignore[arg-type]
+        evaluate=_evaluate_fusion,
+        not_applicable=lambda domains: {},
+    )
+
+
 FAMILIES: dict[str, Family] = {
     "workspace": Family(
         name="workspace",
@@ -115,18 +128,9 @@ FAMILIES: dict[str, Family] = {
         evaluate=_evaluate_direct,
         not_applicable=direct.not_applicable,
     ),
+    "fusion": _fusion_family("fusion", gates=False),
+    "fusion-gated": _fusion_family("fusion-gated", gates=True),
 }
-for _name, _gates in (("fusion", False), ("fusion-gated", True)):
-    FAMILIES[_name] = Family(
-        name=_name,
-        categories=BROADCAST_CATEGORIES,
-        shared_space=True,
-        build_model=functools.partial(GlobalWorkspace, fusion_gates=_gates),
-        build_task=lambda specs, active, learn: BroadcastTask(specs, active=active, learn_logit_scale=learn),
-        latent_metrics=latent_metrics,  # type: ignore[arg-type]
-        evaluate=_evaluate_fusion,
-        not_applicable=lambda domains: {},
-    )
 
 
 def preset_family(preset: str) -> Family:

@@ -67,8 +67,7 @@ class GlobalWorkspace(nn.Module):
             self._decoder(d).reset_parameters(self.seeds, f"decoder/{d}")
         self.log_logit_scale = nn.Parameter(torch.full((k,), math.log(1 / 0.07)))
         """(K,) log of the contrastive logit scale (CLIP's init 1/0.07); trained only if asked."""
-        gates = nn.Parameter(torch.zeros(k, len(config.domains), ws)) if fusion_gates else None
-        self.fusion_gates = gates
+        self.fusion_gates = nn.Parameter(torch.zeros(k, len(config.domains), ws)) if fusion_gates else None
         """(K, domains, workspace_dim) or None: learned trust of each domain on each workspace
         dimension when several enter at once (`fused_state`); zeros = the selection's weights."""
 
