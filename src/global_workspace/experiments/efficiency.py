@@ -199,6 +199,12 @@ def efficiency_report(
     return out
 
 
+def level_range(comparison: Mapping[str, Any]) -> tuple[float, float] | None:
+    """(min, max) of a comparison's ratios over its loss levels; None when no ratio was read."""
+    ratios = [lv["ratio"] for lv in comparison.get("levels", [])]
+    return (min(ratios), max(ratios)) if ratios else None
+
+
 def _curve(rows: Iterable[Mapping[str, Any]], metric: str, preset: str, how: str) -> Curve | None:
     points = (
         (float(r["paired"]), float(r[metric]))

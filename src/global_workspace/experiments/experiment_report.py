@@ -14,6 +14,7 @@ from ..errors import UserError
 from ..fileio import read_json
 from ..workspace.presets import MemberSpec
 from .ablations import add_ablations_section
+from .efficiency import level_range
 from .figures import efficiency_figure, experiment_figures
 from .report import Report
 
@@ -46,13 +47,10 @@ def efficiency_rows(efficiency: dict[str, Any]) -> list[list[Any]]:
     rows = []
     for metric, comps in efficiency["metrics"].items():
         for name, comp in comps.items():
-            levels = comp.get("levels", [])
-            rng = (
-                f"{min(lv['ratio'] for lv in levels):.2f}–{max(lv['ratio'] for lv in levels):.2f}"
-                if levels
-                else "–"
-            )
-            rows.append([metric, name, comp.get("ratio_median"), rng, len(levels), comp.get("note", "")])
+            span = level_range(comp)
+            rng = f"{span[0]:.2f}–{span[1]:.2f}" if span else "–"
+            levels = len(comp.get("levels", []))
+            rows.append([metric, name, comp.get("ratio_median"), rng, levels, comp.get("note", "")])
     return rows
 
 

@@ -268,10 +268,8 @@ def efficiency_figure(
     if not panels:
         return None
     fig, axes = panel_grid(len(panels), legend_width=1.9)
-    for i, (ax, (metric, lines)) in enumerate(zip(axes, panels.items(), strict=False)):
-        ax.axhspan(
-            4.0, 7.0, color="#1f77b4", alpha=0.08, linewidth=0, label="paper: 4–7×" if i == 0 else None
-        )
+    for ax, (metric, lines) in zip(axes, panels.items(), strict=False):
+        ax.axhspan(4.0, 7.0, color="#1f77b4", alpha=0.08, linewidth=0, label="paper: 4–7×")
         ax.axhline(1.0, color="black", linewidth=0.8, linestyle=":")
         for key, levels in lines.items():
             reference = key.split("_vs_", 1)[-1]

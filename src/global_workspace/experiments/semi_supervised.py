@@ -51,7 +51,7 @@ from ..workspace.sampling import Sampler
 from ..workspace.trainer import TrainConfig, Trainer, member_coefficients
 from . import ablations, distributed
 from .downstream import DownstreamSettings, LabelledStates, downstream_metrics
-from .efficiency import efficiency_report
+from .efficiency import efficiency_report, level_range
 
 EXPERIMENT_FORMAT_VERSION = 1
 PROGRESS_STEPS = 25
@@ -586,10 +586,10 @@ def headline(outcome: ExperimentOutcome) -> str:
         for name, comp in comps.items():
             ratio = comp.get("ratio_median")
             text = f"{ratio:.2f}×" if ratio is not None else (comp.get("note") or "n/a")
-            levels = [lv["ratio"] for lv in comp.get("levels", [])]
+            span = level_range(comp)
             spread = comp.get("leave_one_seed_out")
-            if levels:
-                text += f" ({min(levels):.2f}–{max(levels):.2f}× over loss levels"
+            if span:
+                text += f" ({span[0]:.2f}–{span[1]:.2f}× over loss levels"
                 text += (
                     f"; leaving one seed out: {spread['min']:.2f}–{spread['max']:.2f}×)" if spread else ")"
                 )
