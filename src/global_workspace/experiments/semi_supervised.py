@@ -15,7 +15,8 @@ A member is done when the chunk holding it exists, so an interrupted experiment 
 same command trains only the members it had not finished. Members are grouped into chunks of at
 most `max_members`; on the CPU each chunk holds one preset (a `tr` ensemble then skips the cycle
 losses), on a GPU presets are mixed so that one ensemble fills the device. Under torchrun the
-chunks are shared out over the ranks (distributed.py) and rank 0 gathers and writes the results.
+chunks are shared out over the ranks by estimated cost (`assign_chunks`, distributed.py) and rank 0
+gathers and writes the results.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ from ..workspace.evaluate import per_member
 from ..workspace.families import Family, family_of, preset_family
 from ..workspace.losses import active_categories
 from ..workspace.model import GlobalWorkspace, WorkspaceConfig
-from ..workspace.presets import MemberSpec, preset
+from ..workspace.presets import MemberSpec, preset, step_cost
 from ..workspace.sampling import Sampler
 from ..workspace.trainer import TrainConfig, Trainer, member_coefficients
 from . import ablations, distributed
@@ -194,6 +195,20 @@ def plan_chunks(
         size = math.ceil(len(g) / pieces)
         chunks += [g[i : i + size] for i in range(0, len(g), size)]
     return chunks
+
+
+def assign_chunks(chunks: Sequence[Sequence[MemberSpec]], world: int) -> list[list[int]]:
+    """Chunk indices per rank, so that ranks finish together: the costliest chunk (estimated by
+    `step_cost`) goes first, each to the least loaded rank. Ties go to the lower index, so every
+    rank computes the same plan without talking to the others."""
+    costs = [sum(step_cost(m.coefficients) for m in chunk) for chunk in chunks]
+    loads = [0.0] * world
+    plan: list[list[int]] = [[] for _ in range(world)]
+    for i in sorted(range(len(chunks)), key=lambda i: (-costs[i], i)):
+        rank = min(range(world), key=lambda r: (loads[r], r))
+        loads[rank] += costs[i]
+        plan[rank].append(i)
+    return [sorted(indices) for indices in plan]
 
 
 def finished_members(exp: Path) -> dict[str, tuple[Path, int]]:
@@ -496,7 +511,7 @@ def run_experiment(
         )
     labels, columns = load_labels(Path(config.data))
     chunks = plan_chunks(todo, config, parts=world)
-    mine = [c for i, c in enumerate(chunks) if i % world == rank]
+    mine = [chunks[i] for i in assign_chunks(chunks, world)[rank]]
     for i, chunk in enumerate(mine):
         names = ", ".join(dict.fromkeys(m.preset for m in chunk))
         desc = f"ensemble {i + 1}/{len(mine)} ({len(chunk)} members: {names})"
