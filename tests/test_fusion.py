@@ -312,7 +312,7 @@ def _plain_group_terms(
             out = [d for d in every if d not in subset]
             present = torch.tensor([d not in subset for d in every]).expand(2, rows, -1)
             beta = task.selection(present, cyc_u[:, s])
-            re = {d: model.encode(d, dec[d]) for d in out}
+            re = {d: model.encode(d, task.specs[d].loss.as_latent(dec[d])) for d in out}
             z2 = model.fused_state(re, {d: beta[..., every.index(d)] for d in out}, learn_gates=False)
             for t in subset:
                 loss = _row_mean(task.specs[t].loss(model.decode(t, z2), u[t]).unsqueeze(1), group.weight)

@@ -180,3 +180,44 @@ def test_gradients_reach_only_the_members_own_weights() -> None:
         if g.dim() >= 1 and g.shape[0] == 3:
             assert g[0].abs().max() == 0 and g[2].abs().max() == 0
     assert isinstance(model, nn.Module)
+
+
+@pytest.mark.parametrize("family", ["workspace", "fusion", "direct"])
+def test_a_cycle_reencodes_a_translated_class_as_probabilities(family: str) -> None:
+    """Adding one constant to every class logit changes no probability, so no loss term and no
+    metric may move. A cycle that fed the encoder raw logits (it only knows one-hot rows) would."""
+    from global_workspace.workspace.families import FAMILIES
+
+    domains = {"v": 4, "attr": 5}
+    specs = {"v": LatentSpec("v", 4, LatentLoss()), "attr": LatentSpec("attr", 5, LatentLoss(categorical=3))}
+    fam = FAMILIES[family]
+    model = fam.build_model(WorkspaceConfig(domains=domains, width=8, depth=3), [0, 1])
+    task = fam.build_task(specs, fam.categories, False)
+    gen = torch.Generator().manual_seed(0)
+    classes = F.one_hot(torch.randint(0, 3, (2, 12), generator=gen), 3).float()
+    latents = {
+        "v": torch.randn(2, 12, 4, generator=gen),
+        "attr": torch.cat([classes, torch.randn(2, 12, 2)], -1),
+    }
+    batch = Batch(latents=latents, paired=4, key=torch.tensor([3, 4]))
+    rows = {d: x[0] for d, x in latents.items()}
+    base_terms, _ = task.loss(model, batch)
+    base_metrics = fam.latent_metrics(model, rows, specs)
+    assert any(n.startswith("cycle/") for n in base_terms), sorted(base_terms)
+
+    method = "translate" if family == "direct" else "decode"
+    original = getattr(model, method)
+    shift = torch.tensor([7.0, 7.0, 7.0, 0.0, 0.0])
+
+    def shifted(*args: torch.Tensor | str) -> torch.Tensor:
+        target = args[1] if family == "direct" else args[0]
+        out = original(*args)
+        return out + shift if target == "attr" else out
+
+    setattr(model, method, shifted)
+    terms, _ = task.loss(model, batch)
+    metrics = fam.latent_metrics(model, rows, specs)
+    for name, value in base_terms.items():
+        assert torch.allclose(terms[name], value, atol=1e-5), name
+    for name, value in base_metrics.items():
+        assert torch.allclose(metrics[name], value, atol=1e-5), name

@@ -36,6 +36,14 @@ class LatentLoss:
             return ce
         return ce + (pred[..., c:] - target[..., c:]).pow(2).mean(dim=-1)
 
+    def as_latent(self, pred: torch.Tensor) -> torch.Tensor:
+        """A prediction in the latent's own terms: the one-hot block's logits become probabilities.
+        What a cycle re-encodes: the encoder knows one-hot rows, not unbounded logits."""
+        c = self.categorical
+        if c == 0:
+            return pred
+        return torch.cat([pred[..., :c].softmax(dim=-1), pred[..., c:]], dim=-1)
+
     def to_json(self) -> dict[str, Any]:
         return {"categorical": self.categorical}
 

@@ -203,7 +203,10 @@ class BroadcastTask:
         outside = torch.stack([~mask[:n_cyc, col[d]] if d in col else always for d in every], dim=1)  # (C, n)
         # Every domain is re-encoded on every cycled subset; the selection zeroes those inside S.
         enc = {
-            d: model.encode(d, decoded[d][:, :n_cyc].flatten(1, 2)).unflatten(1, (n_cyc, -1)) for d in every
+            d: model.encode(d, self.specs[d].loss.as_latent(decoded[d][:, :n_cyc].flatten(1, 2))).unflatten(
+                1, (n_cyc, -1)
+            )
+            for d in every
         }
         z = self._fuse(model, enc, outside, key, "cycle", learn_gates=False).flatten(1, 2)  # (K, C·B, ws)
         for t in names:

@@ -171,7 +171,8 @@ class DirectTask:
             for a, b in itertools.permutations(domains, 2):
                 n = n_unpaired[a]
                 if n:
-                    back = model.translate(b, a, out[(a, b)][:, -n:])  # (K, U_a, dim_a)
+                    there = self.specs[b].loss.as_latent(out[(a, b)][:, -n:])
+                    back = model.translate(b, a, there)  # (K, U_a, dim_a)
                     terms[f"{CYCLE}/{a}_through_{b}"] = self.specs[a].loss(back, u[a][:, p:]).mean(dim=1)
         return terms, {}
 
@@ -198,7 +199,8 @@ def direct_latent_metrics(
         rows = {d: latents[d][start : start + ROW_CHUNK] for d in domains}
         for a, b in itertools.permutations(domains, 2):
             pred = model.translate(a, b, rows[a])  # (K, c, dim_b)
-            add(f"translation/{a}_to_{b}/latent_mse", as_latent(pred, specs.get(b)), rows[b])
+            pred = as_latent(pred, specs.get(b))
+            add(f"translation/{a}_to_{b}/latent_mse", pred, rows[b])
             back = model.translate(b, a, pred)
             add(f"cycle/{a}_through_{b}/latent_mse", as_latent(back, specs.get(a)), rows[a])
     return {k: v / n for k, v in sums.items()}

@@ -38,11 +38,8 @@ SIMILARITY_BUDGET = 1 << 26
 
 
 def as_latent(pred: torch.Tensor, spec: LatentSpec | None) -> torch.Tensor:
-    """A prediction in the latent's own terms: a leading one-hot block's logits become probabilities."""
-    c = 0 if spec is None else spec.loss.categorical
-    if c == 0:
-        return pred
-    return torch.cat([pred[..., :c].softmax(dim=-1), pred[..., c:]], dim=-1)
+    """`LatentLoss.as_latent` of the domain's spec; the prediction itself without one."""
+    return pred if spec is None else spec.loss.as_latent(pred)
 
 
 @torch.no_grad()
@@ -74,7 +71,8 @@ def latent_metrics(
                 if a == b:
                     add(f"demi_cycle/{a}/latent_mse", as_latent(pred, specs.get(a)), rows[a])
                     continue
-                add(f"translation/{a}_to_{b}/latent_mse", as_latent(pred, specs.get(b)), rows[b])
+                pred = as_latent(pred, specs.get(b))
+                add(f"translation/{a}_to_{b}/latent_mse", pred, rows[b])
                 back = model.decode(a, model.state(b, pred))
                 add(f"cycle/{a}_through_{b}/latent_mse", as_latent(back, specs.get(a)), rows[a])
     return {k: v / n for k, v in sums.items()}

@@ -204,7 +204,7 @@ class GWTask:
         for b in domains:
             keys = [(a, b) for a in domains if a != b and n_unpaired[a]]
             if keys:
-                pieces = [decoded[k][:, -n_unpaired[k[0]] :] for k in keys]
+                pieces = [self.specs[b].loss.as_latent(decoded[k][:, -n_unpaired[k[0]] :]) for k in keys]
                 outs = _apply(functools.partial(model.encode, b), pieces)
                 back.update((k, torch.tanh(o)) for k, o in zip(keys, outs, strict=True))
         for a in domains:
