@@ -53,10 +53,10 @@ summed translation MSE falls from 17.91/16.75/14.09/11.43 to 17.82/16.26/13.92/1
 PRESETS["fusion-gated"] = dict(PRESETS["fusion"])
 """`fusion` whose workspace also learns how much each domain weighs on each workspace dimension
 in a fused state (`GlobalWorkspace.fused_state`). Measured (same data and settings as above, 3
-seeds), fused input vs the better single domain: with all 12000 pairs attr+t->v 1.165 vs 1.165
-(fusion: 1.480 vs 1.190) and v+t->v 1.270 vs 1.223 (fusion: 1.597 vs 1.241); with 1000 pairs
-attr+t->v 1.399 vs 1.398 (fusion: 2.867 vs 1.444). With 200 pairs the gates trust t, whose
-encoder memorises the few pairs, and attr+t->v is 6.74 vs 2.27 (fusion: 3.85 vs 2.10)."""
+seeds), fused input vs the better single domain: with all 12000 pairs attr+t->v 1.141 vs 1.140
+(fusion: 1.494 vs 1.218) and v+t->v 1.258 vs 1.194 (fusion: 1.640 vs 1.283); with 1000 pairs
+attr+t->v 1.475 vs 1.466 (fusion: 2.845 vs 1.478). With 200 pairs the gates trust t, whose
+encoder memorises the few pairs, and attr+t->v is 7.07 vs 2.23 (fusion: 3.89 vs 2.09)."""
 
 STEP_COST: dict[str, float] = {TRANSLATION: 0.5, CONTRASTIVE: 0.25, DEMI_CYCLE: 1.0, CYCLE: 1.5, FUSED: 1.5}
 """Rough cost of a training step for each switched-on loss category, on top of 1 for the step
