@@ -202,12 +202,8 @@ class BroadcastTask:
         always = torch.ones(n_cyc, dtype=torch.bool, device=mask.device)
         outside = torch.stack([~mask[:n_cyc, col[d]] if d in col else always for d in every], dim=1)  # (C, n)
         # Every domain is re-encoded on every cycled subset; the selection zeroes those inside S.
-        enc = {
-            d: model.encode(d, self.specs[d].loss.as_latent(decoded[d][:, :n_cyc].flatten(1, 2))).unflatten(
-                1, (n_cyc, -1)
-            )
-            for d in every
-        }
+        inputs = {d: self.specs[d].loss.as_latent(decoded[d][:, :n_cyc].flatten(1, 2)) for d in every}
+        enc = {d: model.encode(d, x).unflatten(1, (n_cyc, -1)) for d, x in inputs.items()}
         z = self._fuse(model, enc, outside, key, "cycle", learn_gates=False).flatten(1, 2)  # (K, C·B, ws)
         for t in names:
             pred = model.decode(t, z).unflatten(1, (n_cyc, -1))  # (K, C, B, dim)
