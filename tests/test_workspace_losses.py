@@ -12,6 +12,7 @@ from workspace_fixtures import one_thread  # noqa: F401
 
 from global_workspace.domains.latent_loss import LatentLoss
 from global_workspace.domains.latents import LatentSpec
+from global_workspace.workspace.evaluate import _ranks
 from global_workspace.workspace.losses import GWTask, active_categories, contrastive_loss
 from global_workspace.workspace.model import GlobalWorkspace, WorkspaceConfig
 from global_workspace.workspace.presets import GW_CATEGORIES, PRESETS, MemberSpec
@@ -221,3 +222,30 @@ def test_a_cycle_reencodes_a_translated_class_as_probabilities(family: str) -> N
         assert torch.allclose(terms[name], value, atol=1e-5), name
     for name, value in base_metrics.items():
         assert torch.allclose(metrics[name], value, atol=1e-5), name
+
+
+def _exact_ranks(queries: torch.Tensor, keys: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Ranks in float64, the partner's score read from the same similarity matrix."""
+    sim = torch.bmm(queries.double(), keys.double().transpose(1, 2))
+    true = sim.diagonal(dim1=1, dim2=2).unsqueeze(-1)
+    rank = (sim >= true).sum(dim=-1).double()
+    return (rank == 1).double().mean(dim=1), (1 / rank).mean(dim=1)
+
+
+def test_retrieval_ranks_count_the_partner_once_whatever_the_ensemble() -> None:
+    # Partners correlated like a trained model's: many true partners rank 2nd or 3rd, where a
+    # partner scoring a hair below its own similarity entry would pass for a top-1 hit.
+    g = torch.Generator().manual_seed(0)
+    queries = F.normalize(torch.randn(4, 2000, 12, generator=g), dim=-1)
+    keys = F.normalize(queries + 0.3 * torch.randn(4, 2000, 12, generator=g), dim=-1)
+    top1, mrr = _ranks(queries, keys)
+    want_top1, want_mrr = _exact_ranks(queries, keys)
+    assert torch.allclose(top1.double(), want_top1, atol=1e-3)
+    assert torch.allclose(mrr.double(), want_mrr, atol=1e-3)
+    alone = [_ranks(queries[i : i + 1], keys[i : i + 1]) for i in range(4)]
+    assert torch.equal(torch.cat([t for t, _ in alone]), top1)
+    # Ties count against the query: both queries tie with a wrong key, so each ranks 2nd.
+    tie_top1, tie_mrr = _ranks(
+        torch.tensor([[[1.0, 0.0], [0.0, 1.0]]]), torch.tensor([[[1.0, 0.0], [1.0, 0.0]]])
+    )
+    assert tie_top1.tolist() == [0.0] and tie_mrr.tolist() == [0.5]

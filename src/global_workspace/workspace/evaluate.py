@@ -108,9 +108,12 @@ def _ranks(queries: torch.Tensor, keys: torch.Tensor) -> tuple[torch.Tensor, tor
     for start in range(0, n, chunk):
         q = queries[:, start : start + chunk]  # (K, c, d)
         sim = torch.bmm(q, keys.transpose(1, 2))  # (K, c, N)
-        true = (q * keys[:, start : start + chunk]).sum(dim=-1, keepdim=True)  # (K, c, 1)
-        # Rank 1 + number of others scoring at least as high: ties are counted against the query.
-        rank = (sim >= true).sum(dim=-1).clamp_min(1).float()  # (K, c)
+        # The partner's score is read from `sim` itself: recomputed any other way it can differ in
+        # the last bit, and a partner scoring below its own entry would lift every rank by one.
+        partner = torch.arange(start, start + q.shape[1], device=sim.device)
+        true = sim.gather(-1, partner.view(1, -1, 1).expand(k, -1, 1))  # (K, c, 1)
+        # Rank = number of keys scoring at least as high, the partner included: ties count against.
+        rank = (sim >= true).sum(dim=-1).float()  # (K, c)
         hits += (rank == 1).float().sum(dim=1)
         reciprocal += (1.0 / rank).sum(dim=1)
     return hits / n, reciprocal / n
