@@ -14,9 +14,11 @@ from workspace_fixtures import linear_pair, one_thread  # noqa: F401
 
 from global_workspace.domains.latent_loss import LatentLoss
 from global_workspace.domains.latents import LatentSpec
+from global_workspace.errors import UserError
 from global_workspace.workspace.checkpoint import load_model
-from global_workspace.workspace.losses import GWTask, active_categories
-from global_workspace.workspace.model import GlobalWorkspace, WorkspaceConfig
+from global_workspace.workspace.families import family_of
+from global_workspace.workspace.losses import active_categories
+from global_workspace.workspace.model import WorkspaceConfig
 from global_workspace.workspace.presets import MemberSpec
 from global_workspace.workspace.run import make_config, train_workspace
 from global_workspace.workspace.sampling import Sampler, pair_permutation
@@ -42,8 +44,9 @@ def _train_latents(n: int = 300) -> dict[str, torch.Tensor]:
 
 
 def _trainer(members: Sequence[MemberSpec], steps: int = 30, batch: int = 64) -> Trainer:
-    model = GlobalWorkspace(WorkspaceConfig(domains=DOMAINS, width=16, depth=3), [m.seed for m in members])
-    task = GWTask(SPECS, active_categories(members))
+    family = family_of(members)
+    model = family.build_model(WorkspaceConfig(domains=DOMAINS, width=16, depth=3), [m.seed for m in members])
+    task = family.build_task(SPECS, active_categories(members), False)
     coefficients = member_coefficients(
         task.categories, [m.coefficients for m in members], torch.device("cpu")
     )
@@ -90,11 +93,21 @@ def test_flat_adamw_matches_torch_adamw() -> None:
         torch.testing.assert_close(a, b)
 
 
-def test_ensemble_member_trains_like_a_solo_run() -> None:
+@pytest.mark.parametrize(
+    "presets",
+    [
+        ("full", "tr", "tr+cy"),
+        ("fusion", "fusion", "fusion"),
+        ("fusion-gated", "fusion-gated", "fusion-gated"),
+    ],
+)
+def test_ensemble_member_trains_like_a_solo_run(presets: tuple[str, str, str]) -> None:
+    # Members with fewer pairs than the ensemble's paired batch see padded rows; their fusion
+    # weights must not depend on that padding.
     members = [
-        MemberSpec.from_preset("full", seed=3, paired=40),
-        MemberSpec.from_preset("tr", seed=5, paired=300),
-        MemberSpec.from_preset("tr+cy", seed=7, paired=10),
+        MemberSpec.from_preset(presets[0], seed=3, paired=40),
+        MemberSpec.from_preset(presets[1], seed=5, paired=300),
+        MemberSpec.from_preset(presets[2], seed=7, paired=10),
     ]
     together = _trainer(members)
     together.run(30)
@@ -182,6 +195,19 @@ def test_resume_equals_uninterrupted_and_checkpoint_round_trips(tmp_path: Path) 
     _, again, _ = load_model(tmp_path / "full", torch.device("cpu"))
     assert torch.equal(full.translate("a", "b", x), again.translate("a", "b", x))
     assert not torch.equal(partial.translate("a", "b", x), full.translate("a", "b", x))
+
+
+def test_resume_refuses_other_latents_but_follows_a_moved_dataset(tmp_path: Path) -> None:
+    data = linear_pair(tmp_path / "data", n=300)
+    _run(tmp_path / "run", data, steps=20, eval_every=0, until=5)
+    other = linear_pair(tmp_path / "other", n=300, seed=1)
+    with pytest.raises(UserError, match="other latents"):
+        _run(tmp_path / "run", other, steps=20, eval_every=0, resume=True)
+    moved = tmp_path / "moved"
+    data.rename(moved)
+    _run(tmp_path / "run", moved, steps=20, eval_every=0, resume=True)
+    config, _, step = load_model(tmp_path / "run", torch.device("cpu"))
+    assert step == 20 and config.data == str(moved.resolve())
 
 
 def test_nan_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path: Path) -> None:

@@ -21,6 +21,7 @@ Each term is a (K,) tensor: the (weighted) mean over the group's rows, one value
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -29,10 +30,11 @@ from torch import nn
 
 from ..domains.latents import LatentSpec
 from ..errors import UserError
+from ..seeding import derive_seed
 from .losses import Terms, contrastive_loss, workspace_parameters
 from .model import GlobalWorkspace
 from .presets import CONTRASTIVE, CYCLE, DEMI_CYCLE, FUSED, TRANSLATION
-from .sampling import Batch
+from .sampling import MASK32, Batch
 from .selection import RandomSoftmax, Selection, hash_uniform
 
 BROADCAST_CATEGORIES = (TRANSLATION, CONTRASTIVE, DEMI_CYCLE, CYCLE, FUSED)
@@ -80,6 +82,17 @@ def batch_groups(batch: Batch, order: Sequence[str]) -> list[Group]:
     return groups
 
 
+@functools.cache
+def _name_key(*names: str) -> int:
+    return derive_seed(0, "broadcast/group", *names) & MASK32
+
+
+def group_key(group: Group) -> int:
+    """A group's salt for its fusion weights, from its name and domains: a member draws the same
+    weights whatever groups other members of its ensemble bring to the batch."""
+    return _name_key(group.name, *group.latents)
+
+
 def _row_mean(loss: torch.Tensor, weight: torch.Tensor | None) -> torch.Tensor:
     """(K, S, B) per-example losses -> (K, S) means over the rows of weight 1."""
     if weight is None:
@@ -124,8 +137,8 @@ class BroadcastTask:
         terms: Terms = {}
         report: Terms = {}
         groups = batch_groups(batch, model.domain_names)
-        for i, group in enumerate(groups):
-            self.group_terms(model, group, batch.key ^ (i + 1), terms)
+        for group in groups:
+            self.group_terms(model, group, batch.key ^ group_key(group), terms)
         if CONTRASTIVE in self.active and any(len(g.latents) > 1 for g in groups):
             report["contrastive/logit_scale"] = model.logit_scale(self.max_logit_scale).detach()
         return terms, report

@@ -10,7 +10,6 @@ Policies are chosen by their registered name (`make_selection`); add one with `r
 
 from __future__ import annotations
 
-import math
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -108,11 +107,16 @@ def make_selection(name: str, temperature: float | None = None) -> Selection:
 def hash_uniform(key: torch.Tensor, name: str, shape: Sequence[int]) -> torch.Tensor:
     """Uniforms in [0, 1) of shape (K, *shape) from per-member step keys (K,) (`Batch.key`).
 
-    A counter-based hash of (key, name, position): no generator state, the same numbers on any
-    device, and graph-capturable. `name` separates independent draws of the same step.
+    A counter-based hash of (key, name, index along each axis): no generator state, the same
+    numbers on any device, and graph-capturable. Element (i, j, ...) depends on its indices only,
+    never on the shape, so a member's draws for its rows are the same whether its batch is padded
+    to a larger member's or not. `name` separates independent draws of the same step.
     """
-    count = math.prod(shape)
-    positions = torch.arange(count, device=key.device, dtype=torch.long)
     salt = derive_seed(0, "hash_uniform", name) & MASK32
-    bits = mix32(key.unsqueeze(1) ^ mix32(positions ^ salt))  # (K, count) in [0, 2**32)
-    return ((bits >> 8).to(torch.float32) * 2.0**-24).view(key.shape[0], *shape)
+    bits = mix32(key ^ salt).view(-1, *([1] * len(shape)))  # (K, 1, ..., 1)
+    for axis, size in enumerate(shape):
+        index = torch.arange(size, device=key.device, dtype=torch.long)
+        index = mix32(index ^ (derive_seed(0, "hash_uniform/axis", axis) & MASK32))
+        bits = mix32(bits ^ index.view([size if a == axis else 1 for a in range(len(shape))]))
+    bits = bits.expand(key.shape[0], *shape)
+    return (bits >> 8).to(torch.float32) * 2.0**-24
