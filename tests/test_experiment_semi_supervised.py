@@ -117,6 +117,14 @@ def test_interrupted_experiment_resumes_without_redoing_members(
     assert not (exp / "results.csv").exists()
     assert len(list((exp / "chunks").iterdir())) == 1
 
+    # The same command on other latents (a copy of DATA with `x` changed) is refused, not mixed in.
+    other = tmp_path / "other"
+    shutil.copytree(exp_data, other)
+    x = other / "domains/x/latents/train.npy"
+    np.save(x, -np.load(x))
+    with pytest.raises(UserError, match="other latents"):
+        run_semi_supervised(options(other, exp, **small))
+
     monkeypatch.setattr(
         semi_supervised, "train_chunk", lambda *a, **k: (trained.append("again"), real(*a, **k))[1]
     )

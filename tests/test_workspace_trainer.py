@@ -6,6 +6,7 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file, save_file
@@ -20,7 +21,7 @@ from global_workspace.workspace.families import family_of
 from global_workspace.workspace.losses import active_categories
 from global_workspace.workspace.model import WorkspaceConfig
 from global_workspace.workspace.presets import MemberSpec
-from global_workspace.workspace.run import make_config, train_workspace
+from global_workspace.workspace.run import evaluate_run, make_config, train_workspace
 from global_workspace.workspace.sampling import Sampler, pair_permutation
 from global_workspace.workspace.trainer import (
     FlatAdamW,
@@ -208,6 +209,12 @@ def test_resume_refuses_other_latents_but_follows_a_moved_dataset(tmp_path: Path
     _run(tmp_path / "run", moved, steps=20, eval_every=0, resume=True)
     config, _, step = load_model(tmp_path / "run", torch.device("cpu"))
     assert step == 20 and config.data == str(moved.resolve())
+    # Scoring a run on latents re-pretrained since it was trained is refused too.
+    evaluate_run(tmp_path / "run", device="cpu")
+    latents = moved / "domains/a/latents/train.npy"
+    np.save(latents, np.load(latents)[::-1].copy())
+    with pytest.raises(UserError, match="other latents"):
+        evaluate_run(tmp_path / "run", device="cpu")
 
 
 def test_nan_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path: Path) -> None:

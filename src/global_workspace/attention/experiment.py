@@ -35,7 +35,7 @@ from ..domains.latents import LatentSpec
 from ..errors import UserError, require_at_least
 from ..fileio import atomic_directory, atomic_write_text, refuse_existing
 from ..seeding import derive_seed
-from ..workspace.checkpoint import load_model
+from ..workspace.checkpoint import check_run_data, load_model
 from ..workspace.data import load_latent_data
 from ..workspace.ensemble import EnsembleMLP
 from ..workspace.model import GlobalWorkspace
@@ -441,6 +441,7 @@ def attention_experiment(
     if not Path(run).is_dir():
         raise UserError(f"run {run} does not exist; train a workspace first with `gw train`")
     config, model, _ = load_model(Path(run), device)
+    check_run_data(Path(run), config)
     names = list(config.domains) if domains is None else [d.strip() for d in domains if d.strip()]
     unknown = [d for d in names if d not in config.domains]
     if unknown:

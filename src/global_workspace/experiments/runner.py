@@ -10,7 +10,7 @@ import torch
 
 from ..device import resolve_device
 from ..errors import UserError, require_at_least
-from ..workspace.data import check_domains, load_latent_data
+from ..workspace.data import check_domains, load_latent_data, train_fingerprint
 from ..workspace.families import define_preset
 from ..workspace.presets import preset
 from ..workspace.trainer import TrainConfig
@@ -109,6 +109,7 @@ def build_config(options: SemiSupervisedOptions, device: torch.device) -> Experi
         mix_presets=mix,
         downstream=DownstreamSettings(labelled=options.labelled),
         coefficients={name: preset(name) for name in presets},
+        data_fingerprint=train_fingerprint(data, domains),
     )
 
 

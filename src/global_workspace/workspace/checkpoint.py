@@ -20,6 +20,7 @@ from safetensors.torch import load_file, save_file
 
 from ..errors import UserError
 from ..fileio import atomic_directory, atomic_write_json, read_json
+from .data import train_fingerprint
 from .families import family_of
 from .model import GlobalWorkspace, WorkspaceConfig
 from .presets import MemberSpec
@@ -39,6 +40,10 @@ class RunConfig:
     members: list[MemberSpec]
     train: TrainConfig = field(default_factory=TrainConfig)
     learn_logit_scale: bool = False
+    data_fingerprint: str = ""
+    """Hash of the train latents the run learns from (`data.train_fingerprint`); "" if unknown
+    (runs written before it existed). Resuming compares it, not the path, so a moved dataset
+    resumes and a different or re-pretrained one is refused."""
     format_version: int = RUN_FORMAT_VERSION
 
     @property
@@ -53,6 +58,7 @@ class RunConfig:
             "members": [m.to_json() for m in self.members],
             "train": self.train.to_json(),
             "learn_logit_scale": self.learn_logit_scale,
+            "data_fingerprint": self.data_fingerprint,
         }
 
     @classmethod
@@ -69,6 +75,7 @@ class RunConfig:
                 members=[MemberSpec.from_json(m) for m in obj["members"]],
                 train=TrainConfig.from_json(dict(obj["train"])),
                 learn_logit_scale=bool(obj["learn_logit_scale"]),
+                data_fingerprint=str(obj.get("data_fingerprint", "")),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise UserError(f"{where} is not a valid run configuration ({exc!r})") from exc
@@ -97,6 +104,14 @@ def check_same_config(run: Path, config: RunConfig) -> None:
     """Refuse to resume a run that was started with other settings."""
     stored = read_config(run)
     old, new = stored.identity(), config.identity()
+    if not stored.data_fingerprint:
+        new.pop("data_fingerprint")
+        old.pop("data_fingerprint")
+    if old.get("data_fingerprint") != new.get("data_fingerprint"):
+        raise UserError(
+            f"{run} was trained on other latents than those under {config.data} (another dataset, or "
+            "re-pretrained domains); resume with the run's own data, or --force to start over"
+        )
     if old != new:
         diff = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
         if "train" in diff:
@@ -160,6 +175,22 @@ def load_run_model(run: Path, device: torch.device) -> tuple[RunConfig, torch.nn
     model = family_of(config.members).build_model(config.workspace, [m.seed for m in config.members])
     step = load_weights(run, model)
     return config, model.to(device), step
+
+
+def check_run_data(run: Path, config: RunConfig) -> None:
+    """Refuse to score a run on latents other than those it was trained on (a re-pretrained domain
+    gives the same shapes but another latent space, and the scores would be meaningless)."""
+    if not config.data_fingerprint:
+        return
+    try:
+        now = train_fingerprint(config.data, config.domains)
+    except OSError:
+        return  # missing latents: loading them names the problem and the fix
+    if now != config.data_fingerprint:
+        raise UserError(
+            f"run {run} was trained on other latents than those now under {config.data} (re-pretrained "
+            "or replaced domains); retrain the run on them"
+        )
 
 
 def load_model(run: Path, device: torch.device) -> tuple[RunConfig, GlobalWorkspace, int]:

@@ -5,6 +5,7 @@ Row i of every domain in a split is the same example, so paired batches are plai
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -74,3 +75,14 @@ def load_latent_data(
             )
         loaded[split] = {d: torch.from_numpy(a).to(device) for d, a in arrays.items()}
     return LatentData(path=data, specs=specs, splits=loaded)
+
+
+def train_fingerprint(data: Path | str, domains: Sequence[str]) -> str:
+    """A hash of the train latents of `domains`: what a run learns from, wherever DATA lives."""
+    digest = hashlib.blake2b(digest_size=16)
+    for name in sorted(domains):
+        digest.update(name.encode() + b"\0")
+        with open(domain_folder(Path(data), name) / "latents" / "train.npy", "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 24), b""):
+                digest.update(block)
+    return digest.hexdigest()

@@ -19,6 +19,7 @@ from ..errors import UserError
 from ..fileio import atomic_write_json, atomic_write_text, refuse_existing
 from .checkpoint import (
     RunConfig,
+    check_run_data,
     check_same_config,
     has_checkpoint,
     load_run_model,
@@ -27,7 +28,7 @@ from .checkpoint import (
     save_checkpoint,
     write_config,
 )
-from .data import check_domains, load_latent_data
+from .data import check_domains, load_latent_data, train_fingerprint
 from .evaluate import write_metrics
 from .families import family_of
 from .losses import active_categories
@@ -58,6 +59,7 @@ def make_config(
         members=list(members),
         train=train,
         learn_logit_scale=learn_logit_scale,
+        data_fingerprint=train_fingerprint(data, names),
     )
 
 
@@ -81,6 +83,7 @@ def _prepare_folder(run: Path, config: RunConfig, force: bool, resume: bool, com
         if not has_checkpoint(run):
             raise UserError(f"--resume: {run} has no checkpoint to resume from")
         check_same_config(run, config)
+        write_config(run, config)  # same settings; DATA may have moved
         return
     refuse_existing(run, force, "run folder")
     if run.exists():
@@ -164,6 +167,7 @@ def evaluate_run(run: Path | str, split: str = "test", device: torch.device | st
     run = Path(run)
     device = resolve_device(device) if isinstance(device, str) else device
     config, model, _ = load_run_model(run, device)
+    check_run_data(run, config)
     family = family_of(config.members)
     data = load_latent_data(config.data, config.domains, device, splits=(split,))
     skipped: dict[str, str] = {}
