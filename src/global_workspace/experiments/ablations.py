@@ -64,7 +64,11 @@ def ablation_lines(ablations: dict[str, Any]) -> list[str]:
 
 
 def _median(rows: Sequence[dict[str, Any]], preset: str, n: int, metric: str) -> float | None:
-    vals = [float(r[metric]) for r in rows if r["preset"] == preset and r["paired"] == n and metric in r]
+    vals = [
+        float(r[metric])
+        for r in rows
+        if r["preset"] == preset and r["paired"] == n and r.get(metric) is not None
+    ]
     vals = [v for v in vals if np.isfinite(v)]
     return float(np.median(vals)) if vals else None
 

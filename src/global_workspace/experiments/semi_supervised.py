@@ -88,6 +88,9 @@ class ExperimentConfig:
     coefficients: dict[str, dict[str, float]] = field(default_factory=dict)
     """Loss weights of each preset, fixed when the experiment is made: part of its identity, so a
     resume with other weights (a changed --define or library default) is refused, not mixed."""
+    data_fingerprint: str = ""
+    """Hash of the train latents (`workspace.data.train_fingerprint`): part of the identity, so
+    finished members trained on other (or re-pretrained) latents are never mixed in on resume."""
     format_version: int = EXPERIMENT_FORMAT_VERSION
 
     def members(self) -> list[MemberSpec]:
@@ -224,8 +227,9 @@ def finished_members(exp: Path) -> dict[str, tuple[Path, int]]:
     return done
 
 
-def prepare_folder(exp: Path, config: ExperimentConfig, force: bool) -> int:
-    """Create EXP, or resume an unfinished EXP of the same experiment; returns members done.
+def prepare_folder(exp: Path, config: ExperimentConfig, force: bool) -> list[str]:
+    """Create EXP, or resume an unfinished EXP of the same experiment; returns the ids of the
+    members already done (read once, on rank 0, so every rank plans from the same list).
 
     An EXP that holds a finished experiment, another experiment, or something else is refused
     unless `force`, which starts afresh.
@@ -237,15 +241,22 @@ def prepare_folder(exp: Path, config: ExperimentConfig, force: bool) -> int:
                 f"{exp} already exists and is not an experiment folder; pass --force to overwrite it"
             )
         stored = read_json(meta, "experiment settings")
-        same = stored.get("identity") == config.identity()
-        if not same:
+        old, new = dict(stored.get("identity") or {}), config.identity()
+        if "data_fingerprint" not in old:  # made before experiments recorded their latents
+            new.pop("data_fingerprint")
+        if old.get("data_fingerprint") != new.get("data_fingerprint"):
+            raise UserError(
+                f"{exp} was started on other latents than those under {config.data} (another dataset, "
+                "or re-pretrained domains); resume it with its own data, or pass --force to start over"
+            )
+        if old != new:
             raise UserError(
                 f"{exp} holds an experiment with other settings; use the same settings to resume it, "
                 "or pass --force to overwrite it"
             )
         if (exp / "results.csv").is_file():
             raise UserError(f"{exp} already holds a finished experiment; pass --force to overwrite it")
-        return len(finished_members(exp))
+        return sorted(finished_members(exp))
     if exp.exists():
         if exp.is_dir():
             shutil.rmtree(exp)
@@ -253,7 +264,7 @@ def prepare_folder(exp: Path, config: ExperimentConfig, force: bool) -> int:
             exp.unlink()
     exp.mkdir(parents=True)
     atomic_write_json(meta, {"config": config.to_json(), "identity": config.identity(), "command": sys.argv})
-    return 0
+    return []
 
 
 # ---------------------------------------------------------------------------------------------
@@ -406,10 +417,11 @@ def write_results_csv(path: Path, rows: Sequence[dict[str, Any]]) -> None:
     fixed = ["member", "preset", "paired", "seed"]
     metrics = sorted({k for r in rows for k in r if k not in fixed})
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=fixed + metrics, lineterminator="\n", restval="nan")
+    writer = csv.DictWriter(buf, fieldnames=fixed + metrics, lineterminator="\n", restval="")
     writer.writeheader()
     for r in rows:
-        # A metric that does not apply to a member's model is an empty cell, never 0.
+        # A metric that does not apply to a member's model (None, or absent from its row, like the
+        # downstream tasks of a model without a shared space) is an empty cell, never 0 or nan.
         writer.writerow(
             {k: ("" if v is None else repr(float(v))) if k in metrics else v for k, v in r.items()}
         )
@@ -498,8 +510,7 @@ def run_experiment(
     rank, world = distributed.rank_and_world()
     data = load_latent_data(config.data, config.domains, device)
     members = config.members()
-    distributed.run_on_rank0_then_share(lambda: prepare_folder(exp, config, force))
-    done = finished_members(exp)
+    done = set(distributed.run_on_rank0_then_share(lambda: prepare_folder(exp, config, force)))
     todo = [m for m in members if member_id(m) not in done]
     if rank == 0:
         if done:
