@@ -96,3 +96,30 @@ def test_unknown_scale_is_a_one_line_error(tmp_path: Path, capsys: pytest.Captur
     assert exit_info.value.code == 2
     assert "unknown scale 'huge'" in capsys.readouterr().err
     assert not (tmp_path / "demo").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["--paired", "abc"], "neither a whole number nor ALL"),
+        (["--paired", "301"], "larger than the train split (300"),
+        (["--presets", "tr,nope"], "nope"),
+        (["--train", "-3"], "--train must be at least 1"),
+        (["--seeds", "0"], "--seeds"),
+        (["--steps", "0"], "--steps"),
+        (["--batch-size", "0"], "--batch-size"),
+        (["--threads", "-1"], "--threads"),
+        (["--pretrain-steps", "0"], "at least 1"),
+        (["--pretrain-steps", "v=0"], "at least 1"),
+    ],
+)
+def test_bad_options_are_refused_before_anything_is_written(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str], words: str
+) -> None:
+    out = tmp_path / "demo"
+    with pytest.raises(SystemExit) as exit_info:
+        main(["demo", str(out), "--train", "300", "--quiet", *args])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("gw: error:") and words in err[0], err
+    assert not out.exists()

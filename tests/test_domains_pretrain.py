@@ -268,3 +268,50 @@ def test_model_from_another_version(
     (data / "domains" / "v" / "weights.safetensors").write_bytes(b"garbage")
     with pytest.raises(UserError, match="corrupted"):
         load_domain(data, "v")
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["--batch-size", "0"], ("--batch-size must be at least 1",)),
+        (["--steps", "0"], ("--steps", "at least 1")),
+        (["--steps", "v=-5"], ("--steps", "at least 1")),
+        (["--device", "tpu"], ("unknown device",)),
+    ],
+)
+def test_bad_options_are_one_line(
+    tiny_shapes: Path, capsys: pytest.CaptureFixture[str], args: list[str], words: tuple[str, ...]
+) -> None:
+    _one_line_error(capsys, run_cli(["pretrain", str(tiny_shapes), "--quiet", *args]), *words)
+    assert not (tiny_shapes / "domains").exists()
+
+
+def test_rerun_with_other_settings_is_refused(
+    pretrained: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = tmp_path / "copy"
+    shutil.copytree(pretrained, data)
+    v_config = data / "domains" / "v" / "config.json"
+    record = json.loads(v_config.read_text())["pretrain"]
+    assert record["trained"] == {"v": 80, "probe": 40} and record["seed"] == 0
+    stamp = v_config.stat().st_mtime_ns
+    shutil.rmtree(data / "domains" / "attr")
+    code = run_cli(["pretrain", str(data), "--domains", "attr,v", "--seed", "7", "--steps", "999", "--quiet"])
+    _one_line_error(capsys, code, "'v'", "seed 0, v=80 steps, probe=40 steps", "seed 7", "--force")
+    assert not (data / "domains" / "attr").exists()  # checked before anything trained
+    for same in (["--steps", "v=80", "--seed", "0"], ["--batch-size", "64"], []):
+        assert run_cli(["pretrain", str(data), "--domains", "v", "--quiet", *same]) == 0
+        assert "reusing" in capsys.readouterr().err
+    # attr trains nothing, so no setting can differ from the ones it was made with.
+    assert run_cli(["pretrain", str(data), "--domains", "attr", "--quiet"]) == 0
+    assert run_cli(["pretrain", str(data), "--domains", "attr", "--seed", "7", "--quiet"]) == 0
+    assert "reusing" in capsys.readouterr().err
+    assert v_config.stat().st_mtime_ns == stamp
+    # A record from before `trained` existed: its seed, batch size and named step counts still count.
+    config = json.loads(v_config.read_text())
+    del config["pretrain"]["trained"]
+    v_config.write_text(json.dumps(config))
+    code = run_cli(["pretrain", str(data), "--domains", "v", "--batch-size", "32", "--quiet"])
+    _one_line_error(capsys, code, "batch size 64", "batch size 32")
+    code = run_cli(["pretrain", str(data), "--domains", "v", "--steps", "probe=41", "--quiet"])
+    _one_line_error(capsys, code, "probe=40 steps", "probe=41 steps")

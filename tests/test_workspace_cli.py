@@ -136,3 +136,31 @@ def test_full_with_50_pairs_translates_better_than_tr(tmp_path: Path) -> None:
     error = metrics["translation/a_to_b/latent_mse"] + metrics["translation/b_to_a/latent_mse"]
     tr, full = error[:2].mean().item(), error[2:].mean().item()
     assert full < 0.85 * tr, (tr, full)
+
+
+@pytest.mark.parametrize(
+    ("config", "words"),
+    [([1, 2], "not a JSON object"), ({"format_version": 1, "loss": {}}, "latent_dim")],
+)
+def test_a_malformed_domain_config_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], config: object, words: str
+) -> None:
+    root = linear_pair(tmp_path / "data", n=40)
+    (root / "domains" / "b" / "config.json").write_text(json.dumps(config))
+    err = _error(capsys, "train", root, "--domains", "a,b", "--paired", 5, "--out", tmp_path / "r", *SMALL)
+    assert words in err and "config.json" in err and f"gw pretrain {root} --domains b --force" in err
+    assert not (tmp_path / "r").exists()
+
+
+def test_evaluate_names_the_splits_of_the_dataset(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from global_workspace.data.format import DatasetInfo, write_info
+
+    root = linear_pair(tmp_path / "data", n=40)
+    run = tmp_path / "run"
+    _gw("train", root, "--domains", "a,b", "--paired", 5, "--out", run, "--device", "cpu", *SMALL)
+    err = _error(capsys, "evaluate", run, "--split", "nope", "--device", "cpu")
+    assert "--split 'nope'" in err and "choose one of test, train, val" in err and "pretrain" not in err
+    info = DatasetInfo("shapes", 0, 32, {"train": 40, "val": 200, "test": 200, "holdout": 9}, ["c"])
+    write_info(root, info)
+    assert "choose one of holdout, test, train, val" in _error(capsys, "evaluate", run, "--split", "nope")
+    assert not list(run.glob("metrics*.json"))

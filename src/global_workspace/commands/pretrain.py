@@ -16,18 +16,23 @@ def pretrain(
         help="Optimisation steps: N for every model, or v=N,probe=N,t=N,caption=N "
         "(visual VAE, image probe, text VAE, caption decoder); default 3000,1500,2000,3000.",
     ),
-    batch_size: int = typer.Option(128, help="Batch size of every model."),
+    batch_size: int | None = typer.Option(
+        None, help="Batch size of every model (default 128).", show_default=False
+    ),
     device: str = typer.Option("auto", help="auto (the GPU when present), cpu or cuda."),
-    seed: int = typer.Option(0, help="Seed of every initialisation and batch order."),
+    seed: int | None = typer.Option(
+        None, help="Seed of every initialisation and batch order (default 0).", show_default=False
+    ),
     force: bool = typer.Option(False, "--force", help="Retrain domains whose folder already exists."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bars."),
 ) -> None:
-    """Train what needs training; write DATA/domains/{name}/ with weights, metrics and latents."""
+    """Train what needs training; write DATA/domains/{name}/ with weights, metrics and latents.
+
+    A domain already there is reused; --steps, --batch-size or --seed given with other values than
+    it was trained with are refused (pass --force to retrain it)."""
     from ..domains.pretrain import PretrainConfig, parse_domains, parse_steps
     from ..domains.pretrain import pretrain as run
 
-    if batch_size < 1:
-        raise typer.BadParameter("--batch-size must be at least 1")
     config = PretrainConfig(
         domains=parse_domains(domains),
         steps=parse_steps(steps),

@@ -38,16 +38,23 @@ def read_spec(data: Path, name: str) -> LatentSpec:
         raise UserError(
             f"domain {name!r} has not been pretrained for {data}; run `gw pretrain {data} --domains {name}`"
         )
-    config = read_json(folder / "config.json", f"domain {name!r} config")
+    file = folder / "config.json"
+    config = read_json(file, f"domain {name!r} config")
+    fix = f"rerun `gw pretrain {data} --domains {name} --force`"
+    if not isinstance(config, dict):
+        raise UserError(f"domain config {file} is not a JSON object; {fix}")
     version = config.get("format_version")
     if version != DOMAIN_FORMAT_VERSION:
         raise UserError(
-            f"domain {name!r} in {folder} was written by another version of gw (format {version}); "
-            f"rerun `gw pretrain {data} --domains {name} --force`"
+            f"domain {name!r} in {folder} was written by another version of gw (format {version}); {fix}"
         )
-    return LatentSpec(
-        name=name, latent_dim=int(config["latent_dim"]), loss=LatentLoss.from_json(config["loss"])
-    )
+    dim, loss = config.get("latent_dim"), config.get("loss")
+    if type(dim) is not int or dim < 1 or not isinstance(loss, dict):
+        raise UserError(f"domain config {file} lacks a valid latent_dim and loss; {fix}")
+    try:
+        return LatentSpec(name=name, latent_dim=dim, loss=LatentLoss.from_json(loss))
+    except (TypeError, ValueError) as exc:
+        raise UserError(f"domain config {file} has an unreadable loss {loss} ({exc}); {fix}") from exc
 
 
 def load_latents(data: Path, name: str, split: str, dataset: Dataset | None = None) -> np.ndarray:

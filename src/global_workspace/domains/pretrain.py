@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,7 @@ import numpy as np
 
 from ..data.format import Dataset, load_dataset
 from ..device import resolve_device
-from ..errors import UserError
+from ..errors import UserError, require_at_least
 from ..fileio import atomic_directory, atomic_save_npy, atomic_write_json, read_json
 from .base import Domain
 from .latents import domain_folder, load_latents, read_spec
@@ -27,6 +27,8 @@ from .store import dataset_fingerprint, move_to, write_config
 from .training import FitSettings
 
 DEFAULT_DOMAINS = ("v", "attr", "t")
+DEFAULT_BATCH_SIZE = 128
+DEFAULT_SEED = 0
 STEP_KEYS = ("v", "probe", "t", "caption")
 """Models whose step count --steps sets: the visual VAE, the image probe, the text VAE and the
 caption decoder."""
@@ -39,9 +41,11 @@ class PretrainConfig:
     domains: tuple[str, ...] = DEFAULT_DOMAINS
     steps: dict[str, int] = field(default_factory=dict)
     """Steps per model (keys STEP_KEYS); missing keys use each model's default."""
-    batch_size: int = 128
+    batch_size: int | None = None
+    """None: DEFAULT_BATCH_SIZE. A value given must match an existing domain's to reuse it."""
     device: str = "auto"
-    seed: int = 0
+    seed: int | None = None
+    """None: DEFAULT_SEED. A value given must match an existing domain's to reuse it."""
     force: bool = False
     progress: bool = True
 
@@ -52,13 +56,16 @@ def parse_steps(text: str | None) -> dict[str, int]:
         return {}
     try:
         if "=" not in text:
-            return dict.fromkeys(STEP_KEYS, int(text))
-        out = {}
-        for item in text.split(","):
-            key, value = item.split("=")
-            if key.strip() not in STEP_KEYS:
-                raise UserError(f"--steps names unknown model {key.strip()!r}; use {', '.join(STEP_KEYS)}")
-            out[key.strip()] = int(value)
+            out = dict.fromkeys(STEP_KEYS, int(text))
+        else:
+            out = {}
+            for item in text.split(","):
+                key, value = item.split("=")
+                if key.strip() not in STEP_KEYS:
+                    raise UserError(
+                        f"--steps names unknown model {key.strip()!r}; use {', '.join(STEP_KEYS)}"
+                    )
+                out[key.strip()] = int(value)
     except ValueError as exc:
         raise UserError(f"cannot read --steps {text!r}: give N or v=N,probe=N,t=N,caption=N") from exc
     if any(v < 1 for v in out.values()):
@@ -88,17 +95,56 @@ def check_existing(data: Path, name: str, dataset: Dataset) -> None:
         load_latents(data, name, split, dataset)
 
 
+def check_settings(data: Path, name: str, config: PretrainConfig) -> None:
+    """Refuse to reuse a domain made with other settings than those `config` gives explicitly.
+
+    The domain's config.json records them (`pretrain`); `trained` holds the steps of each model it
+    trained, empty when it trains nothing (then no setting matters). A record without `trained`
+    (written before it existed) is checked on its seed and batch size and the step counts it names.
+    """
+    record = read_json(domain_folder(data, name) / "config.json", f"domain {name!r} config").get("pretrain")
+    if not isinstance(record, dict):
+        return
+    trained = record.get("trained")
+    if trained == {}:
+        return
+    steps = trained if isinstance(trained, dict) else record.get("steps") or {}
+    was: list[str] = []
+    asked: list[str] = []
+    for key, value in (("seed", config.seed), ("batch size", config.batch_size)):
+        old = record.get(key.replace(" ", "_"))
+        if value is not None and old is not None and old != value:
+            was.append(f"{key} {old}")
+            asked.append(f"{key} {value}")
+    for model, value in config.steps.items():
+        if model in steps and steps[model] != value:
+            was.append(f"{model}={steps[model]} steps")
+            asked.append(f"{model}={value} steps")
+    if was:
+        raise UserError(
+            f"domain {name!r} in {domain_folder(data, name)} was pretrained with {', '.join(was)}, not "
+            f"{', '.join(asked)}; pass --force to retrain it, or leave those options out to reuse it"
+        )
+
+
 def pretrain(data: Path, config: PretrainConfig) -> dict[str, dict[str, Any]]:
-    """Train and store every domain of `config.domains`; returns each domain's metrics."""
+    """Train and store every domain of `config.domains`; returns each domain's metrics.
+
+    Every domain to reuse is checked before any is trained."""
     data = Path(data)
+    if config.batch_size is not None:
+        require_at_least([("--batch-size", config.batch_size, 1)])
     dataset = load_dataset(data)
     device = resolve_device(config.device)
     classes = {name: domain_class(name) for name in config.domains}
+    reuse = [name for name in classes if domain_folder(data, name).exists() and not config.force]
+    for name in reuse:
+        check_existing(data, name, dataset)
+        check_settings(data, name, config)
     results: dict[str, dict[str, Any]] = {}
     for name, cls in classes.items():
         folder = domain_folder(data, name)
-        if folder.exists() and not config.force:
-            check_existing(data, name, dataset)
+        if name in reuse:
             _say(f"{name}: reusing {folder} (pass --force to retrain)")
             results[name] = read_json(folder / "metrics.json", f"domain {name!r} metrics")
             continue
@@ -116,9 +162,9 @@ def _build(
     settings = FitSettings(
         folder=out,
         steps=dict(config.steps),
-        batch_size=config.batch_size,
+        batch_size=DEFAULT_BATCH_SIZE if config.batch_size is None else config.batch_size,
         device=device,
-        seed=config.seed,
+        seed=DEFAULT_SEED if config.seed is None else config.seed,
         progress=config.progress,
     )
     start = time.perf_counter()
@@ -137,8 +183,16 @@ def _build(
     metrics["encode_seconds"] = time.perf_counter() - encode_start
     metrics["total_seconds"] = time.perf_counter() - start
     metrics["device"] = device
-    run = {k: v for k, v in asdict(config).items() if k not in ("force", "progress")}
-    write_config(out, domain, dataset, {"pretrain": {**run, "device": device, "command": sys.argv}})
+    run = {
+        "domains": list(config.domains),
+        "steps": dict(config.steps),
+        "batch_size": settings.batch_size,
+        "seed": settings.seed,
+        "device": device,
+        "command": sys.argv,
+        "trained": dict(settings.trained),
+    }
+    write_config(out, domain, dataset, {"pretrain": run})
     atomic_write_json(out / "metrics.json", metrics)
     return metrics
 

@@ -10,7 +10,7 @@ import csv
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -33,11 +33,15 @@ class FitSettings:
     device: str = "cpu"
     seed: int = 0
     progress: bool = True
+    trained: dict[str, int] = field(default_factory=dict)
+    """Filled by `train`: the steps of every model the domain trained (none: nothing to train), so
+    that a rerun can tell whether the settings it is given are those the domain was made with."""
 
     def train(self, model: str, default_steps: int, **overrides: float) -> TrainSettings:
         """The TrainSettings of one model, with its step count from `steps` or its default."""
+        self.trained[model] = int(self.steps.get(model, default_steps))
         return TrainSettings(
-            steps=int(self.steps.get(model, default_steps)),
+            steps=self.trained[model],
             batch_size=self.batch_size,
             seed=self.seed,
             device=self.device,

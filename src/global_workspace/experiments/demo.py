@@ -27,9 +27,10 @@ from typing import Any
 
 import torch
 
-from ..errors import UserError
+from ..errors import UserError, require_at_least
 from ..fileio import atomic_write_json, read_json
 from .runner import SemiSupervisedOptions, run_semi_supervised
+from .semi_supervised import parse_paired, parse_presets
 
 
 @dataclass(frozen=True)
@@ -112,6 +113,40 @@ def _identity(options: DemoOptions) -> dict[str, Any]:
     return fields
 
 
+def check_options(options: DemoOptions) -> None:
+    """Refuse bad options before anything is written: a failure after the dataset and specialists
+    were made would leave a folder that only --force (which deletes them) could reuse."""
+    from ..device import resolve_device
+    from ..domains.pretrain import STEP_KEYS
+
+    require_at_least(
+        (
+            ("--train", options.train, 1),
+            ("val", options.val, 1),
+            ("test", options.test, 1),
+            ("--seeds", options.seeds, 1),
+            ("--steps", options.steps, 1),
+            ("--batch-size", options.batch_size, 1),
+            ("pretrain batch size", options.pretrain_batch_size, 1),
+            ("eval_every", options.eval_every, 0),
+            ("workers", options.workers, 1),
+            ("processes", options.processes, 1),
+            ("--threads", options.threads, 0),
+            ("pretrain threads", options.pretrain_threads, 0),
+        )
+    )
+    if not options.lr > 0:
+        raise UserError(f"the learning rate must be positive, got {options.lr}")
+    for model, steps in options.pretrain_steps.items():
+        if model not in STEP_KEYS or steps < 1:
+            raise UserError(
+                f"--pretrain-steps {model}={steps}: give at least 1 step to models of {', '.join(STEP_KEYS)}"
+            )
+    parse_presets(options.presets)
+    parse_paired(options.paired, options.train)
+    resolve_device(options.device)
+
+
 def _open_folder(options: DemoOptions) -> dict[str, float]:
     """Create OUT, or continue the demo it holds; returns the timings of its finished stages."""
     out = Path(options.out)
@@ -168,6 +203,7 @@ def run_demo(options: DemoOptions) -> list[Path]:
     from ..data.simple_shapes import generate_simple_shapes
     from ..domains.pretrain import PretrainConfig, pretrain
 
+    check_options(options)
     out = Path(options.out)
     timings = _open_folder(options)
 

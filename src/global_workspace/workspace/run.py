@@ -13,10 +13,11 @@ from typing import Any
 
 import torch
 
+from ..data.format import DatasetInfo
 from ..device import resolve_device
-from ..domains.latents import read_spec
+from ..domains.latents import domain_folder, read_spec
 from ..errors import UserError
-from ..fileio import atomic_write_json, atomic_write_text, refuse_existing
+from ..fileio import atomic_write_json, atomic_write_text, read_json, refuse_existing
 from .checkpoint import (
     RunConfig,
     check_run_data,
@@ -162,12 +163,26 @@ def metrics_file(run: Path, split: str) -> Path:
     return Path(run) / ("metrics.json" if split == "test" else f"metrics_{split}.json")
 
 
+def check_split(data: Path, domains: Sequence[str], split: str) -> None:
+    """Refuse a split the dataset does not have, naming those it has (the dataset's splits, or
+    without dataset.json the splits with latents), before a missing file suggests pretraining."""
+    info = data / "dataset.json"
+    if info.is_file():
+        splits = set(DatasetInfo.from_json(read_json(info, "dataset description"), info).splits)
+    else:
+        splits = {f.stem for d in domains for f in (domain_folder(data, d) / "latents").glob("*.npy")}
+    if splits and split not in splits:  # none at all: loading the latents names what is missing
+        have = ", ".join(sorted(splits))
+        raise UserError(f"--split {split!r}: {data} has no such split; choose one of {have}")
+
+
 def evaluate_run(run: Path | str, split: str = "test", device: torch.device | str = "auto") -> Path:
     """Score a trained run on a split and write its metrics file; returns the file."""
     run = Path(run)
     device = resolve_device(device) if isinstance(device, str) else device
     config, model, _ = load_run_model(run, device)
     check_run_data(run, config)
+    check_split(Path(config.data), config.domains, split)
     family = family_of(config.members)
     data = load_latent_data(config.data, config.domains, device, splits=(split,))
     skipped: dict[str, str] = {}
