@@ -27,7 +27,8 @@ cycle 1; we use 0.1, measured (Simple Shapes 12k, v VAE + attr, 1500 steps, batc
 test split; REFERENCE §11 found the same): against weights 1, `full` with 0.1 reads v->attr shape
 with 73% accuracy instead of 67% with all pairs (tr: 78%), keeps the low-pair gain (60 pairs:
 position error 2.5 px vs 2.7 px, tr 7.1 px; summed translation MSE 3.8 vs 4.1, tr 6.6) and
-doubles v->attr retrieval top-1 (0.67 vs 0.34). The reference's weights: --coef tr=1,cont=0.1,dcy=1,cy=1."""
+doubles v->attr retrieval top-1 (0.67 vs 0.34, scored before a ranking fix that lowers
+top-1 by 5-20%). The reference's weights: --coef tr=1,cont=0.1,dcy=1,cy=1."""
 
 PRESETS: dict[str, dict[str, float]] = {
     "tr": {TRANSLATION: 1.0},
@@ -48,15 +49,16 @@ PRESETS["fusion"] = {**DEFAULT_COEFFICIENTS, FUSED: DEFAULT_COEFFICIENTS[DEMI_CY
 A fused term is a demi-cycle of a fused state, so it gets the demi-cycle's weight. Measured (make
 demo's data with t, v,attr,t, N = 60/200/1000/12000, 3 seeds, 1500 steps): against fused 1.0, the
 summed translation MSE falls from 17.91/16.75/14.09/11.43 to 17.82/16.26/13.92/11.34 (full:
-17.79/16.21/14.10/11.32) and v->attr retrieval top-1 with all pairs rises from 0.19 to 0.39."""
+17.79/16.21/14.10/11.32) and v->attr retrieval top-1 with all pairs rises from 0.19 to 0.39 (scored
+before the ranking fix)."""
 
 PRESETS["fusion-gated"] = dict(PRESETS["fusion"])
 """`fusion` whose workspace also learns how much each domain weighs on each workspace dimension
 in a fused state (`GlobalWorkspace.fused_state`). Measured (same data and settings as above, 3
-seeds), fused input vs the better single domain: with all 12000 pairs attr+t->v 1.141 vs 1.140
-(fusion: 1.494 vs 1.218) and v+t->v 1.258 vs 1.194 (fusion: 1.640 vs 1.283); with 1000 pairs
-attr+t->v 1.475 vs 1.466 (fusion: 2.845 vs 1.478). With 200 pairs the gates trust t, whose
-encoder memorises the few pairs, and attr+t->v is 7.07 vs 2.23 (fusion: 3.89 vs 2.09)."""
+seeds), fused input vs the better single domain: with all 12000 pairs attr+t->v 1.137 vs 1.136
+(fusion: 1.411 vs 1.186) and v+t->v 1.253 vs 1.199 (fusion: 1.634 vs 1.274); with 1000 pairs
+attr+t->v 1.546 vs 1.545 (fusion: 2.779 vs 1.516). With 200 pairs the gates trust t, whose
+encoder memorises the few pairs, and attr+t->v is 6.84 vs 2.22 (fusion: 3.81 vs 2.11)."""
 
 STEP_COST: dict[str, float] = {TRANSLATION: 0.5, CONTRASTIVE: 0.25, DEMI_CYCLE: 1.0, CYCLE: 1.5, FUSED: 1.5}
 """Rough cost of a training step for each switched-on loss category, on top of 1 for the step
