@@ -277,6 +277,7 @@ def test_model_from_another_version(
         (["--steps", "0"], ("--steps", "at least 1")),
         (["--steps", "v=-5"], ("--steps", "at least 1")),
         (["--device", "tpu"], ("unknown device",)),
+        (["--device", "cudafoo"], ("unknown device", "cuda:N")),
     ],
 )
 def test_bad_options_are_one_line(

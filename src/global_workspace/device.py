@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import torch
 
 from .errors import UserError
@@ -13,8 +15,14 @@ def resolve_device(name: str = "auto") -> torch.device:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cpu":
         return torch.device("cpu")
-    if name.startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise UserError("--device cuda was asked for but no CUDA GPU is visible; use --device cpu")
-        return torch.device(name)
-    raise UserError(f"unknown device {name!r}; use auto, cpu or cuda")
+    match = re.fullmatch(r"cuda(?::(\d+))?", name)
+    if match is None:
+        raise UserError(f"unknown device {name!r}; use auto, cpu, cuda or cuda:N")
+    if not torch.cuda.is_available():
+        raise UserError(f"--device {name} was asked for but no CUDA GPU is visible; use --device cpu")
+    index = int(match.group(1) or 0)
+    if index >= torch.cuda.device_count():
+        raise UserError(
+            f"--device {name}: this machine has {torch.cuda.device_count()} GPU(s), cuda:0 onwards"
+        )
+    return torch.device(name)
