@@ -42,7 +42,7 @@ from tqdm.auto import tqdm
 
 from ..errors import UserError
 from ..fileio import atomic_directory, atomic_write_json, atomic_write_text, read_json
-from ..workspace.data import LatentData, load_latent_data
+from ..workspace.data import LatentData, check_same_latents, load_latent_data
 from ..workspace.evaluate import per_member
 from ..workspace.families import Family, family_of, preset_family
 from ..workspace.losses import active_categories
@@ -242,13 +242,13 @@ def prepare_folder(exp: Path, config: ExperimentConfig, force: bool) -> list[str
             )
         stored = read_json(meta, "experiment settings")
         old, new = dict(stored.get("identity") or {}), config.identity()
-        if "data_fingerprint" not in old:  # made before experiments recorded their latents
-            new.pop("data_fingerprint")
-        if old.get("data_fingerprint") != new.get("data_fingerprint"):
-            raise UserError(
-                f"{exp} was started on other latents than those under {config.data} (another dataset, "
-                "or re-pretrained domains); resume it with its own data, or pass --force to start over"
-            )
+        check_same_latents(
+            old.pop("data_fingerprint", None),
+            new.pop("data_fingerprint"),
+            str(exp),
+            config.data,
+            "resume it with its own data, or pass --force to start over",
+        )
         if old != new:
             raise UserError(
                 f"{exp} holds an experiment with other settings; use the same settings to resume it, "

@@ -20,7 +20,7 @@ from safetensors.torch import load_file, save_file
 
 from ..errors import UserError
 from ..fileio import atomic_directory, atomic_write_json, read_json
-from .data import train_fingerprint
+from .data import check_same_latents, train_fingerprint
 from .families import family_of
 from .model import GlobalWorkspace, WorkspaceConfig
 from .presets import MemberSpec
@@ -104,14 +104,13 @@ def check_same_config(run: Path, config: RunConfig) -> None:
     """Refuse to resume a run that was started with other settings."""
     stored = read_config(run)
     old, new = stored.identity(), config.identity()
-    if not stored.data_fingerprint:
-        new.pop("data_fingerprint")
-        old.pop("data_fingerprint")
-    if old.get("data_fingerprint") != new.get("data_fingerprint"):
-        raise UserError(
-            f"{run} was trained on other latents than those under {config.data} (another dataset, or "
-            "re-pretrained domains); resume with the run's own data, or --force to start over"
-        )
+    check_same_latents(
+        old.pop("data_fingerprint"),
+        new.pop("data_fingerprint"),
+        str(run),
+        config.data,
+        "resume with the run's own data, or --force to start over",
+    )
     if old != new:
         diff = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
         if "train" in diff:
@@ -181,16 +180,12 @@ def check_run_data(run: Path, config: RunConfig) -> None:
     """Refuse to score a run on latents other than those it was trained on (a re-pretrained domain
     gives the same shapes but another latent space, and the scores would be meaningless)."""
     if not config.data_fingerprint:
-        return
+        return  # nothing to compare with: spare hashing the latents
     try:
         now = train_fingerprint(config.data, config.domains)
     except OSError:
         return  # missing latents: loading them names the problem and the fix
-    if now != config.data_fingerprint:
-        raise UserError(
-            f"run {run} was trained on other latents than those now under {config.data} (re-pretrained "
-            "or replaced domains); retrain the run on them"
-        )
+    check_same_latents(config.data_fingerprint, now, f"run {run}", config.data, "retrain the run on them")
 
 
 def load_model(run: Path, device: torch.device) -> tuple[RunConfig, GlobalWorkspace, int]:

@@ -86,3 +86,13 @@ def train_fingerprint(data: Path | str, domains: Sequence[str]) -> str:
             for block in iter(lambda: handle.read(1 << 24), b""):
                 digest.update(block)
     return digest.hexdigest()
+
+
+def check_same_latents(recorded: object, current: str, what: str, data: str, fix: str) -> None:
+    """Refuse `what` (a run, an experiment) made from other train latents than those under `data`
+    now. A missing or empty record (made before latents were hashed) is accepted."""
+    if recorded and recorded != current:
+        raise UserError(
+            f"{what} was trained on other latents than those under {data} (another dataset, or "
+            f"re-pretrained domains); {fix}"
+        )
