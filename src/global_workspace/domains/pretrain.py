@@ -61,16 +61,20 @@ def parse_steps(text: str | None) -> dict[str, int]:
             out = {}
             for item in text.split(","):
                 key, value = item.split("=")
-                if key.strip() not in STEP_KEYS:
-                    raise UserError(
-                        f"--steps names unknown model {key.strip()!r}; use {', '.join(STEP_KEYS)}"
-                    )
                 out[key.strip()] = int(value)
     except ValueError as exc:
         raise UserError(f"cannot read --steps {text!r}: give N or v=N,probe=N,t=N,caption=N") from exc
-    if any(v < 1 for v in out.values()):
-        raise UserError(f"--steps {text!r}: every step count must be at least 1")
+    check_steps(out)
     return out
+
+
+def check_steps(steps: dict[str, int], option: str = "--steps") -> None:
+    """Refuse a step count for a model that --steps does not set, or one below 1."""
+    for model, count in steps.items():
+        if model not in STEP_KEYS:
+            raise UserError(f"{option} names unknown model {model!r}; use {', '.join(STEP_KEYS)}")
+        if count < 1:
+            raise UserError(f"{option} {model}={count}: every step count must be at least 1")
 
 
 def parse_domains(text: str) -> tuple[str, ...]:

@@ -117,7 +117,7 @@ def check_options(options: DemoOptions) -> None:
     """Refuse bad options before anything is written: a failure after the dataset and specialists
     were made would leave a folder that only --force (which deletes them) could reuse."""
     from ..device import resolve_device
-    from ..domains.pretrain import STEP_KEYS
+    from ..domains.pretrain import check_steps
 
     require_at_least(
         (
@@ -137,11 +137,7 @@ def check_options(options: DemoOptions) -> None:
     )
     if not options.lr > 0:
         raise UserError(f"the learning rate must be positive, got {options.lr}")
-    for model, steps in options.pretrain_steps.items():
-        if model not in STEP_KEYS or steps < 1:
-            raise UserError(
-                f"--pretrain-steps {model}={steps}: give at least 1 step to models of {', '.join(STEP_KEYS)}"
-            )
+    check_steps(options.pretrain_steps, "--pretrain-steps")
     parse_presets(options.presets)
     parse_paired(options.paired, options.train)
     resolve_device(options.device)
