@@ -104,3 +104,21 @@ def test_attribute_errors_by_hand() -> None:
     assert "parse_rate" not in errors
     from_text = Attributes(tuple(SHAPES_COLUMNS), pred, np.array([True, False]), from_captions=True)
     assert attribute_errors(from_text, truth, SHAPES_COLUMNS)["parse_rate"] == 0.5
+
+
+def test_a_nan_class_prediction_counts_as_wrong() -> None:
+    """argmax reads a NaN block as class 0; that must not score as right on class-0 rows."""
+    domain = AttrDomain(
+        "attr", SHAPES_COLUMNS, 3, {r: [0.0, 255.0] for r in ("x", "y", "size", "r", "g", "b")}
+    )
+    truth = np.array([[0, 10, 10, 8, 0.1, 0, 0, 0]] * 4, dtype=np.float64)
+    z = domain.encode(truth)
+    z[0] = float("nan")  # a diverged prediction
+    z[1, 1] = float("nan")  # argmax would say class 1
+    z[2, 0] = float("inf")
+    pred = domain.decode(z)
+    assert np.isnan(pred.column("class")[:3]).all() and pred.column("class")[3] == 0
+    errors = attribute_errors(pred, truth, SHAPES_COLUMNS)
+    assert errors["shape_accuracy"] == 0.25
+    assert errors["position_error_px"] == pytest.approx(0.0, abs=1e-6)  # the NaN row is unknown
+    assert math.isnan(attribute_errors(domain.decode(z[:1]), truth[:1], SHAPES_COLUMNS)["color_error"])

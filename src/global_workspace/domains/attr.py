@@ -228,7 +228,9 @@ class AttrDomain(Domain):
     def decode(self, latent: torch.Tensor) -> Attributes:
         """(N, latent_dim) vectors (a prediction or the truth) -> attributes in the dataset's units.
 
-        Columns the vector does not describe (none for the datasets here) are NaN.
+        Columns the vector does not describe (none for the datasets here) are NaN, and so is the
+        class of a row whose class block holds NaN or infinity: argmax would read it as class 0,
+        right by chance, where attribute_errors must count it wrong.
         """
         z = latent.detach().to("cpu", torch.float64).numpy()
         if z.ndim != 2 or z.shape[1] != self.latent_dim:
@@ -236,7 +238,8 @@ class AttrDomain(Domain):
         out: dict[str, np.ndarray] = {}
         at = self.n_classes
         if self.n_classes:
-            out["class"] = z[:, :at].argmax(axis=1).astype(np.float64)
+            block = z[:, :at]
+            out["class"] = np.where(np.isfinite(block).all(axis=1), block.argmax(axis=1), np.nan)
         for role in self.before:
             out[role] = self._unscale(z[:, at], role)
             at += 1
