@@ -233,3 +233,11 @@ def test_cli_refuses_an_output_inside_a_file(tmp_path: Path, capsys: pytest.Capt
     assert _gw("data", "simple-shapes", str(blocker / "ds"), "--train", "10") == 2
     assert len(capsys.readouterr().err.strip().splitlines()) == 1
     assert blocker.read_text() == "x"
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux's /proc")
+def test_cli_refuses_an_output_the_system_will_not_create(capsys: pytest.CaptureFixture[str]) -> None:
+    """/proc passes root's os.access check but refuses new folders: one line, not a traceback."""
+    assert _gw("data", "simple-shapes", "/proc/gw-ds", "--train", "10") == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith("gw: error:") and "/proc/gw-ds" in err

@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import errno
 import os
+import re
 import stat
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from global_workspace.errors import UserError
-from global_workspace.fileio import atomic_directory, atomic_write_json, read_json
+from global_workspace.fileio import (
+    atomic_directory,
+    atomic_save_npy,
+    atomic_write_json,
+    read_json,
+)
 
 
 def test_existing_output_needs_force(tmp_path: Path) -> None:
@@ -44,3 +52,22 @@ def test_corrupted_json_is_refused(tmp_path: Path) -> None:
     bad.write_text("{not json")
     with pytest.raises(UserError, match="corrupted"):
         read_json(bad, "config")
+
+
+def test_a_full_disk_is_one_line_naming_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The parent check cannot see a disk fill up; the write's own failure must still read as one line."""
+
+    def full(*args: object) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(np, "save", full)
+    target = tmp_path / "latents.npy"
+    with pytest.raises(UserError, match=re.escape(f"cannot write {target}: No space left on device")):
+        atomic_save_npy(target, np.zeros(3))
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux's /proc")
+def test_a_refused_temporary_file_is_a_user_error() -> None:
+    with pytest.raises(UserError, match=re.escape("cannot write /proc/gw.json")):
+        atomic_write_json(Path("/proc/gw.json"), {})

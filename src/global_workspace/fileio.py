@@ -7,9 +7,9 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 
@@ -40,6 +40,38 @@ def _check_parent_writable(path: Path) -> None:
 
 
 @contextlib.contextmanager
+def _refusal_is_user_error(path: Path) -> Iterator[None]:
+    """Report the system refusing to write `path` (read-only, full disk, no such folder) in one line.
+
+    The parent check cannot foresee every refusal (root passes os.access on /proc, a disk fills up).
+    """
+    try:
+        yield
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise UserError(
+            f"cannot write {path}: {reason}; choose another location, or free space or fix permissions there"
+        ) from exc
+
+
+def _atomic_write(path: Path, write: Callable[[BinaryIO], object], suffix: str = "") -> None:
+    """Let `write` fill a temporary file beside `path`, then rename it into place."""
+    path = Path(path)
+    _check_parent_writable(path)
+    with _refusal_is_user_error(path):
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.resolve().parent)
+        try:
+            os.fchmod(fd, _default_mode(directory=False))
+            with os.fdopen(fd, "wb") as handle:
+                write(handle)
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
+
+
+@contextlib.contextmanager
 def atomic_directory(path: Path, force: bool, what: str = "output") -> Iterator[Path]:
     """Yield a temporary sibling folder that replaces `path` only if the block succeeds.
 
@@ -48,7 +80,8 @@ def atomic_directory(path: Path, force: bool, what: str = "output") -> Iterator[
     path = Path(path)
     refuse_existing(path, force, what)
     _check_parent_writable(path)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.resolve().parent))
+    with _refusal_is_user_error(path):
+        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.resolve().parent))
     os.chmod(tmp, _default_mode(directory=True))
     try:
         yield tmp
@@ -66,18 +99,7 @@ def atomic_directory(path: Path, force: bool, what: str = "output") -> Iterator[
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write `data` to a temporary file beside `path`, then rename it into place."""
-    path = Path(path)
-    _check_parent_writable(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.resolve().parent)
-    try:
-        os.fchmod(fd, _default_mode(directory=False))
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    _atomic_write(path, lambda handle: handle.write(data))
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -90,18 +112,7 @@ def atomic_write_json(path: Path, obj: Any) -> None:
 
 def atomic_save_npy(path: Path, array: np.ndarray) -> None:
     """Save an array as .npy atomically (np.save would leave a truncated file on failure)."""
-    path = Path(path)
-    _check_parent_writable(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".npy", dir=path.resolve().parent)
-    try:
-        os.fchmod(fd, _default_mode(directory=False))
-        with os.fdopen(fd, "wb") as handle:
-            np.save(handle, array)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    _atomic_write(path, lambda handle: np.save(handle, array), suffix=".npy")
 
 
 def read_json(path: Path, what: str) -> Any:
