@@ -113,3 +113,21 @@ def test_embedding_cache_keeps_modes_apart(tmp_path: Path) -> None:
     assert EmbeddingCache(tmp_path, "int8").get(captions) is None
     cache.file(captions).write_bytes(b"damaged")
     assert cache.get(captions) is None
+
+
+def test_embedding_cache_keeps_model_folders_apart(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Switching $GW_MINILM_PATH to other weights of the same size must not read the first model's entries."""
+    folders = {}
+    for name, weights in (("a", b"aaaa"), ("b", b"bbbb"), ("copy_of_a", b"aaaa")):
+        folder = folders[name] = tmp_path / name
+        folder.mkdir()
+        (folder / "modules.json").write_text("[]")
+        (folder / "model.safetensors").write_bytes(weights)
+    captions = ["a red egg.", "a blue kite."]
+    emb = np.ones((2, EMBED_DIM), dtype=np.float32)
+    monkeypatch.setenv(MINILM_ENV, str(folders["a"]))
+    EmbeddingCache(tmp_path / "cache", "exact").put(captions, emb)
+    monkeypatch.setenv(MINILM_ENV, str(folders["b"]))
+    assert EmbeddingCache(tmp_path / "cache", "exact").get(captions) is None
+    monkeypatch.setenv(MINILM_ENV, str(folders["copy_of_a"]))
+    np.testing.assert_array_equal(EmbeddingCache(tmp_path / "cache", "exact").get(captions), emb)

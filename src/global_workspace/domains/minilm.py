@@ -7,11 +7,13 @@ mean pooling, unit length) on captions tokenised once and batched by token count
 almost no padding. Two modes: "exact" (float, what sentence-transformers computes) and "int8"
 (int8 weights per output row, int8 activations per token, int32 sums: about 2x faster on a CPU,
 cosine >= 0.99 to exact). A machine without CUDA uses int8 and one with CUDA exact, unless
-`GW_MINILM_MODE` says otherwise; the cache keys embeddings by mode so the two never mix.
+`GW_MINILM_MODE` says otherwise; the cache keys embeddings by model folder contents and mode so
+that neither two modes nor two models ever mix.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.util
 import os
@@ -48,6 +50,23 @@ def minilm_folder() -> Path:
     if not (folder / "modules.json").is_file():
         raise UserError(f"{folder} is not a sentence-transformers model folder; set {MINILM_ENV} to one")
     return folder
+
+
+def model_identity(folder: Path) -> str:
+    """A digest of a model folder: every file's path and size, and the bytes of the top-level files.
+
+    The top level holds what the embedder loads (config, tokenizer, weights: 0.1 s to read);
+    subfolders such as onnx/ hold other runtimes' copies, so only their names and sizes count.
+    Equal bytes give equal digests wherever the folder lives, so a copy shares its cache entries.
+    """
+    digest = hashlib.sha256()
+    for file in sorted(p for p in folder.rglob("*") if p.is_file()):
+        digest.update(f"{file.relative_to(folder).as_posix()}\0{file.stat().st_size}\0".encode())
+        if file.parent == folder:
+            with file.open("rb") as handle:
+                for chunk in iter(lambda: handle.read(1 << 20), b""):
+                    digest.update(chunk)
+    return digest.hexdigest()
 
 
 def embedding_mode() -> str:
@@ -215,19 +234,24 @@ class SentenceEmbedder:
 
 
 class EmbeddingCache:
-    """Embeddings on disk, one file per list of captions and mode: {folder}/{sha256}.npy.
+    """Embeddings on disk, one file per model, mode and list of captions: {folder}/{sha256}.npy.
 
-    The hash covers the mode (exact keeps the key it always had), so int8 embeddings are never
-    read back where exact ones are expected, nor the other way round.
+    The hash covers the identity of the model folder (`minilm_folder()` when first used) and the
+    mode, so embeddings of another model ($GW_MINILM_PATH elsewhere) or of the other mode are never
+    read back.
     """
 
     def __init__(self, folder: Path, mode: str | None = None) -> None:
         self.folder = Path(folder)
         self.mode = mode or embedding_mode()
 
+    @functools.cached_property
+    def model(self) -> str:
+        """The model part of every key; read on first use, so loading a text domain reads no weights."""
+        return f"all-MiniLM-L6-v2/{model_identity(minilm_folder())}/{self.mode}"
+
     def file(self, captions: list[str]) -> Path:
-        model = "all-MiniLM-L6-v2" if self.mode == "exact" else f"all-MiniLM-L6-v2/{self.mode}"
-        digest = hashlib.sha256("\n".join([model, *captions]).encode("utf-8")).hexdigest()
+        digest = hashlib.sha256("\n".join([self.model, *captions]).encode("utf-8")).hexdigest()
         return self.folder / f"{digest[:32]}.npy"
 
     def get(self, captions: list[str]) -> np.ndarray | None:

@@ -1,7 +1,7 @@
 """The text domain `t`: caption -> MiniLM sentence embedding -> a small VAE's mean latent.
 
 - Embeddings: all-MiniLM-L6-v2 (384-d, unit length) from minilm.py, cached on disk
-  (DATA/cache/minilm/, keyed by a hash of the captions).
+  (DATA/cache/minilm/, keyed by a hash of the model folder, the mode and the captions).
 - Text VAE: standardised embedding (train mean/std) → 512 → 512 → latent (default 64, as in the
   reference). It has two decoders, both of the caption's words: the caption decoder
   (caption_decoder.py, token cross-entropy) and a bag of words (which vocabulary words the
