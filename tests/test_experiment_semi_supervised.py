@@ -193,6 +193,23 @@ def test_defined_preset_trains_with_its_weights_and_a_resume_keeps_them(
         run_semi_supervised(changed)
 
 
+def test_a_variant_of_full_is_compared_with_tr_and_with_full(exp_data: Path, tmp_path: Path) -> None:
+    exp = tmp_path / "exp"
+    with pytest.raises(SystemExit) as done:
+        run_cli("experiment", "semi-supervised", str(exp_data), *ARGS, "--seeds", "1", "--presets",
+                "tr,full,full-bt", "--out", str(exp))  # fmt: skip
+    assert done.value.code in (0, None)
+    rows = read_csv(exp / "results.csv")
+    assert {r["preset"] for r in rows} == {"tr", "full", "full-bt"}
+    eff = json.loads((exp / "efficiency.json").read_text())
+    assert eff["candidate"] == "full"
+    assert set(eff["metrics"]["translation/sum/latent_mse"]) == {
+        "full_vs_tr",
+        "full-bt_vs_tr",
+        "full-bt_vs_full",
+    }
+
+
 def test_existing_folders_need_force(
     exp_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -104,7 +104,7 @@ def test_mixed_batch_keeps_every_term_of_its_groups() -> None:
         torch.testing.assert_close(terms[name], alone[name], msg=name)
 
 
-@pytest.mark.parametrize("name", ["tr", "tr+cont", "tr+cy", "tr+dcy", "cont", "full"])
+@pytest.mark.parametrize("name", ["tr", "tr+cont", "tr+cy", "tr+dcy", "cont", "full", "full-bt"])
 def test_presets_switch_exactly_their_terms_on(name: str) -> None:
     member = MemberSpec.from_preset(name, seed=0, paired=5)
     task = GWTask(SPECS, active_categories([member]))
@@ -169,6 +169,26 @@ def test_every_category_is_known() -> None:
     assert set(GW_CATEGORIES) == {"translation", "contrastive", "demi_cycle", "cycle"}
     with pytest.raises(ValueError):
         GWTask(SPECS, {"broadcast"})
+
+
+def test_back_translation_is_a_cycle_whose_way_out_learns_nothing() -> None:
+    """Same value as the cycle; its gradient reaches the way back (E_v, D_attr for attr through v)
+    and never the way out (E_attr, D_v), which could otherwise hide attr in v's latent."""
+    model = _model()
+    terms, _ = GWTask(SPECS, {"cycle", "back_translation"}).loss(model, _batch(2, 0, 7))
+    assert {n for n in terms if n.startswith("back_translation/")} == {
+        "back_translation/v_through_attr",
+        "back_translation/attr_through_v",
+    }
+    way_out = [*model.encoders["attr"].parameters(), *model.decoders["v"].parameters()]
+    way_back = [*model.encoders["v"].parameters(), *model.decoders["attr"].parameters()]
+    for category, out_learns in (("cycle", True), ("back_translation", False)):
+        term = terms[f"{category}/attr_through_v"]
+        torch.testing.assert_close(term, terms["cycle/attr_through_v"])
+        grads = torch.autograd.grad(term.sum(), way_out + way_back, allow_unused=True, retain_graph=True)
+        out, back = grads[: len(way_out)], grads[len(way_out) :]
+        assert any(g is not None and bool(g.abs().sum() > 0) for g in out) == out_learns, category
+        assert all(g is not None and bool(g.abs().sum() > 0) for g in back), category
 
 
 def test_gradients_reach_only_the_members_own_weights() -> None:

@@ -272,11 +272,12 @@ def efficiency_figure(
         ax.axhspan(4.0, 7.0, color="#1f77b4", alpha=0.08, linewidth=0, label="paper: 4–7×")
         ax.axhline(1.0, color="black", linewidth=0.8, linestyle=":")
         for key, levels in lines.items():
-            reference = key.split("_vs_", 1)[-1]
+            candidate, reference = key.split("_vs_", 1)
             colour, _ = preset_style(reference, [reference])
+            style = "-" if candidate == efficiency.get("candidate") else "--"
             loss = [lv["loss"] for lv in levels]
             ratio = [lv["ratio"] for lv in levels]
-            ax.plot(loss, ratio, color=colour, linewidth=1.5, label=key)
+            ax.plot(loss, ratio, color=colour, linestyle=style, linewidth=1.5, label=key)
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.invert_xaxis()

@@ -58,6 +58,8 @@ EXPERIMENT_FORMAT_VERSION = 1
 PROGRESS_STEPS = 25
 """Steps between progress-bar updates."""
 SIX_PRESETS = ("tr", "tr+cont", "tr+cy", "tr+dcy", "cont", "full")
+VARIANTS_OF_FULL = ("full-bt",)
+"""Our variants of `full`: when run, efficiency.json also compares each with tr, tr+cont and full."""
 """The six models of the slides, in the order the report lists them."""
 
 
@@ -570,6 +572,11 @@ def finish(
         candidate="full" if "full" in config.presets else config.presets[-1],
         references=[p for p in ("tr", "tr+cont") if p in config.presets],
     )
+    for variant in VARIANTS_OF_FULL:
+        if variant in config.presets and variant != efficiency["candidate"]:
+            references = [p for p in ("tr", "tr+cont", "full") if p in config.presets]
+            for metric, comps in efficiency_report(rows, metrics, variant, references)["metrics"].items():
+                efficiency["metrics"][metric].update(comps)
     if ablations.has_ablations(config.presets):
         efficiency["ablations"] = ablations.ablation_efficiency(rows, metrics, config.presets)
     efficiency["baselines_train_mean"] = baselines

@@ -30,9 +30,9 @@ from .fusion_eval import fusion_metrics
 from .losses import GWTask
 from .model import GlobalWorkspace, WorkspaceConfig
 from .presets import (
-    GW_CATEGORIES,
     PRESET_FAMILY,
     PRESETS,
+    WORKSPACE_CATEGORIES,
     MemberSpec,
     parse_coefficients,
     preset,
@@ -110,7 +110,7 @@ def _fusion_family(name: str, gates: bool) -> Family:
 FAMILIES: dict[str, Family] = {
     "workspace": Family(
         name="workspace",
-        categories=GW_CATEGORIES,
+        categories=WORKSPACE_CATEGORIES,
         shared_space=True,
         build_model=GlobalWorkspace,
         build_task=lambda specs, active, learn: GWTask(specs, active, learn),

@@ -6,6 +6,9 @@ Term names say what and from where, never which group of the batch they came fro
                              model's domain order
   demi_cycle/{a}             D_a(tanh(E_a(u_a))) vs u_a         unpaired rows of a
   cycle/{a}_through_{b}      D_a(tanh(E_b(D_b(tanh(E_a(u_a)))))) vs u_a   unpaired rows of a
+  back_translation/{a}_through_{b}   the same with D_b(tanh(E_a(u_a))) cut from the graph: the way
+                             back b -> a learns from b's translations of real a, and the way out
+                             a -> b gets no gradient through which to hide u_a in b's latent
 Each domain's prediction is scored by its own `LatentLoss`. The unpaired rows are drawn from the
 whole train split (paired examples included), so demi-cycles and cycles see every example, as in
 the reference, which also computes them on its unpaired groups. A term with nothing to compute
@@ -27,7 +30,16 @@ from torch import nn
 
 from ..domains.latents import LatentSpec
 from .model import GlobalWorkspace
-from .presets import CONTRASTIVE, CYCLE, DEMI_CYCLE, GW_CATEGORIES, TRANSLATION, MemberSpec
+from .presets import (
+    BACK_TRANSLATION,
+    CONTRASTIVE,
+    CYCLE,
+    DEMI_CYCLE,
+    GW_CATEGORIES,
+    TRANSLATION,
+    WORKSPACE_CATEGORIES,
+    MemberSpec,
+)
 from .sampling import Batch
 
 Terms = dict[str, torch.Tensor]
@@ -110,9 +122,10 @@ def _apply(fn: Callable[[torch.Tensor], torch.Tensor], pieces: Sequence[torch.Te
 
 
 class GWTask:
-    """The losses of the global workspace (REFERENCE §5) as a trainer task."""
+    """The losses of the global workspace (REFERENCE §5, plus back-translation) as a trainer task;
+    by default the paper's four."""
 
-    categories: tuple[str, ...] = GW_CATEGORIES
+    categories: tuple[str, ...] = WORKSPACE_CATEGORIES
     needs_pairs: frozenset[str] = frozenset({TRANSLATION, CONTRASTIVE})
 
     def __init__(
@@ -144,7 +157,8 @@ class GWTask:
         u = {d: batch.latents[d] for d in domains}  # (K, P + U_d, dim)
         n_unpaired = {d: batch.unpaired_count(d) for d in domains}
         do_tr = TRANSLATION in self.active and p > 0
-        do_cy = CYCLE in self.active
+        cycles = [c for c in (CYCLE, BACK_TRANSLATION) if c in self.active]
+        do_cy = bool(cycles)
         do_dcy = DEMI_CYCLE in self.active
         terms: Terms = {}
         report: Terms = {}
@@ -178,8 +192,8 @@ class GWTask:
             if do_dcy and n_unpaired[a]:
                 terms[f"demi_cycle/{a}"] = self.specs[a].loss(decoded[(a, a)], u[a][:, p:]).mean(dim=1)
 
-        if do_cy:
-            self._cycles(model, domains, decoded, u, p, n_unpaired, terms)
+        for cat in cycles:
+            self._cycles(model, domains, decoded, u, p, n_unpaired, terms, cat)
 
         if CONTRASTIVE in self.active and p > 0:
             scale = model.logit_scale(self.max_logit_scale)
@@ -198,13 +212,17 @@ class GWTask:
         p: int,
         n_unpaired: dict[str, int],
         terms: Terms,
+        category: str,
     ) -> None:
-        """cycle/{a}_through_{b} on a's unpaired rows: re-encode the translation into b, decode a."""
+        """{category}/{a}_through_{b} on a's unpaired rows: re-encode the translation into b, decode
+        a; for back-translation the translation enters as a constant."""
         back: dict[tuple[str, str], torch.Tensor] = {}  # (a, b) -> tanh(E_b(D_b(z_a)))
         for b in domains:
             keys = [(a, b) for a in domains if a != b and n_unpaired[a]]
             if keys:
                 pieces = [self.specs[b].loss.as_latent(decoded[k][:, -n_unpaired[k[0]] :]) for k in keys]
+                if category == BACK_TRANSLATION:
+                    pieces = [x.detach() for x in pieces]
                 outs = _apply(functools.partial(model.encode, b), pieces)
                 back.update((k, torch.tanh(o)) for k, o in zip(keys, outs, strict=True))
         for a in domains:
@@ -213,4 +231,4 @@ class GWTask:
                 continue
             outs = _apply(functools.partial(model.decode, a), [back[k] for k in keys])
             for (_, b), pred in zip(keys, outs, strict=True):
-                terms[f"cycle/{a}_through_{b}"] = self.specs[a].loss(pred, u[a][:, p:]).mean(dim=1)
+                terms[f"{category}/{a}_through_{b}"] = self.specs[a].loss(pred, u[a][:, p:]).mean(dim=1)
