@@ -21,6 +21,7 @@ def test_cuda_graph_step_equals_eager_step() -> None:
         MemberSpec.from_preset("full", seed=0, paired=50),
         MemberSpec.from_preset("tr+cy", seed=1, paired=500),
         MemberSpec.from_preset("cont", seed=2, paired=3000),
+        MemberSpec.from_preset("full-bt", seed=3, paired=50),
     ]
     specs = {
         "v": LatentSpec("v", 12, LatentLoss()),
