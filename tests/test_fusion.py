@@ -281,6 +281,54 @@ def test_fusion_gates_learn_from_real_inputs_not_from_cycles() -> None:
         assert (grad is not None and bool(grad.abs().sum() > 0)) == learns, active
 
 
+def _gate_batch(shift_held: float = 0.0, shift_kept: float = 0.0) -> Batch:
+    """Six pairs of THREE whose last two are kept for the gates (positions > 1 - 1/3)."""
+    batch = _batch(THREE, 2, 6, 4)
+    position = ((torch.arange(6) + 0.5) / 6).expand(2, 6)
+    shift = torch.tensor([shift_kept] * 4 + [shift_held] * 2 + [0.0] * 4).view(1, -1, 1)
+    latents = {d: x + shift for d, x in batch.latents.items()}
+    return Batch(latents=latents, paired=6, key=batch.key, pair_position=position)
+
+
+def test_pairs_kept_for_the_gates_train_only_the_gates() -> None:
+    model = _model(THREE, gates=True)
+    task = BroadcastTask(_specs(THREE), gate_pairs=1 / 3)
+    assert model.fusion_gates is not None
+    others = [p for p in model.parameters() if p is not model.fusion_gates]
+
+    def grads(batch: Batch) -> tuple[torch.Tensor, list[torch.Tensor | None]]:
+        terms, _ = task.loss(model, batch)
+        total = sum(v.sum() for v in terms.values())
+        gates, *rest = torch.autograd.grad(total, [model.fusion_gates, *others], allow_unused=True)
+        return gates, rest
+
+    base_gates, base_rest = grads(_gate_batch())
+    held_gates, held_rest = grads(_gate_batch(shift_held=1.0))
+    kept_gates, kept_rest = grads(_gate_batch(shift_kept=1.0))
+    assert not torch.allclose(held_gates, base_gates)  # the gates learn from the kept-aside pairs...
+    for a, b in zip(held_rest, base_rest, strict=True):  # ...nothing else does (up to rounding: the
+        assert a is not None and b is not None  # contrastive term's max runs over weight-0 rows too)
+        torch.testing.assert_close(a, b)
+    torch.testing.assert_close(kept_gates, base_gates)  # and the gates learn from nothing else
+    assert any(
+        a is not None and b is not None and not torch.allclose(a, b)
+        for a, b in zip(kept_rest, base_rest, strict=True)
+    )
+
+
+def test_pairs_kept_for_the_gates_form_their_own_group() -> None:
+    batch = _gate_batch()
+    gated, _ = BroadcastTask(_specs(THREE), gate_pairs=1 / 3).loss(_model(THREE, gates=True), batch)
+    plain, _ = BroadcastTask(_specs(THREE), gate_pairs=1 / 3).loss(_model(THREE), batch)
+    gate_terms = {n for n in gated if "/gates/" in n}
+    assert "translation/gates/v+attr_to_t" in gate_terms and "fused/gates/v+attr+t_to_v" in gate_terms
+    assert all(n.split("/")[0] in ("translation", "fused") and "+" in n.split("/")[2] for n in gate_terms)
+    assert len(gate_terms) == 4 * 3  # 4 subsets of two or more domains x 3 targets
+    assert set(gated) - gate_terms == set(plain)  # a model without gates keeps every pair
+    with pytest.raises(UserError, match="fusion gates"):
+        BroadcastTask(_specs(THREE), gate_pairs=1.0)
+
+
 def _plain_group_terms(
     model: GlobalWorkspace, task: BroadcastTask, group: Group, key: torch.Tensor
 ) -> dict[str, torch.Tensor]:

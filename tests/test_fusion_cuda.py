@@ -8,7 +8,7 @@ from workspace_fixtures import cuda_graph_and_eager
 
 from global_workspace.domains.latent_loss import LatentLoss
 from global_workspace.domains.latents import LatentSpec
-from global_workspace.workspace.broadcast import BroadcastTask
+from global_workspace.workspace.families import family_of
 from global_workspace.workspace.losses import active_categories
 from global_workspace.workspace.presets import MemberSpec
 
@@ -21,4 +21,7 @@ DOMAINS = {"v": 12, "attr": 11, "t": 16}
 def test_fusion_cuda_graph_step_equals_eager_step(preset: str) -> None:
     members = [MemberSpec.from_preset(preset, seed=s, paired=p) for s, p in ((0, 50), (1, 3000))]
     specs = {d: LatentSpec(d, n, LatentLoss(3 if d == "attr" else 0)) for d, n in DOMAINS.items()}
-    cuda_graph_and_eager(DOMAINS, members, lambda: BroadcastTask(specs, active=active_categories(members)))
+    family = family_of(members)  # fusion-gated keeps its last pairs for the gates
+    cuda_graph_and_eager(
+        DOMAINS, members, lambda: family.build_task(specs, active_categories(members), False)
+    )

@@ -152,6 +152,24 @@ def test_sampled_indices_cover_the_pool_uniformly() -> None:
     )
 
 
+@pytest.mark.parametrize("paired", [40, 300])
+def test_pair_positions_mark_where_each_pair_sits_in_the_members_list(paired: int) -> None:
+    # Whether the pool is used whole (40 <= batch) or sampled (300), a row's position says which
+    # of the member's pairs it holds, so a task can set the last ones aside.
+    data = {"v": torch.arange(300.0).unsqueeze(1), "attr": torch.zeros(300, 1)}
+    sampler = Sampler(data, [MemberSpec(seed=0, paired=paired)], 64)
+    last = set(sampler.pair_table[0, int(0.9 * paired) :].tolist())
+    held: set[int] = set()
+    for step in range(40):
+        batch = sampler.batch(torch.tensor(step))
+        assert batch.pair_position is not None
+        rows = batch.latents["v"][0, : min(paired, 64), 0].long()
+        late = batch.pair_position[0, : min(paired, 64)] >= 0.9
+        assert set(rows[late].tolist()) <= last and not set(rows[~late].tolist()) & last
+        held |= set(rows[late].tolist())
+    assert held == last
+
+
 def test_frozen_specialist_gets_no_gradient() -> None:
     """The specialist only makes latents; training the workspace leaves it untouched."""
     specialist = nn.Linear(7, 5)

@@ -24,7 +24,7 @@ from torch import nn
 from ..domains.latents import LatentSpec
 from ..errors import UserError
 from . import direct
-from .broadcast import BROADCAST_CATEGORIES, BroadcastTask
+from .broadcast import BROADCAST_CATEGORIES, GATE_PAIRS, BroadcastTask
 from .evaluate import Metrics, attribute_metrics, evaluate_split, latent_metrics
 from .fusion_eval import fusion_metrics
 from .losses import GWTask
@@ -100,7 +100,9 @@ def _fusion_family(name: str, gates: bool) -> Family:
         categories=BROADCAST_CATEGORIES,
         shared_space=True,
         build_model=functools.partial(GlobalWorkspace, fusion_gates=gates),
-        build_task=lambda specs, active, learn: BroadcastTask(specs, active=active, learn_logit_scale=learn),
+        build_task=lambda specs, active, learn: BroadcastTask(
+            specs, active=active, learn_logit_scale=learn, gate_pairs=GATE_PAIRS if gates else 0.0
+        ),
         latent_metrics=latent_metrics,  # type: ignore[arg-type]
         evaluate=_evaluate_fusion,
         not_applicable=lambda domains: {},

@@ -102,6 +102,15 @@ class GlobalWorkspace(nn.Module):
         """(K, B, workspace_dim) -> predicted latent (K, B, latent_dim)."""
         return self._decoder(domain)(self._members_first(state))
 
+    def decode_frozen(self, domain: str, state: torch.Tensor) -> torch.Tensor:
+        """`decode` with the decoder's weights cut from the graph: gradients reach `state` only
+        (what the fusion gates learn through on pairs the rest of the workspace never sees)."""
+        decoder = self._decoder(domain)
+        weights = {name: p.detach() for name, p in decoder.named_parameters()}
+        out = torch.func.functional_call(decoder, weights, (self._members_first(state),))
+        assert isinstance(out, torch.Tensor)
+        return out
+
     @staticmethod
     def fuse(encodings: Mapping[str, torch.Tensor], weights: Mapping[str, torch.Tensor]) -> torch.Tensor:
         """State tanh(sum_d alpha_d * e_d); weights are (K, B) or broadcastable to it."""

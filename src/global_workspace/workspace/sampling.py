@@ -63,12 +63,16 @@ class Batch:
     paired_weight: (K, P) with 1 for a real pair and 0 for padding; None means all ones.
     key: (K,) int64 in [0, 2**32), a per-member key of this step for a task's own random draws
     (e.g. fusion weights, see `selection.hash_uniform`); None when no step produced the batch.
+    pair_position: (K, P) float, where each paired row's example sits in its member's list of
+    pairs, (slot + 0.5) / paired in (0, 1); lets a task keep its last pairs out of most terms
+    (`BroadcastTask`'s gate pairs). None when no sampler made the batch.
     """
 
     latents: dict[str, torch.Tensor]
     paired: int
     paired_weight: torch.Tensor | None = None
     key: torch.Tensor | None = None
+    pair_position: torch.Tensor | None = None
 
     def domains(self) -> list[str]:
         return list(self.latents)
@@ -129,8 +133,10 @@ class Sampler:
     def batch(self, step: torch.Tensor) -> Batch:
         """The batch of a step (an int64 scalar tensor on the device)."""
         parts: dict[str, list[torch.Tensor]] = {d: [] for d in self.train}
+        position = None
         if self.paired_rows:
             slot = hash_indices(self.member_keys, step, self.paired_keys, self.pool)
+            position = (slot.float() + 0.5) / self.pool.clamp_min(1).unsqueeze(1).float()
             rows = self.pair_table.gather(1, slot.clamp_max(self.pair_table.shape[1] - 1))
             for d in self.train:
                 parts[d].append(rows)
@@ -142,4 +148,10 @@ class Sampler:
             index = idx[0] if len(idx) == 1 else torch.cat(idx, dim=1)  # (K, P + U)
             latents[d] = self.train[d][index]  # (K, P + U, latent_dim)
         key = mix32(self.member_keys ^ mix32(step & MASK32) ^ _name_key("task"))
-        return Batch(latents=latents, paired=self.paired_rows, paired_weight=self.paired_weight, key=key)
+        return Batch(
+            latents=latents,
+            paired=self.paired_rows,
+            paired_weight=self.paired_weight,
+            key=key,
+            pair_position=position,
+        )
