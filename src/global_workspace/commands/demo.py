@@ -17,7 +17,9 @@ def demo(
     force: bool = typer.Option(False, "--force", help="Start afresh when OUT exists."),
     train: int | None = typer.Option(None, help="Training images (demo 12000, paper 500000)."),
     paired: str | None = typer.Option(None, help="Pair counts of the experiment."),
-    presets: str | None = typer.Option(None, help="Presets of the experiment (default all)."),
+    presets: str | None = typer.Option(
+        None, help="Presets of the experiment (default all,full-bt: the paper's six and ours)."
+    ),
     seeds: int | None = typer.Option(None, help="Seeds per (preset, pair count)."),
     steps: int | None = typer.Option(None, help="Training steps of every workspace."),
     batch_size: int | None = typer.Option(None, help="Batch size of every workspace group."),
