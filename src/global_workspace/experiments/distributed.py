@@ -83,12 +83,17 @@ def run_on_rank0_then_share(fn: Callable[[], T]) -> T:
 
 
 def gather_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
-    """Every rank's rows, concatenated in rank order, on rank 0; None on the other ranks."""
+    """Every rank's rows, concatenated in rank order, on rank 0; None on the other ranks.
+
+    Returns only once rank 0 holds every row: a rank that tore its process group down while its
+    rows were still on the way aborted the run (gloo, seen once in `gw demo` with 60 rows a rank).
+    """
     if not dist.is_initialized():
         return list(rows)
     rank, world = dist.get_rank(), dist.get_world_size()
     out: list[Any] | None = [None] * world if rank == 0 else None
     dist.gather_object(rows, out, dst=0, group=_objects_group())
+    dist.barrier(group=_objects_group())
     if rank != 0:
         return None
     assert out is not None
