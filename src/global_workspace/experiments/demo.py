@@ -5,9 +5,9 @@ Two sizes. `demo` is sized for 2 CPU cores and ~10 minutes of compute: 12,000 tr
 attribute domain (nothing to train), and the six presets of the paper plus our `full-bt` at five
 pair counts × three seeds, the ensembles shared out over one process per core. Three of the pair
 counts sit where the curves fall steeply (60-250 pairs); read from 60/200/1000/ALL and two seeds,
-the ratio was mostly noise. `paper`
-is the paper's grid for one GPU: 500,000 training images, all three specialists, the same seven
-presets × six pair counts × three seeds on `v,attr` and on `v,t`. Every size is an option of `DemoOptions`.
+the ratio was mostly noise. `paper` is the paper's grid for one GPU: 500,000 training images, all
+three specialists, the same seven presets × six pair counts × three seeds on `v,attr` and on
+`v,t`. Every size is an option of `DemoOptions`.
 
 A demo folder remembers its options (`demo.json`) and how long each finished stage took
 (`timings.json`): rerunning the same command after an interruption continues where it stopped,

@@ -58,9 +58,9 @@ EXPERIMENT_FORMAT_VERSION = 1
 PROGRESS_STEPS = 25
 """Steps between progress-bar updates."""
 SIX_PRESETS = ("tr", "tr+cont", "tr+cy", "tr+dcy", "cont", "full")
+"""The six models of the slides, in the order the report lists them."""
 VARIANTS_OF_FULL = ("full-bt",)
 """Our variants of `full`: when run, efficiency.json also compares each with tr, tr+cont and full."""
-"""The six models of the slides, in the order the report lists them."""
 
 
 @dataclass(frozen=True)
