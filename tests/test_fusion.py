@@ -11,20 +11,29 @@ import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
-from workspace_fixtures import linear_pair, one_thread, write_domain  # noqa: F401
+from workspace_fixtures import (  # noqa: F401
+    assert_back_translation_spares_the_way_out,
+    linear_pair,
+    one_thread,
+    write_domain,
+)
 
 from global_workspace.domains.latent_loss import LatentLoss
 from global_workspace.domains.latents import LatentSpec
 from global_workspace.errors import UserError
 from global_workspace.workspace.broadcast import (
     BROADCAST_CATEGORIES,
+    FUSION_CATEGORIES,
     BroadcastTask,
     Group,
     subset_mask,
     subset_members,
 )
+from global_workspace.workspace.families import define_preset, family_of
 from global_workspace.workspace.fusion_eval import fusion_metrics
+from global_workspace.workspace.losses import active_categories
 from global_workspace.workspace.model import GlobalWorkspace, WorkspaceConfig
+from global_workspace.workspace.presets import MemberSpec
 from global_workspace.workspace.sampling import Batch
 from global_workspace.workspace.selection import (
     SELECTIONS,
@@ -184,7 +193,7 @@ def test_term_names_and_count_with_paired_and_unpaired_groups(domains: dict[str,
     v = names[0]
     assert f"demi_cycle/paired/{v}_to_{v}" in terms and f"demi_cycle/unpaired/{v}_to_{v}" in terms
     assert "contrastive/logit_scale" in report
-    assert {name.split("/", 1)[0] for name in terms} == set(BROADCAST_CATEGORIES)
+    assert {name.split("/", 1)[0] for name in terms} == set(FUSION_CATEGORIES)
 
 
 def test_groups_absent_from_a_batch_give_no_terms() -> None:
@@ -227,7 +236,7 @@ def test_identity_maps_give_zero_broadcast_loss() -> None:
     latents = {d: torch.cat([pairs, 0.5 * torch.randn(2, 5, 3, generator=gen)], dim=1) for d in same}
     batch = Batch(latents, paired=8, key=torch.tensor([3, 4]))
     terms, _ = BroadcastTask(specs, active=set(BROADCAST_CATEGORIES) - {"contrastive"}).loss(model, batch)
-    assert len(terms) == 30 + 3 * 2
+    assert len(terms) == 30 + 3 * 2 + 12  # back-translation repeats the 9 + 3 cycle terms
     for name, value in terms.items():
         torch.testing.assert_close(value, torch.zeros(2), atol=1e-5, rtol=0, msg=name)
 
@@ -279,6 +288,21 @@ def test_fusion_gates_learn_from_real_inputs_not_from_cycles() -> None:
             sum(v.sum() for v in terms.values()), [model.fusion_gates], allow_unused=True
         )
         assert (grad is not None and bool(grad.abs().sum() > 0)) == learns, active
+
+
+def test_back_translation_is_a_cycle_whose_way_out_learns_nothing() -> None:
+    """v alone through attr: same value as the cycle; the way back (E_attr, D_v) learns, the way
+    out (E_v, D_attr), which could hide v in attr's latent, does not."""
+    model = _model(TWO)
+    task = BroadcastTask(_specs(TWO), active={"cycle", "back_translation"})
+    terms, _ = task.loss(model, _batch(TWO, 2, 0, 6))
+    assert {n for n in terms if n.startswith("back_translation/")} == {
+        "back_translation/unpaired/v_to_v",
+        "back_translation/unpaired/attr_to_attr",
+    }
+    way_out = [*model.encoders["v"].parameters(), *model.decoders["attr"].parameters()]
+    way_back = [*model.encoders["attr"].parameters(), *model.decoders["v"].parameters()]
+    assert_back_translation_spares_the_way_out(terms, "cycle/unpaired/v_to_v", way_out, way_back)
 
 
 def _gate_batch(shift_held: float = 0.0, shift_kept: float = 0.0) -> Batch:
@@ -372,7 +396,7 @@ def _plain_group_terms(
 @pytest.mark.parametrize("members", ["paired3", "unpaired", "paired2_of_3"])
 def test_batched_subsets_match_a_plain_loop_forward_and_backward(members: str, gates: bool) -> None:
     model = _model(THREE, gates=gates)
-    task = BroadcastTask(_specs(THREE), active=set(BROADCAST_CATEGORIES) - {"contrastive"})
+    task = BroadcastTask(_specs(THREE), active=set(FUSION_CATEGORIES) - {"contrastive"})
     gen = torch.Generator().manual_seed(5)
     doms = {"paired3": ["v", "attr", "t"], "unpaired": ["attr"], "paired2_of_3": ["v", "t"]}[members]
     latents = {d: torch.randn(2, 6, THREE[d], generator=gen) for d in doms}
@@ -490,3 +514,14 @@ def test_fusion_preset_trains_and_evaluates_three_domains(tmp_path: Path, preset
         assert gates is not None and gates.shape == (2, 3, 12) and gates.abs().max() > 0
     else:
         assert gates is None
+
+
+def test_a_fusion_preset_can_trade_its_cycles_for_back_translation() -> None:
+    name = define_preset("fusion-bt-test=fusion:cy=0,bt=0.1")
+    member = MemberSpec.from_preset(name, seed=0, paired=4)
+    family = family_of([member])
+    assert family.name == "fusion"
+    task = family.build_task(_specs(THREE), active_categories([member]), False)
+    terms, _ = task.loss(_model(THREE), _batch(THREE, 2, 4, 4))
+    categories = {n.split("/", 1)[0] for n in terms}
+    assert categories == {"translation", "contrastive", "demi_cycle", "fused", "back_translation"}

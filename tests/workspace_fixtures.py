@@ -89,3 +89,22 @@ def _cuda_trainer(
     coefficients = member_coefficients(task.categories, [m.coefficients for m in members], device)
     config = TrainConfig(steps=50, batch_size=256, cuda_graph=cuda_graph)
     return Trainer(model, task, Sampler(train, members, 256), coefficients, config)
+
+
+def assert_back_translation_spares_the_way_out(
+    terms: dict[str, torch.Tensor],
+    cycle: str,
+    way_out: list[torch.nn.Parameter],
+    way_back: list[torch.nn.Parameter],
+) -> None:
+    """terms[cycle] and its back-translation twin have one value; the cycle's gradient reaches
+    both ways, the back-translation's only the way back."""
+    twin = "back_translation/" + cycle.split("/", 1)[1]
+    for name, out_learns in ((cycle, True), (twin, False)):
+        torch.testing.assert_close(terms[name], terms[cycle])
+        grads = torch.autograd.grad(
+            terms[name].sum(), way_out + way_back, allow_unused=True, retain_graph=True
+        )
+        out, back = grads[: len(way_out)], grads[len(way_out) :]
+        assert any(g is not None and bool(g.abs().sum() > 0) for g in out) == out_learns, name
+        assert all(g is not None and bool(g.abs().sum() > 0) for g in back), name

@@ -11,6 +11,8 @@ and every domain is decoded from z_S. A decoded target t of the group is scored 
   fused/{group}/{S}_to_{t}         t in S, |S| > 1
   cycle/{group}/{S}_to_{t}         the decoded domains outside S (all of the model's, not only
                                    the group's) are re-encoded and fused, S decoded again, t in S
+  back_translation/{group}/{S}_to_{t}  the same with the decoded domains entering as constants:
+                                   the way back learns, the way out cannot hide S in them
   contrastive/{group}/{a}+{b}      CLIP loss on pre-tanh encodings of the group's rows, |G| > 1
 
 With `gate_pairs` > 0 and a model with fusion gates, the last `gate_pairs` of each member's pairs
@@ -39,12 +41,15 @@ from ..errors import UserError
 from ..seeding import derive_seed
 from .losses import Terms, contrastive_loss, workspace_parameters
 from .model import GlobalWorkspace
-from .presets import CONTRASTIVE, CYCLE, DEMI_CYCLE, FUSED, TRANSLATION
+from .presets import BACK_TRANSLATION, CONTRASTIVE, CYCLE, DEMI_CYCLE, FUSED, TRANSLATION
 from .sampling import MASK32, Batch
 from .selection import RandomSoftmax, Selection, hash_uniform
 
-BROADCAST_CATEGORIES = (TRANSLATION, CONTRASTIVE, DEMI_CYCLE, CYCLE, FUSED)
-"""Coefficient categories of the broadcast loss, in a fixed order."""
+FUSION_CATEGORIES = (TRANSLATION, CONTRASTIVE, DEMI_CYCLE, CYCLE, FUSED)
+"""The categories of the broadcast loss in the fusion paper (REFERENCE §7), in a fixed order."""
+
+BROADCAST_CATEGORIES = (*FUSION_CATEGORIES, BACK_TRANSLATION)
+"""Every coefficient category of the broadcast loss: the paper's and back-translation."""
 
 PAIRED, UNPAIRED, GATES = "paired", "unpaired", "gates"
 
@@ -132,7 +137,7 @@ class BroadcastTask:
         self,
         specs: Mapping[str, LatentSpec],
         selection: Selection | None = None,
-        active: Iterable[str] = BROADCAST_CATEGORIES,
+        active: Iterable[str] = FUSION_CATEGORIES,
         learn_logit_scale: bool = False,
         max_logit_scale: float = 100.0,
         gate_pairs: float = 0.0,
@@ -211,8 +216,9 @@ class BroadcastTask:
                 if cat in self.active:
                     self._add(terms, f"{cat}/{group.name}/{subset_name(subset)}_to_{t}", loss[:, s])
 
-        if CYCLE in self.active:
-            self._cycles(model, group, names, mask, decoded, key, terms)
+        for category in (CYCLE, BACK_TRANSLATION):
+            if category in self.active:
+                self._cycles(model, group, names, mask, decoded, key, terms, category)
 
         if CONTRASTIVE in self.active and len(names) > 1:
             scale = model.logit_scale(self.max_logit_scale)
@@ -267,8 +273,10 @@ class BroadcastTask:
         decoded: dict[str, torch.Tensor],
         key: torch.Tensor,
         terms: Terms,
+        category: str,
     ) -> None:
-        """Re-encode the decoded domains outside each subset S, fuse them, decode S again."""
+        """Re-encode the decoded domains outside each subset S, fuse them, decode S again; for
+        back-translation the decoded domains enter as constants."""
         every = model.domain_names
         subsets = subset_members(names)
         # Subsets whose complement among all the model's domains is not empty (S != every domain).
@@ -279,7 +287,10 @@ class BroadcastTask:
         always = torch.ones(n_cyc, dtype=torch.bool, device=mask.device)
         outside = torch.stack([~mask[:n_cyc, col[d]] if d in col else always for d in every], dim=1)  # (C, n)
         # Every domain is re-encoded on every cycled subset; the selection zeroes those inside S.
-        inputs = {d: self.specs[d].loss.as_latent(decoded[d][:, :n_cyc].flatten(1, 2)) for d in every}
+        out = {d: decoded[d][:, :n_cyc].flatten(1, 2) for d in every}
+        if category == BACK_TRANSLATION:
+            out = {d: x.detach() for d, x in out.items()}
+        inputs = {d: self.specs[d].loss.as_latent(x) for d, x in out.items()}
         enc = {d: model.encode(d, x).unflatten(1, (n_cyc, -1)) for d, x in inputs.items()}
         z = self._fuse(model, enc, outside, key, "cycle", learn_gates=False).flatten(1, 2)  # (K, C·B, ws)
         for t in names:
@@ -287,7 +298,7 @@ class BroadcastTask:
             loss = _row_mean(self.specs[t].loss(pred, group.latents[t].unsqueeze(1)), group.weight)  # (K, C)
             for s, subset in enumerate(subsets[:n_cyc]):
                 if t in subset:
-                    self._add(terms, f"{CYCLE}/{group.name}/{subset_name(subset)}_to_{t}", loss[:, s])
+                    self._add(terms, f"{category}/{group.name}/{subset_name(subset)}_to_{t}", loss[:, s])
 
     @staticmethod
     def _add(terms: Terms, name: str, value: torch.Tensor) -> None:
