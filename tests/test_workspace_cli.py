@@ -71,6 +71,29 @@ def test_train_then_evaluate(data: Path, tmp_path: Path) -> None:
         assert expected in names
 
 
+def test_coef_edits_the_weights_of_a_preset_and_keeps_its_model(
+    data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = tmp_path / "run"
+    args = ["--domains", "a,b", "--paired", 40, "--out", run, "--device", "cpu", *SMALL]
+    _gw("train", data, *args, "--preset", "fusion", "--coef", "cy=0,bt=0.1")
+    (member,) = json.loads((run / "config.json").read_text())["members"]
+    assert member["preset"] == "fusion"
+    assert member["coefficients"]["cycle"] == 0 and member["coefficients"]["back_translation"] == 0.1
+    assert member["coefficients"]["fused"] == 0.1  # the rest is fusion's
+    header = (run / "train.csv").read_text().splitlines()[0].split(",")
+    assert "back_translation/unpaired/a_to_a" in header and "fused/paired/a+b_to_a" in header
+    assert not any(h.startswith("cycle/") for h in header)
+    _gw("evaluate", run)  # reloads it as a fusion model
+    assert any(
+        k.startswith("fusion/")
+        for k in json.loads((run / "metrics.json").read_text())["members"][0]["metrics"]
+    )
+    assert "bad coefficient 'fused=1'" in _error(
+        capsys, "train", data, *args, "--force", "--preset", "full", "--coef", "fused=1"
+    )
+
+
 def test_bad_input_is_one_line(data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "run"
     base = ["train", data, "--out", out, "--device", "cpu", *SMALL]

@@ -18,14 +18,17 @@ def train(
     preset: str = typer.Option(
         None,
         help="Loss preset: tr, tr+cont, tr+cy, tr+dcy, cont or full (default full without --coef); "
+        "full-bt is full with back-translation in place of the cycle; "
         "direct-tr, direct-tr+cy train direct translators with no shared workspace (the ablation); "
         "fusion trains with the broadcast loss (several domains enter at once), fusion-gated the "
         "same with learned per-dimension fusion gates.",
     ),
     coef: str = typer.Option(
         None,
-        help="Explicit loss weights instead of a preset, e.g. tr=1,cont=0.1,dcy=1,cy=1 "
-        "(the loss is the SUM of the weighted terms; the reference averages them).",
+        help="Loss weights, e.g. tr=1,cont=0.1,dcy=1,cy=1 (the loss is the SUM of the weighted "
+        "terms; the reference averages them). Alone: a workspace with exactly these weights; with "
+        "--preset: that preset's model and weights, the listed ones replaced (--preset fusion "
+        "--coef cy=0,bt=0.1).",
     ),
     paired: int = typer.Option(..., help="Number of paired training examples (0 for presets without pairs)."),
     steps: int = typer.Option(1000, help="Optimisation steps (the one-cycle schedule spans them)."),
@@ -51,13 +54,12 @@ def train(
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
 ) -> None:
     """Train a global workspace (an ensemble of --ensemble-seeds members) on precomputed latents."""
+    from ..workspace.families import preset_family
     from ..workspace.presets import MemberSpec, parse_coefficients
     from ..workspace.presets import preset as lookup
     from ..workspace.run import make_config, train_workspace
     from ..workspace.trainer import TrainConfig
 
-    if preset is not None and coef is not None:
-        raise UserError("give either --preset or --coef, not both")
     require_at_least(
         (
             ("--steps", steps, 1),
@@ -72,11 +74,13 @@ def train(
     )
     if not lr > 0:
         raise UserError(f"--lr must be positive, got {lr}")
-    if coef is not None:
+    if preset is None and coef is not None:
         coefficients, label = parse_coefficients(coef), "custom"
     else:
         label = preset or "full"
         coefficients = lookup(label)
+        if coef is not None:  # the preset names the model (its family); --coef edits its weights
+            coefficients = parse_coefficients(coef, preset_family(label).categories, base=coefficients)
     members = [
         MemberSpec(seed=seed + i, coefficients=coefficients, paired=paired, preset=label)
         for i in range(ensemble_seeds)
