@@ -54,7 +54,7 @@ def train(
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
 ) -> None:
     """Train a global workspace (an ensemble of --ensemble-seeds members) on precomputed latents."""
-    from ..workspace.families import preset_family
+    from ..workspace.families import edited_preset
     from ..workspace.presets import MemberSpec, parse_coefficients
     from ..workspace.presets import preset as lookup
     from ..workspace.run import make_config, train_workspace
@@ -77,10 +77,8 @@ def train(
     if preset is None and coef is not None:
         coefficients, label = parse_coefficients(coef), "custom"
     else:
-        label = preset or "full"
-        coefficients = lookup(label)
-        if coef is not None:  # the preset names the model (its family); --coef edits its weights
-            coefficients = parse_coefficients(coef, preset_family(label).categories, base=coefficients)
+        label = preset or "full"  # the preset names the model (its family); --coef edits its weights
+        coefficients = lookup(label) if coef is None else edited_preset(label, coef)
     members = [
         MemberSpec(seed=seed + i, coefficients=coefficients, paired=paired, preset=label)
         for i in range(ensemble_seeds)

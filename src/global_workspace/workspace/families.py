@@ -148,6 +148,12 @@ def family_of(members: Sequence[MemberSpec]) -> Family:
     return FAMILIES[names[0]]
 
 
+def edited_preset(base: str, coefficients: str) -> dict[str, float]:
+    """Preset `base`'s weights with those listed in `coefficients` (`cy=0,bt=0.1`, names of its
+    family's categories) replaced."""
+    return parse_coefficients(coefficients, preset_family(base).categories, base=preset(base))
+
+
 _DEFINED: set[str] = set()
 """Presets made by `define_preset` (a definition may be repeated, a built-in name not reused)."""
 
@@ -162,7 +168,7 @@ def define_preset(text: str) -> str:
         raise UserError(f"--define {text!r}: write NAME=BASE:COEFFICIENTS, e.g. full-ref=full:dcy=1,cy=1")
     if name in PRESETS and name not in _DEFINED:
         raise UserError(f"--define {text!r}: {name!r} is a built-in preset; choose another name")
-    weights = parse_coefficients(coefs, preset_family(base).categories, base=preset(base))
+    weights = edited_preset(base, coefs)
     register_preset(name, weights, PRESET_FAMILY.get(base, "workspace"))
     _DEFINED.add(name)
     return name
