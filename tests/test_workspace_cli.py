@@ -99,6 +99,8 @@ def test_bad_input_is_one_line(data: Path, tmp_path: Path, capsys: pytest.Captur
     base = ["train", data, "--out", out, "--device", "cpu", *SMALL]
     assert "unknown domain 'w'" in _error(capsys, *base, "--domains", "a,w", "--paired", 5)
     assert "gw pretrain" in _error(capsys, *base, "--domains", "a,w", "--paired", 5)
+    missing = ["train", tmp_path / "no_data", "--out", out, "--domains", "a,b", "--paired", 5]
+    assert "does not exist; create it with `gw data" in _error(capsys, *missing)
     assert "unknown preset" in _error(capsys, *base, "--domains", "a,b", "--preset", "tr+full", "--paired", 5)
     assert "bad coefficient" in _error(
         capsys, *base, "--domains", "a,b", "--coef", "tr=1,xx=2", "--paired", 5

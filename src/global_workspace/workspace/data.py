@@ -35,12 +35,18 @@ class LatentData:
 
 
 def check_domains(data: Path, domains: Sequence[str]) -> list[str]:
-    """The requested domain names, refused when repeated, fewer than two, or not pretrained."""
+    """The requested domain names, refused when repeated, fewer than two, or not pretrained (or
+    when DATA itself is missing)."""
     names = [d.strip() for d in domains if d.strip()]
     if len(set(names)) != len(names):
         raise UserError(f"--domains {','.join(names)} names a domain twice")
     if len(names) < 2:
         raise UserError(f"a global workspace needs at least two domains, got {names}")
+    if not Path(data).is_dir():
+        raise UserError(
+            f"dataset {data} does not exist; create it with `gw data simple-shapes {data}`, "
+            f"then `gw pretrain {data}`"
+        )
     root = Path(data) / "domains"
     available = sorted(p.name for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
     for name in names:
