@@ -147,6 +147,7 @@ def test_interrupted_experiment_resumes_without_redoing_members(
         ({"define": ("full=full:cy=1",)}, "built-in preset"),
         ({"define": ("mine=full:fused=1",)}, "bad coefficient 'fused=1'"),
         ({"define": ("mine=full",)}, "NAME=BASE:COEFFICIENTS"),
+        ({"select_on": "attr_to_y"}, "give all, last, or directions among attr_to_x, x_to_attr"),
     ],
 )
 def test_bad_input_is_refused_before_any_work(
@@ -164,6 +165,55 @@ def test_workspace_size_options_reach_the_experiment(exp_data: Path, tmp_path: P
         options(exp_data, tmp_path / "exp", width=24, depth=3, workspace_dim=8), torch.device("cpu")
     )
     assert (config.width, config.depth, config.workspace_dim) == (24, 3, 8)
+
+
+def test_select_on_keeps_the_weights_best_on_the_named_directions(exp_data: Path) -> None:
+    """With three domains the overfitting caption directions decide a selection over every
+    direction; naming directions must keep the checkpoint best on those, and `last` none."""
+    from global_workspace.workspace.data import load_latent_data
+    from global_workspace.workspace.families import family_of
+    from global_workspace.workspace.model import WorkspaceConfig
+    from global_workspace.workspace.presets import MemberSpec
+    from global_workspace.workspace.trainer import TrainConfig
+
+    data = load_latent_data(exp_data, ["attr", "x"], torch.device("cpu"))
+    members = [MemberSpec.from_preset("tr", seed=s, paired=8) for s in (0, 1)]
+    family = family_of(members)
+
+    def val_after(select_on: str, eval_every: int = 10) -> dict[str, torch.Tensor]:
+        config = semi_supervised.ExperimentConfig(
+            data=str(exp_data), domains=["attr", "x"], presets=["tr"], paired=[8], seeds=[0, 1],
+            train=TrainConfig(steps=60, batch_size=32, lr=1e-2, eval_every=eval_every), select_on=select_on,
+        )  # fmt: skip
+        result = semi_supervised.train_chunk(data, members, config, None, (), progress=False)
+        ws = WorkspaceConfig(domains={d: s.latent_dim for d, s in data.specs.items()})
+        model = family.build_model(ws, [m.seed for m in members])
+        model.load_state_dict(result.weights)
+        with torch.no_grad():
+            return dict(family.latent_metrics(model, data.split("val"), data.specs))
+
+    one = "translation/attr_to_x/latent_mse"
+    every, named, last = val_after("all"), val_after("attr_to_x"), val_after("last")
+    assert torch.all(named[one] <= every[one] + 1e-6) and torch.all(named[one] <= last[one] + 1e-6)
+    assert not torch.equal(named[one], last[one])  # overfitting: the kept checkpoint is an earlier one
+    no_checks = val_after("all", eval_every=0)  # checked only after the last step
+    assert all(torch.equal(last[k], no_checks[k]) for k in last)
+
+
+def test_select_on_is_part_of_an_experiment_and_reads_as_before_where_unchanged() -> None:
+    def identity(select_on: str) -> dict[str, object]:
+        config = semi_supervised.ExperimentConfig(
+            data="unused", domains=["v", "attr"], presets=["tr"], paired=[60], seeds=[0], select_on=select_on
+        )
+        return config.identity()
+
+    assert identity("all")["select_on_val"] is True and "select_on" not in identity("all")
+    assert identity("last")["select_on_val"] is False
+    assert identity("attr_to_v") != identity("all")
+    assert semi_supervised.parse_select_on(" attr_to_v,v_to_attr,attr_to_v", ["v", "attr"]) == (
+        "attr_to_v,v_to_attr"
+    )
+    assert semi_supervised.parse_select_on("LAST", ["v", "attr"]) == "last"
 
 
 def test_defined_preset_trains_with_its_weights_and_a_resume_keeps_them(

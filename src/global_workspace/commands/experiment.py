@@ -39,6 +39,11 @@ def semi_supervised(
         32, help="Hidden width of every encoder and decoder (32 as in the paper; attr → v shape needs ~256)."
     ),
     depth: int = typer.Option(5, help="Linear layers per encoder and per decoder."),
+    select_on: str = typer.Option(
+        "all",
+        help="Weights each member keeps: `all` (its lowest validation translation loss summed over "
+        "every direction), directions such as attr_to_v,v_to_attr (summed over those), or `last`.",
+    ),
     max_members: int = typer.Option(64, help="Members per ensemble at most."),
     mix_presets: bool = typer.Option(
         None,
@@ -80,6 +85,7 @@ def semi_supervised(
             workspace_dim=workspace_dim,
             width=width,
             depth=depth,
+            select_on=select_on,
             max_members=max_members,
             mix_presets=mix_presets,
             labelled=labelled,

@@ -185,7 +185,7 @@ def build_report(
         f"{len(rows)} workspaces: presets {', '.join(config.presets)}; pair counts "
         f"{', '.join(map(str, config.paired))}; seeds {', '.join(map(str, config.seeds))}; "
         f"{config.train.steps} steps of batch {config.train.batch_size}, peak lr {config.train.lr}. "
-        f"Best validation translation loss kept per member: {'yes' if config.select_on_val else 'no'}. "
+        f"{config.kept_weights()} "
         f"Wall time of this run: {seconds:.0f} s."
     )
     report.code(" ".join(str(a) for a in meta.get("command", [])))

@@ -22,6 +22,7 @@ from .semi_supervised import (
     headline,
     parse_paired,
     parse_presets,
+    parse_select_on,
     run_experiment,
 )
 
@@ -56,6 +57,8 @@ class SemiSupervisedOptions:
     add synchronisation: one thread per process, and torchrun for more cores, is fastest."""
     define: tuple[str, ...] = ()
     """Extra presets, each `NAME=BASE:COEFFICIENTS` (families.define_preset), usable in `presets`."""
+    select_on: str = "all"
+    """Which weights each member keeps (`ExperimentConfig.select_on`)."""
 
 
 def _say(text: str) -> None:
@@ -88,6 +91,7 @@ def build_config(options: SemiSupervisedOptions, device: torch.device) -> Experi
     domains = check_domains(data, options.domains.split(","))
     train_size = load_latent_data(data, domains, torch.device("cpu"), splits=("train",)).size("train")
     paired = parse_paired(options.paired, train_size)
+    select_on = parse_select_on(options.select_on, domains)
     mix = options.mix_presets if options.mix_presets is not None else device.type == "cuda"
     return ExperimentConfig(
         data=str(data),
@@ -105,6 +109,7 @@ def build_config(options: SemiSupervisedOptions, device: torch.device) -> Experi
         workspace_dim=options.workspace_dim,
         width=options.width,
         depth=options.depth,
+        select_on=select_on,
         max_members=options.max_members,
         mix_presets=mix,
         downstream=DownstreamSettings(labelled=options.labelled),

@@ -59,6 +59,8 @@ PROGRESS_STEPS = 25
 """Steps between progress-bar updates."""
 SIX_PRESETS = ("tr", "tr+cont", "tr+cy", "tr+dcy", "cont", "full")
 """The six models of the slides, in the order the report lists them."""
+SELECT_ALL, SELECT_LAST = "all", "last"
+"""`ExperimentConfig.select_on`: every direction's validation translation loss, or no selection."""
 VARIANTS_OF_FULL = ("full-bt",)
 """Our variants of `full`: when run, efficiency.json also compares each with tr, tr+cont and full."""
 
@@ -77,9 +79,11 @@ class ExperimentConfig:
     workspace_dim: int = 12
     width: int = 32
     depth: int = 5
-    select_on_val: bool = True
-    """Keep, per member with a translation loss, the weights of its best validation translation
-    loss (checked every `train.eval_every` steps): small-N `tr` overfits (REFERENCE §11)."""
+    select_on: str = SELECT_ALL
+    """Which weights a member with a translation loss keeps, checked every `train.eval_every` steps
+    (small-N `tr` overfits, REFERENCE §11): `all`, those of its lowest validation translation loss
+    summed over every direction; a comma-separated list of directions (`attr_to_v,v_to_attr`), summed
+    over those; `last`, the last step's (`parse_select_on`)."""
     max_members: int = 64
     """Members per ensemble at most."""
     mix_presets: bool = False
@@ -113,13 +117,38 @@ class ExperimentConfig:
         obj["train"] = self.train.to_json()
         return obj
 
+    def kept_weights(self) -> str:
+        """`select_on` in words, for the report."""
+        if self.select_on == SELECT_LAST:
+            return "Each member keeps its last weights."
+        over = "every direction" if self.select_on == SELECT_ALL else self.select_on.replace(",", ", ")
+        return f"Each member keeps the weights of its lowest validation translation loss summed over {over}."
+
     def identity(self) -> dict[str, Any]:
-        """What a chunk's results depend on (the data folder may move; the logging may change)."""
+        """What a chunk's results depend on (the data folder may move; the logging may change).
+        `select_on` is written as the boolean it replaced where it means the same, so experiments
+        made before it existed still resume."""
         obj = self.to_json()
         obj.pop("data")
+        if obj["select_on"] in (SELECT_ALL, SELECT_LAST):
+            obj["select_on_val"] = obj.pop("select_on") == SELECT_ALL
         obj["train"].pop("log_every")
         obj["train"].pop("cuda_graph")
         return json.loads(json.dumps(obj))  # as stored: tuples become lists
+
+
+def parse_select_on(text: str, domains: Sequence[str]) -> str:
+    """`all`, `last`, or directions `a_to_b` between distinct domains of the experiment, returned
+    comma-joined without repeats; anything else is a UserError naming the directions there are."""
+    choice = text.strip().lower()
+    if choice in (SELECT_ALL, SELECT_LAST):
+        return choice
+    known = [f"{a}_to_{b}" for a in domains for b in domains if a != b]
+    chosen = list(dict.fromkeys(d.strip() for d in text.split(",") if d.strip()))
+    unknown = [d for d in chosen if d not in known]
+    if unknown or not chosen:
+        raise UserError(f"--select-on {text!r}: give all, last, or directions among {', '.join(known)}")
+    return ",".join(chosen)
 
 
 def member_id(spec: MemberSpec) -> str:
@@ -284,11 +313,13 @@ class ChunkResult:
 
 
 def _val_translation(
-    family: Family, model: nn.Module, val: dict[str, torch.Tensor], specs: Any
+    family: Family, model: nn.Module, val: dict[str, torch.Tensor], specs: Any, select_on: str
 ) -> torch.Tensor:
-    """(K,) sum over directions of the validation translation latent MSE."""
+    """(K,) the validation translation latent MSE summed over the directions of `select_on`."""
     metrics = family.latent_metrics(model, val, specs)
-    return torch.stack([v for k, v in metrics.items() if k.startswith("translation/")]).sum(dim=0)
+    if select_on == SELECT_ALL:
+        return torch.stack([v for k, v in metrics.items() if k.startswith("translation/")]).sum(dim=0)
+    return torch.stack([metrics[f"translation/{d}/latent_mse"] for d in select_on.split(",")]).sum(dim=0)
 
 
 def _keep_best(model: nn.Module, best: dict[str, torch.Tensor], better: torch.Tensor) -> None:
@@ -328,7 +359,7 @@ def train_chunk(
     # Members with a translation loss keep the weights of their best validation translation loss;
     # the others (e.g. the CLIP-like `cont`, whose decoders are never trained) keep their last.
     selectable = torch.tensor([m.weight("translation") > 0 for m in members], device=device)
-    select = config.select_on_val and bool(selectable.any())
+    select = config.select_on != SELECT_LAST and bool(selectable.any())
     best_loss = torch.full((len(members),), math.inf, device=device)
     best = {k: v.detach().clone() for k, v in model.state_dict().items()} if select else {}
     every = config.train.eval_every if config.train.eval_every > 0 else config.train.steps
@@ -344,7 +375,7 @@ def train_chunk(
         trainer.check_finite([member_id(m) for m in members])
         if select:
             with torch.no_grad():
-                loss = _val_translation(family, model, data.split("val"), data.specs)
+                loss = _val_translation(family, model, data.split("val"), data.specs, config.select_on)
                 better = selectable & (loss < best_loss)
                 best_loss = torch.where(better, loss, best_loss)
                 _keep_best(model, best, better)
