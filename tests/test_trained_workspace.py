@@ -1,0 +1,93 @@
+"""`load_workspace`: a trained run used from Python, raw data in and raw data out."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from workspace_fixtures import one_thread  # noqa: F401
+
+import global_workspace
+from global_workspace.cli import main
+from global_workspace.data.format import load_dataset
+from global_workspace.domains.attr import Attributes
+from global_workspace.domains.pretrain import PretrainConfig, pretrain
+from global_workspace.errors import UserError
+from global_workspace.workspace.checkpoint import load_model, read_config
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+@pytest.fixture(scope="module")
+def run(tiny_shapes: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Two members of `full` on the tiny dataset's images and attributes (specialists barely trained)."""
+    root = tmp_path_factory.mktemp("trained")
+    data = root / "data"
+    shutil.copytree(tiny_shapes, data)
+    pretrain(data, PretrainConfig(domains=("v", "attr"), steps={"v": 10, "probe": 10}, progress=False))
+    out = root / "run"
+    args = ["train", str(data), "--domains", "v,attr", "--preset", "full", "--paired", "64",
+            "--steps", "30", "--batch-size", "32", "--ensemble-seeds", "2", "--device", "cpu", "--quiet",
+            "--out", str(out)]  # fmt: skip
+    with pytest.raises(SystemExit) as done:
+        main(args)
+    assert done.value.code in (0, None)
+    return out
+
+
+def data_of(run: Path) -> Path:
+    return Path(read_config(run).data)
+
+
+def test_a_member_translates_raw_data_as_the_ensemble_does(run: Path) -> None:
+    ws = global_workspace.load_workspace(run, member=1)
+    assert ws.member.seed == 1 and ws.step == 30
+    _, ensemble, _ = load_model(run, torch.device("cpu"))
+    test = load_dataset(data_of(run)).split("test")
+    images, labels = test.images[:5], test.labels[:5]
+
+    latents = ws.latent("attr", labels)
+    assert torch.allclose(ws.state("attr", labels), ensemble.state("attr", latents)[1], atol=1e-6)
+
+    pictures = ws.translate("attr", "v", labels)
+    assert isinstance(pictures, np.ndarray) and pictures.shape == (5, *images.shape[1:])
+    assert pictures.dtype == np.uint8
+    read = ws.translate("v", "attr", images)
+    assert isinstance(read, Attributes) and len(read) == 5
+    assert read.columns == tuple(load_dataset(data_of(run)).info.label_columns)
+    assert np.array_equal(ws.decode("attr", ws.state("v", images)).values, read.values)
+    # One domain entering alone is its own state; weights only need to be proportions.
+    assert torch.allclose(ws.fused_state({"v": images}), ws.state("v", images), atol=1e-6)
+    both = ws.fused_state({"v": images, "attr": labels}, {"v": 2.0, "attr": 2.0})
+    assert torch.allclose(both, ws.fused_state({"v": images, "attr": labels}), atol=1e-6)
+
+
+def test_bad_requests_are_one_line_errors(run: Path, tmp_path: Path) -> None:
+    with pytest.raises(UserError, match="has 2 member"):
+        global_workspace.load_workspace(run, member=2)
+    ws = global_workspace.load_workspace(run)
+    with pytest.raises(UserError, match="no domain 't'; its domains: v, attr"):
+        ws.state("t", ["a caption"])
+    labels = load_dataset(data_of(run)).split("test").labels[:2]
+    with pytest.raises(UserError, match="fusion weights"):
+        ws.fused_state({"attr": labels}, {"attr": 0.0})
+    with pytest.raises(UserError, match="does not exist"):
+        global_workspace.load_workspace(tmp_path / "nothing")
+
+
+def test_a_run_whose_latents_changed_is_refused(run: Path, tmp_path: Path) -> None:
+    """Re-pretrained specialists have another latent space: translations would be meaningless."""
+    data = tmp_path / "data"
+    shutil.copytree(data_of(run), data)
+    moved = tmp_path / "run"
+    shutil.copytree(run, moved)
+    config = (moved / "config.json").read_text().replace(str(data_of(run)), str(data))
+    (moved / "config.json").write_text(config)
+    assert global_workspace.load_workspace(moved).step == 30  # the same latents elsewhere: fine
+    latents = data / "domains/attr/latents/train.npy"
+    np.save(latents, np.load(latents)[::-1].copy())
+    with pytest.raises(UserError, match="other latents"):
+        global_workspace.load_workspace(moved)
