@@ -16,6 +16,7 @@ from global_workspace.data.format import load_dataset
 from global_workspace.domains.attr import Attributes
 from global_workspace.domains.pretrain import PretrainConfig, pretrain
 from global_workspace.errors import UserError
+from global_workspace.experiments.semi_supervised import read_results_csv
 from global_workspace.workspace.checkpoint import load_model, read_config
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -63,6 +64,29 @@ def test_a_member_translates_raw_data_as_the_ensemble_does(run: Path) -> None:
     assert torch.allclose(ws.fused_state({"v": images}), ws.state("v", images), atol=1e-6)
     both = ws.fused_state({"v": images, "attr": labels}, {"v": 2.0, "attr": 2.0})
     assert torch.allclose(both, ws.fused_state({"v": images, "attr": labels}), atol=1e-6)
+
+
+def test_an_experiment_member_is_the_one_the_experiment_scored(run: Path, tmp_path: Path) -> None:
+    """Loaded from EXP by its results.csv label, a member reproduces its test translation error."""
+    exp = tmp_path / "exp"
+    args = ["experiment", "semi-supervised", str(data_of(run)), "--domains", "v,attr", "--paired", "64",
+            "--presets", "tr,full", "--seeds", "2", "--steps", "20", "--batch-size", "32",
+            "--eval-every", "10", "--labelled", "50", "--device", "cpu", "--quiet",
+            "--out", str(exp)]  # fmt: skip
+    with pytest.raises(SystemExit) as done:
+        main(args)
+    assert done.value.code in (0, None)
+    row = next(r for r in read_results_csv(exp / "results.csv") if r["member"] == "full/paired=64/seed=1")
+    ws = global_workspace.load_workspace(exp, member="full/paired=64/seed=1")
+    assert ws.member.seed == 1 and ws.member.preset == "full" and ws.step is None
+    test = load_dataset(data_of(run)).split("test")
+    truth = ws.latent("v", test.images)
+    error = (ws.model.translate("attr", "v", ws.latent("attr", test.labels))[0] - truth).pow(2).mean()
+    assert float(error) == pytest.approx(float(row["translation/attr_to_v/latent_mse"]), rel=1e-4)
+    with pytest.raises(UserError, match=r"member column of results\.csv"):
+        global_workspace.load_workspace(exp, member="full/paired=64/seed=7")
+    by_label = global_workspace.load_workspace(run, member="full/paired=64/seed=1")
+    assert by_label.member.seed == 1
 
 
 def test_bad_requests_are_one_line_errors(run: Path, tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
     from global_workspace import load_workspace
     ws = load_workspace("runs/full")              # member 0 of the run; member=k for another
+    ws = load_workspace("exp/va", member="full-bt/paired=60/seed=0")  # a member of an experiment
     captions = ws.translate("v", "t", images)     # uint8 images (N, H, W, 3) -> N captions
     pictures = ws.translate("attr", "v", labels)  # label rows in the dataset's units -> images
     z = ws.state("v", images)                     # (N, workspace_dim) workspace states
@@ -20,16 +21,20 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors.torch import load_file
 
 from .device import resolve_device
 from .domains.base import Domain
 from .domains.latents import LatentSpec, read_spec
 from .domains.store import load_domain
 from .errors import UserError
+from .experiments.semi_supervised import finished_members, member_id
+from .fileio import read_json
 from .workspace.checkpoint import check_run_data, load_model
+from .workspace.data import check_same_latents, train_fingerprint
 from .workspace.evaluate import as_latent
 from .workspace.families import family_of
-from .workspace.model import GlobalWorkspace
+from .workspace.model import GlobalWorkspace, WorkspaceConfig
 from .workspace.presets import MemberSpec
 
 
@@ -41,8 +46,9 @@ class TrainedWorkspace:
     domains: Mapping[str, Domain]
     specs: Mapping[str, LatentSpec]
     member: MemberSpec
-    step: int
-    """Training steps behind the loaded weights."""
+    step: int | None
+    """Training steps behind the loaded weights; None for an experiment's member, which keeps the
+    weights of its best validation check."""
 
     @property
     def device(self) -> torch.device:
@@ -97,21 +103,82 @@ class TrainedWorkspace:
         return self.decode(target, self.state(source, raw))
 
 
-def load_workspace(run: Path | str, member: int = 0, device: str = "cpu") -> TrainedWorkspace:
-    """Member `member` of the run in folder `run`, with its specialists, on `device` (auto, cpu, cuda)."""
-    run = Path(run)
+def load_workspace(folder: Path | str, member: int | str = 0, device: str = "cpu") -> TrainedWorkspace:
+    """One member, with its specialists, on `device` (auto, cpu, cuda), of
+    - a run folder (`gw train`): `member` is its index or its label `preset/paired=N/seed=S`;
+    - an experiment folder (`gw experiment semi-supervised`): `member` is its label, as in the
+      `member` column of results.csv."""
+    folder = Path(folder)
     torch_device = resolve_device(device)
-    config, ensemble, step = load_model(run, torch_device)
-    count = len(config.members)
-    if not 0 <= member < count:
-        raise UserError(f"run {run} has {count} member(s); choose member= from 0 to {count - 1}")
-    check_run_data(run, config)
-    spec = config.members[member]
-    model = family_of([spec]).build_model(config.workspace, [spec.seed]).to(torch_device)
-    model.load_state_dict({k: v[member : member + 1] for k, v in ensemble.state_dict().items()})
-    model.eval()
-    assert isinstance(model, GlobalWorkspace)
-    data = Path(config.data)
-    domains = {d: load_domain(data, d, torch_device) for d in config.domains}
-    specs = {d: read_spec(data, d) for d in config.domains}
+    if (folder / "experiment.json").is_file():
+        return _experiment_member(folder, member, torch_device)
+    config, ensemble, step = load_model(folder, torch_device)
+    labels = [member_id(m) for m in config.members]
+    if isinstance(member, str):
+        if member not in labels:
+            raise UserError(f"run {folder} has no member {member!r}; its members: {', '.join(labels)}")
+        member = labels.index(member)
+    if not 0 <= member < len(labels):
+        raise UserError(
+            f"run {folder} has {len(labels)} member(s); choose member= from 0 to {len(labels) - 1}"
+        )
+    check_run_data(folder, config)
+    weights = {k: v[member : member + 1] for k, v in ensemble.state_dict().items()}
+    return _assemble(config.members[member], config.workspace, weights, Path(config.data), step, torch_device)
+
+
+def _experiment_member(exp: Path, member: int | str, device: torch.device) -> TrainedWorkspace:
+    """A member of an experiment, from the chunk (ensemble) that trained it."""
+    settings = read_json(exp / "experiment.json", "experiment settings").get("config", {})
+    done = finished_members(exp)
+    if not isinstance(member, str) or member not in done:
+        some = ", ".join(sorted(done)[:3]) or "none yet"
+        raise UserError(
+            f"experiment {exp} has no finished member {member!r}; name one as in the member column of "
+            f"results.csv (e.g. {some})"
+        )
+    data = Path(settings["data"])
+    domains = list(settings["domains"])
+    check_same_latents(
+        settings.get("data_fingerprint"),
+        train_fingerprint(data, domains),
+        f"experiment {exp}",
+        str(data),
+        "load it with the latents it was trained on",
+    )
+    chunk, index = done[member]
+    spec = MemberSpec.from_json(read_json(chunk / "members.json", "chunk members")[index])
+    try:
+        ensemble = load_file(str(chunk / "model.safetensors"))
+    except Exception as exc:  # safetensors raises its own error types
+        raise UserError(f"{chunk / 'model.safetensors'} is missing or corrupted ({exc})") from exc
+    workspace = WorkspaceConfig(
+        domains={d: read_spec(data, d).latent_dim for d in domains},
+        workspace_dim=int(settings["workspace_dim"]),
+        width=int(settings["width"]),
+        depth=int(settings["depth"]),
+    )
+    weights = {k: v[index : index + 1] for k, v in ensemble.items()}
+    return _assemble(spec, workspace, weights, data, None, device)
+
+
+def _assemble(
+    spec: MemberSpec,
+    workspace: WorkspaceConfig,
+    weights: Mapping[str, torch.Tensor],
+    data: Path,
+    step: int | None,
+    device: torch.device,
+) -> TrainedWorkspace:
+    """A one-member workspace of `spec`'s model family with `weights`, and the specialists of DATA."""
+    model = family_of([spec]).build_model(workspace, [spec.seed])
+    if not isinstance(model, GlobalWorkspace):
+        raise UserError(f"member {member_id(spec)} has no shared workspace (a direct-translator ablation)")
+    try:
+        model.load_state_dict(dict(weights))
+    except RuntimeError as exc:
+        raise UserError(f"the weights of member {member_id(spec)} do not fit its model ({exc})") from exc
+    model.to(device).eval().requires_grad_(False)  # frozen: used, not trained
+    domains = {d: load_domain(data, d, device) for d in workspace.domains}
+    specs = {d: read_spec(data, d) for d in workspace.domains}
     return TrainedWorkspace(model=model, domains=domains, specs=specs, member=spec, step=step)
