@@ -235,7 +235,8 @@ def test_identity_maps_give_zero_broadcast_loss() -> None:
     pairs = 0.5 * torch.randn(2, 8, 3, generator=gen)  # the same latent in every domain
     latents = {d: torch.cat([pairs, 0.5 * torch.randn(2, 5, 3, generator=gen)], dim=1) for d in same}
     batch = Batch(latents, paired=8, key=torch.tensor([3, 4]))
-    terms, _ = BroadcastTask(specs, active=set(BROADCAST_CATEGORIES) - {"contrastive"}).loss(model, batch)
+    active = set(BROADCAST_CATEGORIES) - {"contrastive"}
+    terms, _ = BroadcastTask(specs, active=active).loss(model, batch)
     assert len(terms) == 30 + 3 * 2 + 12  # back-translation repeats the 9 + 3 cycle terms
     for name, value in terms.items():
         torch.testing.assert_close(value, torch.zeros(2), atol=1e-5, rtol=0, msg=name)
@@ -305,6 +306,10 @@ def test_back_translation_is_a_cycle_whose_way_out_learns_nothing() -> None:
     assert_back_translation_spares_the_way_out(terms, "cycle/unpaired/v_to_v", way_out, way_back)
 
 
+GATED = {"translation", "contrastive", "demi_cycle", "cycle", "fused", "gates"}
+"""The categories of preset fusion-gated."""
+
+
 def _gate_batch(shift_held: float = 0.0, shift_kept: float = 0.0) -> Batch:
     """Six pairs of THREE whose last two are kept for the gates (positions > 1 - 1/3)."""
     batch = _batch(THREE, 2, 6, 4)
@@ -316,7 +321,7 @@ def _gate_batch(shift_held: float = 0.0, shift_kept: float = 0.0) -> Batch:
 
 def test_pairs_kept_for_the_gates_train_only_the_gates() -> None:
     model = _model(THREE, gates=True)
-    task = BroadcastTask(_specs(THREE), gate_pairs=1 / 3)
+    task = BroadcastTask(_specs(THREE), active=GATED, gate_pairs=1 / 3)
     assert model.fusion_gates is not None
     others = [p for p in model.parameters() if p is not model.fusion_gates]
 
@@ -342,15 +347,24 @@ def test_pairs_kept_for_the_gates_train_only_the_gates() -> None:
 
 def test_pairs_kept_for_the_gates_form_their_own_group() -> None:
     batch = _gate_batch()
-    gated, _ = BroadcastTask(_specs(THREE), gate_pairs=1 / 3).loss(_model(THREE, gates=True), batch)
-    plain, _ = BroadcastTask(_specs(THREE), gate_pairs=1 / 3).loss(_model(THREE), batch)
-    gate_terms = {n for n in gated if "/gates/" in n}
-    assert "translation/gates/v+attr_to_t" in gate_terms and "fused/gates/v+attr+t_to_v" in gate_terms
-    assert all(n.split("/")[0] in ("translation", "fused") and "+" in n.split("/")[2] for n in gate_terms)
+    gated, _ = BroadcastTask(_specs(THREE), active=GATED, gate_pairs=1 / 3).loss(
+        _model(THREE, gates=True), batch
+    )
+    plain, _ = BroadcastTask(_specs(THREE), active=GATED, gate_pairs=1 / 3).loss(_model(THREE), batch)
+    gate_terms = {n for n in gated if n.startswith("gates/")}
+    assert "gates/v+attr_to_t" in gate_terms and "gates/v+attr+t_to_v" in gate_terms
+    assert all("+" in n.split("/")[1] for n in gate_terms)  # only fused states, which the gates shape
     assert len(gate_terms) == 4 * 3  # 4 subsets of two or more domains x 3 targets
     assert set(gated) - gate_terms == set(plain)  # a model without gates keeps every pair
+    # With weight 0 the gates learn nothing, and the kept pairs still train nothing else: a member
+    # trains the same whichever members share its ensemble.
+    unweighted, _ = BroadcastTask(_specs(THREE), gate_pairs=1 / 3).loss(_model(THREE, gates=True), batch)
+    assert set(unweighted) == set(gated) - gate_terms
+    assert not torch.allclose(unweighted["translation/paired/v_to_t"], plain["translation/paired/v_to_t"])
     with pytest.raises(UserError, match="fusion gates"):
         BroadcastTask(_specs(THREE), gate_pairs=1.0)
+    with pytest.raises(UserError, match="preset fusion-gated"):
+        BroadcastTask(_specs(THREE), active=GATED)  # no pairs kept for gates: nothing to weigh
 
 
 def _plain_group_terms(
@@ -525,3 +539,12 @@ def test_a_fusion_preset_can_trade_its_cycles_for_back_translation() -> None:
     terms, _ = task.loss(_model(THREE), _batch(THREE, 2, 4, 4))
     categories = {n.split("/", 1)[0] for n in terms}
     assert categories == {"translation", "contrastive", "demi_cycle", "fused", "back_translation"}
+
+
+def test_only_a_gated_workspace_takes_a_gates_weight() -> None:
+    """`gates` weighs the terms of the pairs kept for fusion gates; a workspace without gates has none."""
+    with pytest.raises(UserError, match="bad coefficient 'gates=1'"):
+        define_preset("fusion-gates-test=fusion:gates=1")
+    name = define_preset("fusion-gated-half=fusion-gated:gates=0.5")
+    member = MemberSpec.from_preset(name, seed=0, paired=6)
+    assert member.coefficients["gates"] == 0.5 and family_of([member]).name == "fusion-gated"

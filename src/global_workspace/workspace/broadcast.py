@@ -16,9 +16,15 @@ and every domain is decoded from z_S. A decoded target t of the group is scored 
   contrastive/{group}/{a}+{b}      CLIP loss on pre-tanh encodings of the group's rows, |G| > 1
 
 With `gate_pairs` > 0 and a model with fusion gates, the last `gate_pairs` of each member's pairs
-leave the paired group for a group of their own, `gates`: its translation and fused terms (|S| > 1)
-reach only the gates, through encodings and decoders cut from the graph. Gates that learn on pairs
-the encoders have fitted trust whichever domain memorised them best (`GATE_PAIRS`).
+leave the paired group for a group of their own, through which only the gates learn (encodings and
+decoders cut from the graph):
+
+  gates/{S}_to_{t}                 every S with |S| > 1 and every target t of the group
+
+Gates that learn on pairs the encoders have fitted trust whichever domain memorised them best
+(`GATE_PAIRS`). The terms have a category of their own because they weigh targets only against one
+another: with the weights of `translation` (1) and `fused` (0.1), the gates served the translations
+out of a fused state and let the fused inputs' own reconstructions go (`presets.GATE_TERMS`).
 
 {S} names the subset's domains in the model's order joined by '+', so no two terms collide and
 a group of k domains has 2^k − 1 subsets. Every subset of a group is computed at once: subsets
@@ -41,7 +47,7 @@ from ..errors import UserError
 from ..seeding import derive_seed
 from .losses import Terms, contrastive_loss, workspace_parameters
 from .model import GlobalWorkspace
-from .presets import BACK_TRANSLATION, CONTRASTIVE, CYCLE, DEMI_CYCLE, FUSED, TRANSLATION
+from .presets import BACK_TRANSLATION, CONTRASTIVE, CYCLE, DEMI_CYCLE, FUSED, GATE_TERMS, TRANSLATION
 from .sampling import MASK32, Batch
 from .selection import RandomSoftmax, Selection, hash_uniform
 
@@ -49,7 +55,10 @@ FUSION_CATEGORIES = (TRANSLATION, CONTRASTIVE, DEMI_CYCLE, CYCLE, FUSED)
 """The categories of the broadcast loss in the fusion paper (REFERENCE §7), in a fixed order."""
 
 BROADCAST_CATEGORIES = (*FUSION_CATEGORIES, BACK_TRANSLATION)
-"""Every coefficient category of the broadcast loss: the paper's and back-translation."""
+"""The coefficient categories of the broadcast loss: the paper's and back-translation."""
+
+GATED_CATEGORIES = (*BROADCAST_CATEGORIES, GATE_TERMS)
+"""Those of a workspace with fusion gates: also the terms through which only the gates learn."""
 
 PAIRED, UNPAIRED, GATES = "paired", "unpaired", "gates"
 
@@ -130,8 +139,9 @@ def _row_mean(loss: torch.Tensor, weight: torch.Tensor | None) -> torch.Tensor:
 class BroadcastTask:
     """The broadcast loss + contrastive loss of a workspace with fusion, for the trainer."""
 
-    categories: tuple[str, ...] = BROADCAST_CATEGORIES
-    needs_pairs: frozenset[str] = frozenset({TRANSLATION, CONTRASTIVE, FUSED})
+    categories: tuple[str, ...]
+    """GATED_CATEGORIES when pairs are kept for fusion gates, BROADCAST_CATEGORIES otherwise."""
+    needs_pairs: frozenset[str] = frozenset({TRANSLATION, CONTRASTIVE, FUSED, GATE_TERMS})
 
     def __init__(
         self,
@@ -143,13 +153,17 @@ class BroadcastTask:
         gate_pairs: float = 0.0,
     ) -> None:
         """gate_pairs: share of each member's pairs kept for the fusion gates alone (models with
-        gates; others ignore it)."""
+        gates; others ignore it). They are kept whatever the `gates` weight, so that a member trains
+        the same whichever members share its ensemble; with weight 0 the gates keep their start."""
         if not 0.0 <= gate_pairs < 1.0:
             raise UserError(f"the share of pairs kept for fusion gates must be in [0, 1), got {gate_pairs}")
         self.gate_pairs = float(gate_pairs)
+        self.categories = GATED_CATEGORIES if gate_pairs > 0 else BROADCAST_CATEGORIES
         self.specs = dict(specs)
         self.selection = selection if selection is not None else RandomSoftmax()
         self.active = frozenset(active)
+        if GATE_TERMS in self.active - set(self.categories):
+            raise UserError(f"the `{GATE_TERMS}` weight needs a model with fusion gates: preset fusion-gated")
         unknown = self.active - set(self.categories)
         if unknown:
             raise UserError(
@@ -176,8 +190,9 @@ class BroadcastTask:
                 continue
             kept = dataclasses.replace(group, weight=_times(group.weight, 1.0 - held))
             self.group_terms(model, kept, batch.key ^ group_key(kept), terms, learn_gates=False)
-            gates = dataclasses.replace(group, name=GATES, weight=_times(group.weight, held))
-            self.gate_terms(model, gates, batch.key ^ group_key(gates), terms)
+            if GATE_TERMS in self.active:
+                gates = dataclasses.replace(group, name=GATES, weight=_times(group.weight, held))
+                self.gate_terms(model, gates, batch.key ^ group_key(gates), terms)
         if CONTRASTIVE in self.active and any(len(g.latents) > 1 for g in groups):
             report["contrastive/logit_scale"] = model.logit_scale(self.max_logit_scale).detach()
         return terms, report
@@ -228,10 +243,10 @@ class BroadcastTask:
                     self._add(terms, f"{CONTRASTIVE}/{group.name}/{a}+{b}", loss)
 
     def gate_terms(self, model: GlobalWorkspace, group: Group, key: torch.Tensor, terms: Terms) -> None:
-        """Translation and fused terms of two or more domains entering at once, through which only
-        the fusion gates learn: encodings and decoders are cut from the graph. Every subset is fused
-        (a fixed shape, no host sync under a CUDA graph); single domains, which the gates cannot
-        change, give no term."""
+        """`gates/{S}_to_{t}`: two or more domains entering at once, every target decoded, through
+        which only the fusion gates learn: encodings and decoders are cut from the graph. Every
+        subset is fused (a fixed shape, no host sync under a CUDA graph); single domains, which the
+        gates cannot change, give no term."""
         names = [d for d in model.domain_names if d in group.latents]
         u = group.latents
         subsets = subset_members(names)
@@ -242,9 +257,8 @@ class BroadcastTask:
             pred = model.decode_frozen(t, z.flatten(1, 2)).unflatten(1, z.shape[1:3])  # (K, S, B, dim)
             loss = _row_mean(self.specs[t].loss(pred, u[t].unsqueeze(1)), group.weight)  # (K, S)
             for s, subset in enumerate(subsets):
-                cat = FUSED if t in subset else TRANSLATION
-                if len(subset) > 1 and cat in self.active:
-                    self._add(terms, f"{cat}/{group.name}/{subset_name(subset)}_to_{t}", loss[:, s])
+                if len(subset) > 1:
+                    self._add(terms, f"{GATE_TERMS}/{subset_name(subset)}_to_{t}", loss[:, s])
 
     def _fuse(
         self,

@@ -24,7 +24,7 @@ from torch import nn
 from ..domains.latents import LatentSpec
 from ..errors import UserError
 from . import direct
-from .broadcast import BROADCAST_CATEGORIES, GATE_PAIRS, BroadcastTask
+from .broadcast import BROADCAST_CATEGORIES, GATE_PAIRS, GATED_CATEGORIES, BroadcastTask
 from .evaluate import Metrics, attribute_metrics, evaluate_split, latent_metrics
 from .fusion_eval import fusion_metrics
 from .losses import GWTask
@@ -97,7 +97,7 @@ def _evaluate_fusion(
 def _fusion_family(name: str, gates: bool) -> Family:
     return Family(
         name=name,
-        categories=BROADCAST_CATEGORIES,
+        categories=GATED_CATEGORIES if gates else BROADCAST_CATEGORIES,
         shared_space=True,
         build_model=functools.partial(GlobalWorkspace, fusion_gates=gates),
         build_task=lambda specs, active, learn: BroadcastTask(
