@@ -548,3 +548,24 @@ def test_only_a_gated_workspace_takes_a_gates_weight() -> None:
     name = define_preset("fusion-gated-half=fusion-gated:gates=0.5")
     member = MemberSpec.from_preset(name, seed=0, paired=6)
     assert member.coefficients["gates"] == 0.5 and family_of([member]).name == "fusion-gated"
+
+
+def test_the_report_sets_fused_inputs_against_the_better_single_one(tmp_path: Path) -> None:
+    from global_workspace.experiments.fusion_report import add_fused_inputs_section, fused_table
+    from global_workspace.experiments.report import Report
+
+    fused, single = "fusion/v+t_to_v/latent_mse", "fusion/v+t_to_v/best_single_latent_mse"
+    rows: list[dict[str, object]] = [
+        {"preset": "fusion", "paired": 60, "seed": s, fused: f, single: b}
+        for s, (f, b) in enumerate([(1.0, 2.0), (3.0, 2.0), (2.0, 4.0)])
+    ]
+    rows.append({"preset": "full", "paired": 60, "seed": 0, fused: None, single: None})  # no fusion
+    # Medians 2.0 and 2.0, but the members' ratios are 0.5, 1.5 and 0.5.
+    assert fused_table(rows, ["full", "fusion"], 60) == [["fusion", "v+t → v", 2.0, 2.0, 0.5]]
+    report = Report("fusion")
+    add_fused_inputs_section(report, rows, ["full", "fusion"], [60])
+    page = report.write(tmp_path / "report.html").read_text()
+    assert "Fused inputs" in page and "v+t → v" in page
+    without = Report("no fusion")
+    add_fused_inputs_section(without, [r for r in rows if r["preset"] == "full"], ["full"], [60])
+    assert "Fused inputs" not in without.write(tmp_path / "plain.html").read_text()

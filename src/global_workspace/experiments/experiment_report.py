@@ -16,6 +16,7 @@ from ..workspace.presets import MemberSpec
 from .ablations import add_ablations_section
 from .efficiency import level_range
 from .figures import efficiency_figure, experiment_figures
+from .fusion_report import add_fused_inputs_section
 from .report import Report
 
 if TYPE_CHECKING:
@@ -234,6 +235,7 @@ def build_report(
             )
 
     add_ablations_section(report, rows, config.presets, config.paired, efficiency.get("ablations", {}))
+    add_fused_inputs_section(report, rows, config.presets, config.paired)
 
     report.heading("Translation pictures")
     add_pictures(report, exp, config)
