@@ -85,6 +85,8 @@ def test_an_experiment_member_is_the_one_the_experiment_scored(run: Path, tmp_pa
     assert float(error) == pytest.approx(float(row["translation/attr_to_v/latent_mse"]), rel=1e-4)
     with pytest.raises(UserError, match=r"member column of results\.csv"):
         global_workspace.load_workspace(exp, member="full/paired=64/seed=7")
+    with pytest.raises(UserError, match="pass its folder as data="):
+        global_workspace.load_workspace(exp, member="full/paired=64/seed=1", data=tmp_path / "nowhere")
     by_label = global_workspace.load_workspace(run, member="full/paired=64/seed=1")
     assert by_label.member.seed == 1
 
@@ -102,16 +104,14 @@ def test_bad_requests_are_one_line_errors(run: Path, tmp_path: Path) -> None:
         global_workspace.load_workspace(tmp_path / "nothing")
 
 
-def test_a_run_whose_latents_changed_is_refused(run: Path, tmp_path: Path) -> None:
+def test_a_moved_dataset_is_followed_and_changed_latents_are_refused(run: Path, tmp_path: Path) -> None:
     """Re-pretrained specialists have another latent space: translations would be meaningless."""
-    data = tmp_path / "data"
+    data = tmp_path / "moved"
     shutil.copytree(data_of(run), data)
-    moved = tmp_path / "run"
-    shutil.copytree(run, moved)
-    config = (moved / "config.json").read_text().replace(str(data_of(run)), str(data))
-    (moved / "config.json").write_text(config)
-    assert global_workspace.load_workspace(moved).step == 30  # the same latents elsewhere: fine
+    assert global_workspace.load_workspace(run, data=data).step == 30  # the same latents elsewhere
+    with pytest.raises(UserError, match="pass its folder as data="):
+        global_workspace.load_workspace(run, data=tmp_path / "nowhere")
     latents = data / "domains/attr/latents/train.npy"
     np.save(latents, np.load(latents)[::-1].copy())
     with pytest.raises(UserError, match="other latents"):
-        global_workspace.load_workspace(moved)
+        global_workspace.load_workspace(run, data=data)

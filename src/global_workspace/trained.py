@@ -15,6 +15,7 @@ be meaningless).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -103,16 +104,21 @@ class TrainedWorkspace:
         return self.decode(target, self.state(source, raw))
 
 
-def load_workspace(folder: Path | str, member: int | str = 0, device: str = "cpu") -> TrainedWorkspace:
+def load_workspace(
+    folder: Path | str, member: int | str = 0, device: str = "cpu", data: Path | str | None = None
+) -> TrainedWorkspace:
     """One member, with its specialists, on `device` (auto, cpu, cuda), of
     - a run folder (`gw train`): `member` is its index or its label `preset/paired=N/seed=S`;
     - an experiment folder (`gw experiment semi-supervised`): `member` is its label, as in the
-      `member` column of results.csv."""
+      `member` column of results.csv.
+    `data`: the dataset folder, where it moved since training (its latents must be the same)."""
     folder = Path(folder)
     torch_device = resolve_device(device)
     if (folder / "experiment.json").is_file():
-        return _experiment_member(folder, member, torch_device)
+        return _experiment_member(folder, member, torch_device, data)
     config, ensemble, step = load_model(folder, torch_device)
+    if data is not None:
+        config = dataclasses.replace(config, data=str(data))
     labels = [member_id(m) for m in config.members]
     if isinstance(member, str):
         if member not in labels:
@@ -122,14 +128,26 @@ def load_workspace(folder: Path | str, member: int | str = 0, device: str = "cpu
         raise UserError(
             f"run {folder} has {len(labels)} member(s); choose member= from 0 to {len(labels) - 1}"
         )
+    if not Path(config.data).is_dir():
+        raise UserError(f"dataset {config.data} does not exist; if it moved, pass its folder as data=")
     check_run_data(folder, config)
     weights = {k: v[member : member + 1] for k, v in ensemble.state_dict().items()}
     return _assemble(config.members[member], config.workspace, weights, Path(config.data), step, torch_device)
 
 
-def _experiment_member(exp: Path, member: int | str, device: torch.device) -> TrainedWorkspace:
+def _experiment_member(
+    exp: Path, member: int | str, device: torch.device, data: Path | str | None
+) -> TrainedWorkspace:
     """A member of an experiment, from the chunk (ensemble) that trained it."""
     settings = read_json(exp / "experiment.json", "experiment settings").get("config", {})
+    try:
+        recorded, domains = Path(settings["data"]), [str(d) for d in settings["domains"]]
+        sizes = {k: int(settings[k]) for k in ("workspace_dim", "width", "depth")}
+    except (KeyError, TypeError, ValueError) as exc:
+        raise UserError(
+            f"{exp / 'experiment.json'} does not hold an experiment's settings ({exc!r})"
+        ) from exc
+    data = Path(data) if data is not None else recorded
     done = finished_members(exp)
     if not isinstance(member, str) or member not in done:
         some = ", ".join(sorted(done)[:3]) or "none yet"
@@ -137,14 +155,15 @@ def _experiment_member(exp: Path, member: int | str, device: torch.device) -> Tr
             f"experiment {exp} has no finished member {member!r}; name one as in the member column of "
             f"results.csv (e.g. {some})"
         )
-    data = Path(settings["data"])
-    domains = list(settings["domains"])
+    try:
+        now = train_fingerprint(data, domains)
+    except OSError:
+        raise UserError(
+            f"{data} holds no train latents of {', '.join(domains)}; if the dataset moved, pass its folder "
+            "as data="
+        ) from None
     check_same_latents(
-        settings.get("data_fingerprint"),
-        train_fingerprint(data, domains),
-        f"experiment {exp}",
-        str(data),
-        "load it with the latents it was trained on",
+        settings.get("data_fingerprint"), now, f"experiment {exp}", str(data), "load it with those latents"
     )
     chunk, index = done[member]
     spec = MemberSpec.from_json(read_json(chunk / "members.json", "chunk members")[index])
@@ -152,12 +171,7 @@ def _experiment_member(exp: Path, member: int | str, device: torch.device) -> Tr
         ensemble = load_file(str(chunk / "model.safetensors"))
     except Exception as exc:  # safetensors raises its own error types
         raise UserError(f"{chunk / 'model.safetensors'} is missing or corrupted ({exc})") from exc
-    workspace = WorkspaceConfig(
-        domains={d: read_spec(data, d).latent_dim for d in domains},
-        workspace_dim=int(settings["workspace_dim"]),
-        width=int(settings["width"]),
-        depth=int(settings["depth"]),
-    )
+    workspace = WorkspaceConfig(domains={d: read_spec(data, d).latent_dim for d in domains}, **sizes)
     weights = {k: v[index : index + 1] for k, v in ensemble.items()}
     return _assemble(spec, workspace, weights, data, None, device)
 
