@@ -115,3 +115,31 @@ def test_a_moved_dataset_is_followed_and_changed_latents_are_refused(run: Path, 
     np.save(latents, np.load(latents)[::-1].copy())
     with pytest.raises(UserError, match="other latents"):
         global_workspace.load_workspace(run, data=data)
+
+
+def test_gw_translate_shows_translations_next_to_the_truth(
+    run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def gw(*args: object) -> int:
+        with pytest.raises(SystemExit) as done:
+            main([str(a) for a in args])
+        return int(done.value.code or 0)
+
+    picture = tmp_path / "attr_to_v.png"
+    assert (
+        gw("translate", run, "--from", "attr", "--to", "v", "--n", 3, "--out", picture, "--device", "cpu")
+        == 0
+    )
+    assert picture.read_bytes().startswith(b"\x89PNG")
+    assert gw("translate", run, "--from", "attr", "--to", "v", "--out", picture) == 2  # no --force
+    assert "already exists" in capsys.readouterr().err
+    assert (
+        gw("translate", run, "--from", "v", "--to", "attr", "--n", 2, "--member", "1", "--device", "cpu") == 0
+    )
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split(":")[0].strip() for line in lines] == ["0", "v → attr", "1", "v → attr"]
+    assert any(name in lines[1] for name in ("diamond", "egg", "triangle"))  # attributes in words
+    assert gw("translate", run, "--from", "attr", "--to", "v") == 2
+    assert "give --out FILE.png" in capsys.readouterr().err
+    assert gw("translate", run, "--from", "t", "--to", "v", "--out", tmp_path / "t.png") == 2
+    assert "no domain 't'" in capsys.readouterr().err

@@ -37,6 +37,7 @@ def build_app() -> typer.Typer:
         experiment,
         pretrain,
         train,
+        translate,
     )
 
     app = typer.Typer(
@@ -51,6 +52,7 @@ def build_app() -> typer.Typer:
     app.command("pretrain")(pretrain.pretrain)
     app.command("train")(train.train)
     app.command("evaluate")(train.evaluate)
+    app.command("translate")(translate.translate)
     app.add_typer(experiment.app, name="experiment")
     app.command("demo")(demo.demo)
     return app

@@ -47,6 +47,8 @@ class TrainedWorkspace:
     domains: Mapping[str, Domain]
     specs: Mapping[str, LatentSpec]
     member: MemberSpec
+    data: Path
+    """The dataset folder the specialists and latents come from."""
     step: int | None
     """Training steps behind the loaded weights; None for an experiment's member, which keeps the
     weights of its best validation check."""
@@ -195,4 +197,4 @@ def _assemble(
     model.to(device).eval().requires_grad_(False)  # frozen: used, not trained
     domains = {d: load_domain(data, d, device) for d in workspace.domains}
     specs = {d: read_spec(data, d) for d in workspace.domains}
-    return TrainedWorkspace(model=model, domains=domains, specs=specs, member=spec, step=step)
+    return TrainedWorkspace(model=model, domains=domains, specs=specs, member=spec, data=data, step=step)

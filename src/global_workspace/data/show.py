@@ -17,13 +17,14 @@ CELL_INCHES = (1.9, 2.5)  # width, height of one example with its caption
 CAPTION_WIDTH = 30  # characters per caption line
 
 
-def grid_png(images: np.ndarray, captions: list[str], title: str = "") -> bytes:
-    """PNG bytes of images (N, H, W, 3) in a near-square grid, captions wrapped under them."""
+def grid_png(images: np.ndarray, captions: list[str], title: str = "", cols: int | None = None) -> bytes:
+    """PNG bytes of images (N, H, W, 3) in a grid of `cols` columns (default: near-square),
+    captions wrapped under them."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
     n = len(images)
-    cols = max(1, math.ceil(math.sqrt(n)))
+    cols = cols or max(1, math.ceil(math.sqrt(n)))
     rows = max(1, math.ceil(n / cols))
     height = rows * CELL_INCHES[1] + 0.4
     fig = Figure(figsize=(cols * CELL_INCHES[0], height), dpi=100)

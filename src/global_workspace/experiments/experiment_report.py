@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from ..data.shapes import CLASS_NAMES
+from ..domains.display import displayable
 from ..errors import UserError
 from ..fileio import read_json
 from ..workspace.presets import MemberSpec
@@ -100,18 +100,6 @@ def _load_pictures(exp: Path, config: ExperimentConfig) -> dict[tuple[str, int],
     return found
 
 
-def _attributes_text(values: np.ndarray, columns: Sequence[str]) -> str:
-    parts = []
-    for c, v in zip(columns, values, strict=False):
-        if c == "class" and np.isfinite(v) and 0 <= int(v) < len(CLASS_NAMES):
-            parts.append(CLASS_NAMES[int(v)])
-        elif c == "rotation" and np.isfinite(v):
-            parts.append(f"θ={np.degrees(v):.0f}°")
-        elif np.isfinite(v):
-            parts.append(f"{c}={v:.0f}")
-    return ", ".join(parts)
-
-
 def add_pictures(report: Report, exp: Path, config: ExperimentConfig) -> None:
     """Translation strips: for each direction into or out of images, truth next to predictions."""
     from ..data.format import load_dataset
@@ -133,15 +121,7 @@ def add_pictures(report: Report, exp: Path, config: ExperimentConfig) -> None:
     def show(domain: str, latents: np.ndarray) -> list[Any]:
         """Decoded latents as pictures (images), captions or attribute text."""
         z = torch.as_tensor(np.asarray(latents, dtype=np.float32))
-        out = domains[domain].decode(z)
-        if isinstance(out, np.ndarray):
-            return list(out)
-        if isinstance(out, list):
-            return [str(c) for c in out]
-        values = getattr(out, "values", None)
-        if values is not None:
-            return [_attributes_text(v, columns) for v in values]
-        return [str(x) for x in out]
+        return displayable(domains[domain].decode(z), columns)
 
     def truth(domain: str) -> list[Any]:
         kind = domains[domain].kind
@@ -149,7 +129,7 @@ def add_pictures(report: Report, exp: Path, config: ExperimentConfig) -> None:
             return list(np.asarray(test.images[:count]))
         if kind == "t":
             return list(test.captions[:count])
-        return [_attributes_text(v, columns) for v in test.labels[:count]]
+        return displayable(np.asarray(test.labels[:count]), columns)
 
     for a in config.domains:
         for b in config.domains:

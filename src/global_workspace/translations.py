@@ -1,0 +1,65 @@
+"""`gw translate`: one member's translations of dataset examples, shown next to the truth.
+
+Into images: a PNG grid, the true image of each example followed by its translation, with the
+example's caption under the truth. Into any other domain: text on standard output, the truth and
+then the translation in words (a caption, attributes).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import typer
+
+from .data.format import load_dataset
+from .data.show import grid_png
+from .domains.display import displayable
+from .errors import UserError, require_at_least
+from .fileio import atomic_write_bytes, refuse_existing
+from .trained import load_workspace
+
+
+def show_translations(
+    folder: Path,
+    source: str,
+    target: str,
+    member: int | str = 0,
+    split: str = "test",
+    n: int = 8,
+    out: Path | None = None,
+    data: Path | None = None,
+    device: str = "auto",
+    force: bool = False,
+) -> None:
+    """Translate the first `n` examples of `split` from `source` into `target` (see the module)."""
+    require_at_least([("--n", n, 1)])
+    if out is not None:
+        if out.suffix.lower() != ".png":
+            raise UserError(f"--out {out} must end in .png")
+        refuse_existing(out, force, what="picture")
+    ws = load_workspace(folder, member, device, data)
+    for name in (source, target):
+        if name not in ws.domains:
+            raise UserError(f"{folder} has no domain {name!r}; its domains: {', '.join(ws.domains)}")
+    dataset = load_dataset(ws.data)
+    examples = dataset.split(split)
+    n = min(n, len(examples))
+    columns = list(dataset.info.label_columns)
+    translated = displayable(ws.translate(source, target, ws.domains[source].raw(examples)[:n]), columns)
+    truth = displayable(ws.domains[target].raw(examples)[:n], columns)
+    captions = list(examples.captions[:n])
+    label = f"{source} → {target}"
+    if isinstance(translated[0], np.ndarray):
+        if out is None:
+            raise UserError(f"the translations into {target!r} are images: give --out FILE.png")
+        images = np.stack([img for pair in zip(truth, translated, strict=True) for img in pair])
+        notes = [text for caption in captions for text in (f"truth: {caption}", label)]
+        title = f"{folder} [{ws.member.label()}], {split} examples 1-{n}: truth, then {label}"
+        pairs_per_row = max(1, round(math.sqrt(n / 2)))  # each truth beside its translation
+        atomic_write_bytes(out, grid_png(images, notes, title, cols=2 * pairs_per_row))
+        typer.echo(f"wrote {out}")
+        return
+    for i in range(n):
+        typer.echo(f"{i}: truth: {truth[i]}\n   {label}: {translated[i]}")
