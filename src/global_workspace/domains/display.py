@@ -27,7 +27,7 @@ def attributes_text(values: np.ndarray, columns: Sequence[str]) -> str:
 def displayable(raw: Any, columns: Sequence[str]) -> list[Any]:
     """Per example: an image (H, W, 3) array, or a text (a caption, attributes in words)."""
     if isinstance(raw, np.ndarray) and raw.ndim == 4:
-        return list(raw)
+        return list(np.asarray(raw))  # a memory-mapped split becomes plain arrays
     if isinstance(raw, list):
         return [str(c) for c in raw]
     values = getattr(raw, "values", None)

@@ -124,12 +124,7 @@ def add_pictures(report: Report, exp: Path, config: ExperimentConfig) -> None:
         return displayable(domains[domain].decode(z), columns)
 
     def truth(domain: str) -> list[Any]:
-        kind = domains[domain].kind
-        if kind == "v":
-            return list(np.asarray(test.images[:count]))
-        if kind == "t":
-            return list(test.captions[:count])
-        return displayable(np.asarray(test.labels[:count]), columns)
+        return displayable(domains[domain].raw(test)[:count], columns)
 
     for a in config.domains:
         for b in config.domains:
