@@ -57,7 +57,8 @@ class TrainedWorkspace:
     def device(self) -> torch.device:
         return next(self.model.parameters()).device
 
-    def _domain(self, name: str) -> Domain:
+    def domain(self, name: str) -> Domain:
+        """The specialist of domain `name`; a UserError naming the workspace's domains otherwise."""
         if name not in self.domains:
             raise UserError(f"this workspace has no domain {name!r}; its domains: {', '.join(self.domains)}")
         return self.domains[name]
@@ -65,7 +66,7 @@ class TrainedWorkspace:
     @torch.no_grad()
     def latent(self, domain: str, raw: Any) -> torch.Tensor:
         """Raw data -> the specialist's latents (N, latent_dim)."""
-        return self._domain(domain).encode(raw).to(self.device, torch.float32)
+        return self.domain(domain).encode(raw).to(self.device, torch.float32)
 
     @torch.no_grad()
     def state(self, domain: str, raw: Any) -> torch.Tensor:
@@ -97,7 +98,7 @@ class TrainedWorkspace:
     @torch.no_grad()
     def decode(self, domain: str, state: torch.Tensor) -> Any:
         """Workspace states (N, workspace_dim) -> raw data of `domain` (images, attributes, captions)."""
-        specialist = self._domain(domain)
+        specialist = self.domain(domain)
         prediction = self.model.decode(domain, state.to(self.device, torch.float32).unsqueeze(0))[0]
         return specialist.decode(as_latent(prediction, self.specs[domain]))
 

@@ -40,15 +40,13 @@ def show_translations(
             raise UserError(f"--out {out} must end in .png")
         refuse_existing(out, force, what="picture")
     ws = load_workspace(folder, member, device, data)
-    for name in (source, target):
-        if name not in ws.domains:
-            raise UserError(f"{folder} has no domain {name!r}; its domains: {', '.join(ws.domains)}")
+    source_domain, target_domain = ws.domain(source), ws.domain(target)
     dataset = load_dataset(ws.data)
     examples = dataset.split(split)
     n = min(n, len(examples))
     columns = list(dataset.info.label_columns)
-    translated = displayable(ws.translate(source, target, ws.domains[source].raw(examples)[:n]), columns)
-    truth = displayable(ws.domains[target].raw(examples)[:n], columns)
+    translated = displayable(ws.translate(source, target, source_domain.raw(examples)[:n]), columns)
+    truth = displayable(target_domain.raw(examples)[:n], columns)
     captions = list(examples.captions[:n])
     label = f"{source} → {target}"
     if isinstance(translated[0], np.ndarray):
