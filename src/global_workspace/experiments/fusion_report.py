@@ -24,10 +24,6 @@ def fused_metrics(rows: Sequence[dict[str, Any]]) -> list[str]:
     return sorted({k for r in rows for k, v in r.items() if v is not None and FUSED.match(k)})
 
 
-def _values(rows: Sequence[dict[str, Any]], key: str) -> np.ndarray:
-    return np.array([float(r[key]) for r in rows if r.get(key) is not None], dtype=np.float64)
-
-
 def fused_table(rows: Sequence[dict[str, Any]], presets: Sequence[str], paired: int) -> list[list[Any]]:
     """Rows [preset, "a+b → c", fused, better single, median of the members' fused / single]."""
     out: list[list[Any]] = []
@@ -38,7 +34,8 @@ def fused_table(rows: Sequence[dict[str, Any]], presets: Sequence[str], paired: 
             both = [r for r in members if r.get(key) is not None and r.get(single_key) is not None]
             if not both:
                 continue
-            fused, single = _values(both, key), _values(both, single_key)
+            fused = np.array([float(r[key]) for r in both])
+            single = np.array([float(r[single_key]) for r in both])
             match = FUSED.match(key)
             assert match is not None
             label = f"{match['inputs']} → {match['target']}"
