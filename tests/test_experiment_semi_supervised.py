@@ -180,12 +180,15 @@ def test_select_on_keeps_the_weights_best_on_the_named_directions(exp_data: Path
     members = [MemberSpec.from_preset("tr", seed=s, paired=8) for s in (0, 1)]
     family = family_of(members)
 
+    kept_steps: dict[str, list[float | None]] = {}
+
     def val_after(select_on: str, eval_every: int = 10) -> dict[str, torch.Tensor]:
         config = semi_supervised.ExperimentConfig(
             data=str(exp_data), domains=["attr", "x"], presets=["tr"], paired=[8], seeds=[0, 1],
             train=TrainConfig(steps=60, batch_size=32, lr=1e-2, eval_every=eval_every), select_on=select_on,
         )  # fmt: skip
         result = semi_supervised.train_chunk(data, members, config, None, (), progress=False)
+        kept_steps[select_on] = [row[semi_supervised.KEPT_STEP] for row in result.metrics]
         ws = WorkspaceConfig(domains={d: s.latent_dim for d, s in data.specs.items()})
         model = family.build_model(ws, [m.seed for m in members])
         model.load_state_dict(result.weights)
@@ -196,6 +199,10 @@ def test_select_on_keeps_the_weights_best_on_the_named_directions(exp_data: Path
     every, named, last = val_after("all"), val_after("attr_to_x"), val_after("last")
     assert torch.all(named[one] <= every[one] + 1e-6) and torch.all(named[one] <= last[one] + 1e-6)
     assert not torch.equal(named[one], last[one])  # overfitting: the kept checkpoint is an earlier one
+    # results.csv says which step each member kept: a validation check, earlier than the last here
+    assert kept_steps["last"] == [60.0, 60.0]
+    assert all(s is not None and s % 10 == 0 for s in kept_steps["attr_to_x"])
+    assert min(s or 60.0 for s in kept_steps["attr_to_x"]) < 60.0
     no_checks = val_after("all", eval_every=0)  # checked only after the last step
     assert all(torch.equal(last[k], no_checks[k]) for k in last)
 

@@ -78,7 +78,8 @@ def test_an_experiment_member_is_the_one_the_experiment_scored(run: Path, tmp_pa
     assert done.value.code in (0, None)
     row = next(r for r in read_results_csv(exp / "results.csv") if r["member"] == "full/paired=64/seed=1")
     ws = global_workspace.load_workspace(exp, member="full/paired=64/seed=1")
-    assert ws.member.seed == 1 and ws.member.preset == "full" and ws.step is None
+    assert ws.member.seed == 1 and ws.member.preset == "full"
+    assert ws.step == row["kept_step"] and ws.step in (10, 20)  # the validation check it kept
     test = load_dataset(data_of(run)).split("test")
     truth = ws.latent("v", test.images)
     error = (ws.model.translate("attr", "v", ws.latent("attr", test.labels))[0] - truth).pow(2).mean()

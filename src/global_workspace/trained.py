@@ -29,7 +29,7 @@ from .domains.base import Domain
 from .domains.latents import LatentSpec, read_spec
 from .domains.store import load_domain
 from .errors import UserError
-from .experiments.semi_supervised import finished_members, member_id
+from .experiments.semi_supervised import KEPT_STEP, finished_members, member_id
 from .fileio import read_json
 from .workspace.checkpoint import check_run_data, load_model
 from .workspace.data import check_same_latents, train_fingerprint
@@ -50,8 +50,9 @@ class TrainedWorkspace:
     data: Path
     """The dataset folder the specialists and latents come from."""
     step: int | None
-    """Training steps behind the loaded weights; None for an experiment's member, which keeps the
-    weights of its best validation check."""
+    """Training steps behind the loaded weights: a run's last checkpoint, or the step an
+    experiment's member kept (its best validation check); None for experiments that predate
+    recording it."""
 
     @property
     def device(self) -> torch.device:
@@ -176,7 +177,8 @@ def _experiment_member(
         raise UserError(f"{chunk / 'model.safetensors'} is missing or corrupted ({exc})") from exc
     workspace = WorkspaceConfig(domains={d: read_spec(data, d).latent_dim for d in domains}, **sizes)
     weights = {k: v[index : index + 1] for k, v in ensemble.items()}
-    return _assemble(spec, workspace, weights, data, None, device)
+    kept = read_json(chunk / "metrics.json", "chunk metrics")["members"][index].get(KEPT_STEP)
+    return _assemble(spec, workspace, weights, data, None if kept is None else int(kept), device)
 
 
 def _assemble(

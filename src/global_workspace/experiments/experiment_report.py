@@ -220,6 +220,9 @@ def build_report(
     report.table(
         ["preset", "N", "seed", *metrics],
         [[r["preset"], r["paired"], r["seed"], *[r.get(m) for m in metrics]] for r in rows],
-        caption="Test metrics of every member (also in results.csv).",
+        caption=(
+            "Test metrics of every member, and kept_step: the step whose weights it kept "
+            "(also in results.csv)."
+        ),
     )
     return report.write(exp / "report.html")

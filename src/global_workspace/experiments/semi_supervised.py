@@ -6,7 +6,8 @@ EXP/chunks/{id}/             one trained ensemble, written atomically once it is
     metrics.json             per member: every test metric (workspace evaluation + downstream)
     pictures.npz             per direction a_to_b: predicted b latents of the first test examples
     model.safetensors        the ensemble's weights (each member loadable alone)
-EXP/results.csv              one row per member: preset, paired, seed, every metric
+EXP/results.csv              one row per member: preset, paired, seed, every metric, and the
+                             training step whose weights it kept (`kept_step`)
 EXP/efficiency.json          data-efficiency ratios (efficiency.py)
 EXP/figures/*.png|svg        curves against N (figures.py)
 EXP/report.html              the self-contained report (experiment_report.py)
@@ -61,6 +62,9 @@ SIX_PRESETS = ("tr", "tr+cont", "tr+cy", "tr+dcy", "cont", "full")
 """The six models of the slides, in the order the report lists them."""
 SELECT_ALL, SELECT_LAST = "all", "last"
 """`ExperimentConfig.select_on`: every direction's validation translation loss, or no selection."""
+KEPT_STEP = "kept_step"
+"""results.csv column: the training step whose weights a member kept (its best validation check,
+or the last step), so that a member's figures can be read against its training curve."""
 VARIANTS_OF_FULL = ("full-bt",)
 """Our variants of `full`: when run, efficiency.json also compares each with tr, tr+cont and full."""
 
@@ -361,6 +365,7 @@ def train_chunk(
     selectable = torch.tensor([m.weight("translation") > 0 for m in members], device=device)
     select = config.select_on != SELECT_LAST and bool(selectable.any())
     best_loss = torch.full((len(members),), math.inf, device=device)
+    kept_step = torch.full((len(members),), config.train.steps, device=device)
     best = {k: v.detach().clone() for k, v in model.state_dict().items()} if select else {}
     every = config.train.eval_every if config.train.eval_every > 0 else config.train.steps
     bar = tqdm(total=config.train.steps, desc=desc, disable=not progress, leave=False, unit="step")
@@ -378,6 +383,7 @@ def train_chunk(
                 loss = _val_translation(family, model, data.split("val"), data.specs, config.select_on)
                 better = selectable & (loss < best_loss)
                 best_loss = torch.where(better, loss, best_loss)
+                kept_step = torch.where(better, done, kept_step)
                 _keep_best(model, best, better)
     bar.close()
     if select:
@@ -395,8 +401,9 @@ def train_chunk(
             model, test, data.specs, Path(config.data) if has_dataset else None, "test", skipped
         )
         metrics: list[dict[str, float | None]] = [dict(r) for r in per_member(scores)]
-        for row in metrics:
+        for row, step in zip(metrics, kept_step.tolist(), strict=True):
             row.update(dict.fromkeys(family.not_applicable(list(data.specs))))
+            row[KEPT_STEP] = float(step)
         if labels is not None and family.shared_space:
             assert isinstance(model, GlobalWorkspace)
             n_train = min(len(labels["train"]), max(config.downstream.labelled, config.downstream.odd_pool))
