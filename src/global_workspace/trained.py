@@ -34,7 +34,7 @@ from .fileio import read_json
 from .workspace.checkpoint import check_run_data, load_model
 from .workspace.data import check_same_latents, train_fingerprint
 from .workspace.evaluate import as_latent
-from .workspace.families import family_of
+from .workspace.families import FAMILIES, Family, family_of
 from .workspace.model import GlobalWorkspace, WorkspaceConfig
 from .workspace.presets import MemberSpec
 
@@ -136,7 +136,10 @@ def load_workspace(
         raise UserError(f"dataset {config.data} does not exist; if it moved, pass its folder as data=")
     check_run_data(folder, config)
     weights = {k: v[member : member + 1] for k, v in ensemble.state_dict().items()}
-    return _assemble(config.members[member], config.workspace, weights, Path(config.data), step, torch_device)
+    spec = config.members[member]
+    return _assemble(
+        spec, family_of([spec]), config.workspace, weights, Path(config.data), step, torch_device
+    )
 
 
 def _experiment_member(
@@ -177,20 +180,27 @@ def _experiment_member(
         raise UserError(f"{chunk / 'model.safetensors'} is missing or corrupted ({exc})") from exc
     workspace = WorkspaceConfig(domains={d: read_spec(data, d).latent_dim for d in domains}, **sizes)
     weights = {k: v[index : index + 1] for k, v in ensemble.items()}
-    kept = read_json(chunk / "metrics.json", "chunk metrics")["members"][index].get(KEPT_STEP)
-    return _assemble(spec, workspace, weights, data, None if kept is None else int(kept), device)
+    metrics = read_json(chunk / "metrics.json", "chunk metrics")
+    kept = metrics["members"][index].get(KEPT_STEP)
+    # A chunk names its family: a --define'd preset's name does not (older chunks: from the name).
+    family_name = metrics.get("family", family_of([spec]).name)
+    if family_name not in FAMILIES:
+        raise UserError(f"{chunk / 'metrics.json'} names an unknown model family {family_name!r}")
+    family = FAMILIES[family_name]
+    return _assemble(spec, family, workspace, weights, data, None if kept is None else int(kept), device)
 
 
 def _assemble(
     spec: MemberSpec,
+    family: Family,
     workspace: WorkspaceConfig,
     weights: Mapping[str, torch.Tensor],
     data: Path,
     step: int | None,
     device: torch.device,
 ) -> TrainedWorkspace:
-    """A one-member workspace of `spec`'s model family with `weights`, and the specialists of DATA."""
-    model = family_of([spec]).build_model(workspace, [spec.seed])
+    """A one-member workspace of `family` with `weights`, and the specialists of DATA."""
+    model = family.build_model(workspace, [spec.seed])
     if not isinstance(model, GlobalWorkspace):
         raise UserError(f"member {member_id(spec)} has no shared workspace (a direct-translator ablation)")
     try:

@@ -3,7 +3,8 @@
 EXP/experiment.json          the resolved settings (a rerun with the same settings resumes)
 EXP/chunks/{id}/             one trained ensemble, written atomically once it is complete:
     members.json             the MemberSpecs, in ensemble order
-    metrics.json             per member: every test metric (workspace evaluation + downstream)
+    metrics.json             per member: every test metric (workspace evaluation + downstream);
+                             and the model family (a `--define`d preset's name does not say it)
     pictures.npz             per direction a_to_b: predicted b latents of the first test examples
     model.safetensors        the ensemble's weights (each member loadable alone)
 EXP/results.csv              one row per member: preset, paired, seed, every metric, and the
@@ -314,6 +315,8 @@ class ChunkResult:
     pictures: dict[str, np.ndarray]  # "a_to_b" -> (K, P, dim_b)
     weights: dict[str, torch.Tensor]
     seconds: float
+    family: str
+    """The model family (families.FAMILIES) the members trained."""
 
 
 def _val_translation(
@@ -424,13 +427,16 @@ def train_chunk(
                 if a != b:
                     pictures[f"{a}_to_{b}"] = model.translate(a, b, rows[a]).cpu().numpy()  # type: ignore[operator]
     weights = {k: v.detach().to("cpu", copy=True).contiguous() for k, v in model.state_dict().items()}
-    return ChunkResult(list(members), metrics, pictures, weights, time.perf_counter() - start)
+    return ChunkResult(list(members), metrics, pictures, weights, time.perf_counter() - start, family.name)
 
 
 def write_chunk(exp: Path, result: ChunkResult) -> Path:
     folder = exp / "chunks" / chunk_id(result.members)
     with atomic_directory(folder, force=True, what="chunk") as tmp:
-        atomic_write_json(tmp / "metrics.json", {"seconds": result.seconds, "members": result.metrics})
+        atomic_write_json(
+            tmp / "metrics.json",
+            {"seconds": result.seconds, "family": result.family, "members": result.metrics},
+        )
         buf = io.BytesIO()
         np.savez(buf, **result.pictures)  # type: ignore[arg-type]
         (tmp / "pictures.npz").write_bytes(buf.getvalue())
