@@ -101,15 +101,15 @@ def test_a_member_of_a_defined_preset_loads_with_its_model_family(
 
     exp = tmp_path / "exp"
     args = ["experiment", "semi-supervised", str(data_of(run)), "--domains", "v,attr", "--paired", "64",
-            "--define", "gated-heavy=fusion-gated:fused=0.3", "--presets", "gated-heavy", "--seeds", "1",
+            "--define", "gated-light=fusion-gated:fused=0.1", "--presets", "gated-light", "--seeds", "1",
             "--steps", "10", "--batch-size", "32", "--labelled", "50", "--device", "cpu", "--quiet",
             "--out", str(exp)]  # fmt: skip
     with pytest.raises(SystemExit) as done:
         main(args)
     assert done.value.code in (0, None)
-    monkeypatch.delitem(presets.PRESET_FAMILY, "gated-heavy")  # as in a fresh process
-    ws = global_workspace.load_workspace(exp, member="gated-heavy/paired=64/seed=0")
-    assert ws.model.fusion_gates is not None and ws.member.coefficients["fused"] == 0.3
+    monkeypatch.delitem(presets.PRESET_FAMILY, "gated-light")  # as in a fresh process
+    ws = global_workspace.load_workspace(exp, member="gated-light/paired=64/seed=0")
+    assert ws.model.fusion_gates is not None and ws.member.coefficients["fused"] == 0.1
 
 
 def test_bad_requests_are_one_line_errors(run: Path, tmp_path: Path) -> None:
