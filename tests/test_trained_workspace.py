@@ -160,6 +160,11 @@ def test_gw_translate_shows_translations_next_to_the_truth(
     lines = capsys.readouterr().out.splitlines()
     assert [line.split(":")[0].strip() for line in lines] == ["0", "v → attr", "1", "v → attr"]
     assert any(name in lines[1] for name in ("diamond", "egg", "triangle"))  # attributes in words
+    # Fused sources: both domains enter at once; the label says so.
+    assert gw("translate", run, "--from", "v+attr", "--to", "attr", "--n", 1, "--device", "cpu") == 0
+    assert capsys.readouterr().out.splitlines()[1].strip().startswith("v+attr → attr:")
+    assert gw("translate", run, "--from", "v+v", "--to", "attr") == 2
+    assert "names a domain twice" in capsys.readouterr().err
     assert gw("translate", run, "--from", "attr", "--to", "v") == 2
     assert "give --out FILE.png" in capsys.readouterr().err
     assert gw("translate", run, "--from", "t", "--to", "v", "--out", tmp_path / "t.png") == 2

@@ -2,7 +2,8 @@
 
 Into images: a PNG grid, the true image of each example followed by its translation, with the
 example's caption under the truth. Into any other domain: text on standard output, the truth and
-then the translation in words (a caption, attributes).
+then the translation in words (a caption, attributes). A source `v+t` fuses those domains: they
+enter the workspace together with equal weights (reweighed by the member's fusion gates, if any).
 """
 
 from __future__ import annotations
@@ -33,22 +34,28 @@ def show_translations(
     device: str = "auto",
     force: bool = False,
 ) -> None:
-    """Translate the first `n` examples of `split` from `source` into `target` (see the module)."""
+    """Translate the first `n` examples of `split` from `source` (a domain, or domains joined by
+    '+' to fuse them) into `target` (see the module)."""
     require_at_least([("--n", n, 1)])
     if out is not None:
         if out.suffix.lower() != ".png":
             raise UserError(f"--out {out} must end in .png")
         refuse_existing(out, force, what="picture")
+    sources = [name.strip() for name in source.split("+")]
+    if len(set(sources)) != len(sources):
+        raise UserError(f"--from {source} names a domain twice; fuse different domains, e.g. v+t")
     ws = load_workspace(folder, member, device, data)
-    source_domain, target_domain = ws.domain(source), ws.domain(target)
+    source_domains, target_domain = {d: ws.domain(d) for d in sources}, ws.domain(target)
     dataset = load_dataset(ws.data)
     examples = dataset.split(split)
     n = min(n, len(examples))
     columns = list(dataset.info.label_columns)
-    translated = displayable(ws.translate(source, target, source_domain.raw(examples)[:n]), columns)
+    # One domain alone "fuses" into exactly its own state, so one path serves both cases.
+    state = ws.fused_state({d: domain.raw(examples)[:n] for d, domain in source_domains.items()})
+    translated = displayable(ws.decode(target, state), columns)
     truth = displayable(target_domain.raw(examples)[:n], columns)
     captions = list(examples.captions[:n])
-    label = f"{source} → {target}"
+    label = f"{'+'.join(sources)} → {target}"
     if isinstance(translated[0], np.ndarray):
         if out is None:
             raise UserError(f"the translations into {target!r} are images: give --out FILE.png")

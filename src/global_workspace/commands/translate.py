@@ -11,7 +11,11 @@ from .data import FORCE
 
 def translate(
     folder: Path = typer.Argument(..., help="Run folder (gw train) or experiment folder (gw experiment)."),
-    source: str = typer.Option(..., "--from", help="Domain the examples enter the workspace from."),
+    source: str = typer.Option(
+        ...,
+        "--from",
+        help="Domain the examples enter the workspace from; domains joined by '+' (v+t) enter at once.",
+    ),
     target: str = typer.Option(..., "--to", help="Domain they are decoded into."),
     member: str = typer.Option(
         "0", help="A run's member by index or label; an experiment's by its label in results.csv."
