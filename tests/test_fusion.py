@@ -277,6 +277,11 @@ def test_fusion_gates_weigh_each_workspace_dimension() -> None:
     fused = model.fused_state(enc, equal)
     torch.testing.assert_close(fused[..., :3], torch.tanh(enc["v"][..., :3]), atol=1e-6, rtol=0)
     torch.testing.assert_close(fused[..., 3:], torch.tanh(enc["attr"][..., 3:]), atol=1e-6, rtol=0)
+    # The evaluation counts the dimensions each domain leads.
+    latents = {d: torch.randn(4, n) for d, n in TWO.items()}
+    shares = fusion_metrics(model, latents, _specs(TWO))
+    assert shares["fusion/v+attr/dims_led_by_v"].tolist() == [3.0]
+    assert shares["fusion/v+attr/dims_led_by_attr"].tolist() == [3.0]
 
 
 def test_fusion_gates_learn_from_real_inputs_not_from_cycles() -> None:
@@ -551,7 +556,11 @@ def test_only_a_gated_workspace_takes_a_gates_weight() -> None:
 
 
 def test_the_report_sets_fused_inputs_against_the_better_single_one(tmp_path: Path) -> None:
-    from global_workspace.experiments.fusion_report import add_fused_inputs_section, fused_table
+    from global_workspace.experiments.fusion_report import (
+        add_fused_inputs_section,
+        fused_table,
+        gate_share_table,
+    )
     from global_workspace.experiments.report import Report
 
     fused, single = "fusion/v+t_to_v/latent_mse", "fusion/v+t_to_v/best_single_latent_mse"
@@ -566,6 +575,14 @@ def test_the_report_sets_fused_inputs_against_the_better_single_one(tmp_path: Pa
     add_fused_inputs_section(report, rows, ["full", "fusion"], [60])
     page = report.write(tmp_path / "report.html").read_text()
     assert "Fused inputs" in page and "v+t → v" in page
+    gated = [
+        {"preset": "fusion-gated", "paired": 60, "seed": s, fused: 1.0, single: 1.0,
+         "fusion/v+t/dims_led_by_v": v, "fusion/v+t/dims_led_by_t": 12.0 - v}
+        for s, v in enumerate([9.0, 10.0, 11.0])
+    ]  # fmt: skip
+    assert gate_share_table(rows + gated, ["fusion", "fusion-gated"], 60) == [
+        ["fusion-gated", "v+t", "t: 2 / v: 10"]
+    ]
     without = Report("no fusion")
     add_fused_inputs_section(without, [r for r in rows if r["preset"] == "full"], ["full"], [60])
     assert "Fused inputs" not in without.write(tmp_path / "plain.html").read_text()

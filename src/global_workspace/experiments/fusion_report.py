@@ -3,7 +3,8 @@ the better of them alone, for every preset that fuses (workspace/fusion_eval.py'
 
 results.csv holds, per member, fusion/{a}+{b}_to_{c}/latent_mse and .../best_single_latent_mse; the
 report reads them as one table per pair count, with their ratio: below 1, the pair reconstructs or
-translates better than either domain alone.
+translates better than either domain alone. For models with fusion gates it also holds
+fusion/{a}+{b}/dims_led_by_{a}, which the report shows as how the gates share the workspace.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import numpy as np
 from .report import Report
 
 FUSED = re.compile(r"^fusion/(?P<inputs>[^/]+)_to_(?P<target>[^/]+)/latent_mse$")
+LED = re.compile(r"^fusion/(?P<inputs>[^/]+)/dims_led_by_(?P<domain>[^/]+)$")
 
 
 def fused_metrics(rows: Sequence[dict[str, Any]]) -> list[str]:
@@ -51,6 +53,22 @@ def fused_table(rows: Sequence[dict[str, Any]], presets: Sequence[str], paired: 
     return out
 
 
+def gate_share_table(rows: Sequence[dict[str, Any]], presets: Sequence[str], paired: int) -> list[list[Any]]:
+    """Rows [preset, "a+b", "a: m / b: m'"]: the median number of workspace dimensions each domain
+    of the pair leads (fusion gates)."""
+    out: list[list[Any]] = []
+    for preset in presets:
+        members = [r for r in rows if r["preset"] == preset and r["paired"] == paired]
+        led: dict[str, list[str]] = {}
+        for key in sorted({k for r in members for k, v in r.items() if v is not None and LED.match(k)}):
+            match = LED.match(key)
+            assert match is not None
+            median = float(np.median([float(r[key]) for r in members if r.get(key) is not None]))
+            led.setdefault(match["inputs"], []).append(f"{match['domain']}: {median:g}")
+        out.extend([preset, inputs, " / ".join(shares)] for inputs, shares in led.items())
+    return out
+
+
 def add_fused_inputs_section(
     report: Report, rows: Sequence[dict[str, Any]], presets: Sequence[str], paired: Sequence[int]
 ) -> None:
@@ -71,4 +89,12 @@ def add_fused_inputs_section(
                 table,
                 caption=f"Test latent MSE at N = {n} (medians over seeds; the ratio is the median of "
                 "each member's).",
+            )
+        shares = gate_share_table(rows, presets, n)
+        if shares:
+            report.table(
+                ["preset", "inputs", "dimensions led"],
+                shares,
+                caption=f"How the fusion gates share the workspace at N = {n}: the dimensions on which "
+                "each domain outweighs the other when both enter with equal weights (medians over seeds).",
             )

@@ -5,10 +5,13 @@ For every pair {a, b} of domains (a before b in the model's order) and every dom
   fusion/{a}+{b}_to_{c}/best_single_latent_mse   the better of D_c(tanh(e_a)) and D_c(tanh(e_b)),
                                                   per member: one domain alone
 The weights come from a selection policy, equal weights (1/2, 1/2) by default; a model with fusion
-gates reweighs them per workspace dimension (`GlobalWorkspace.fused_state`). c may be a or b
-(a fused reconstruction) or a third domain (a fused translation). Each metric is (K,), the mean
-over the split's rows; predictions are compared as in `evaluate.latent_metrics` (a one-hot
-block's logits become probabilities first).
+gates reweighs them per workspace dimension (`GlobalWorkspace.fused_state`), and how it shares
+the workspace between a and b is counted too:
+  fusion/{a}+{b}/dims_led_by_{a}                 workspace dimensions where a outweighs b when
+                                                  both enter with equal weights (its gate is higher)
+c may be a or b (a fused reconstruction) or a third domain (a fused translation). Each metric is
+(K,); the errors are means over the split's rows, predictions compared as in
+`evaluate.latent_metrics` (a one-hot block's logits become probabilities first).
 """
 
 from __future__ import annotations
@@ -64,6 +67,10 @@ def fusion_metrics(
                 add(fused_err, f"fusion/{a}+{b}_to_{c}", model.decode(c, fused), rows[c], specs.get(c))
     out: Metrics = {}
     for a, b in itertools.combinations(domains, 2):
+        if model.fusion_gates is not None:
+            gates = {d: model.fusion_gates[:, model.domain_names.index(d)] for d in (a, b)}  # (K, ws)
+            out[f"fusion/{a}+{b}/dims_led_by_{a}"] = (gates[a] > gates[b]).sum(dim=-1).float()
+            out[f"fusion/{a}+{b}/dims_led_by_{b}"] = (gates[b] > gates[a]).sum(dim=-1).float()
         for c in domains:
             name = f"fusion/{a}+{b}_to_{c}"
             out[f"{name}/latent_mse"] = fused_err[name] / n
