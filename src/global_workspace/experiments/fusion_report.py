@@ -21,9 +21,9 @@ FUSED = re.compile(r"^fusion/(?P<inputs>[^/]+)_to_(?P<target>[^/]+)/latent_mse$"
 LED = re.compile(r"^fusion/(?P<inputs>[^/]+)/dims_led_by_(?P<domain>[^/]+)$")
 
 
-def fused_metrics(rows: Sequence[dict[str, Any]]) -> list[str]:
-    """The fusion/{a}+{b}_to_{c}/latent_mse columns that some row has a value for, sorted."""
-    return sorted({k for r in rows for k, v in r.items() if v is not None and FUSED.match(k)})
+def columns_with_values(rows: Sequence[dict[str, Any]], pattern: re.Pattern[str]) -> list[str]:
+    """The columns matching `pattern` that some row has a value for, sorted."""
+    return sorted({k for r in rows for k, v in r.items() if v is not None and pattern.match(k)})
 
 
 def fused_table(rows: Sequence[dict[str, Any]], presets: Sequence[str], paired: int) -> list[list[Any]]:
@@ -31,7 +31,7 @@ def fused_table(rows: Sequence[dict[str, Any]], presets: Sequence[str], paired: 
     out: list[list[Any]] = []
     for preset in presets:
         members = [r for r in rows if r["preset"] == preset and r["paired"] == paired]
-        for key in fused_metrics(members):
+        for key in columns_with_values(members, FUSED):
             single_key = key.replace("/latent_mse", "/best_single_latent_mse")
             both = [r for r in members if r.get(key) is not None and r.get(single_key) is not None]
             if not both:
@@ -60,7 +60,7 @@ def gate_share_table(rows: Sequence[dict[str, Any]], presets: Sequence[str], pai
     for preset in presets:
         members = [r for r in rows if r["preset"] == preset and r["paired"] == paired]
         led: dict[str, list[str]] = {}
-        for key in sorted({k for r in members for k, v in r.items() if v is not None and LED.match(k)}):
+        for key in columns_with_values(members, LED):
             match = LED.match(key)
             assert match is not None
             median = float(np.median([float(r[key]) for r in members if r.get(key) is not None]))
@@ -73,7 +73,7 @@ def add_fused_inputs_section(
     report: Report, rows: Sequence[dict[str, Any]], presets: Sequence[str], paired: Sequence[int]
 ) -> None:
     """A heading and one table per pair count, when some preset was scored on fused inputs."""
-    if not fused_metrics(rows):
+    if not columns_with_values(rows, FUSED):
         return
     report.heading("Fused inputs")
     report.text(
