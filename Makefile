@@ -24,8 +24,8 @@ test: $(STAMP)
 	$(PY) -m pytest -q
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check src tests benchmarks
-	$(VENV)/bin/ruff format --check src tests benchmarks
+	$(VENV)/bin/ruff check src tests benchmarks analysis
+	$(VENV)/bin/ruff format --check src tests benchmarks analysis
 	$(VENV)/bin/mypy
 
 bench: $(STAMP)

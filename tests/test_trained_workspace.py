@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +21,8 @@ from global_workspace.domains.pretrain import PretrainConfig, pretrain
 from global_workspace.errors import UserError
 from global_workspace.experiments.semi_supervised import read_results_csv
 from global_workspace.workspace.checkpoint import load_model, read_config
+from global_workspace.workspace.data import load_latent_data
+from global_workspace.workspace.evaluate import latent_metrics
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -169,3 +174,41 @@ def test_gw_translate_shows_translations_next_to_the_truth(
     assert "give --out FILE.png" in capsys.readouterr().err
     assert gw("translate", run, "--from", "t", "--to", "v", "--out", tmp_path / "t.png") == 2
     assert "no domain 't'" in capsys.readouterr().err
+
+
+def run_analysis(script: str, *args: object) -> list[str]:
+    """Run analysis/{script} (a reader of stored members) and return its output lines."""
+    path = Path(__file__).parents[1] / "analysis" / script
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(
+        [sys.executable, str(path), *map(str, args)], capture_output=True, text=True, env=env
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout.splitlines()
+
+
+def test_the_fusion_analyses_start_from_what_the_member_scores(run: Path, tmp_path: Path) -> None:
+    """docs/results.md quotes these scripts: a state taken wholly from `v` must score as `v` alone."""
+    gated = tmp_path / "gated"
+    args = ["train", str(data_of(run)), "--domains", "v,attr", "--preset", "fusion-gated", "--paired", "64",
+            "--steps", "200", "--batch-size", "32", "--device", "cpu", "--quiet",
+            "--out", str(gated)]  # fmt: skip
+    with pytest.raises(SystemExit) as done:
+        main(args)
+    assert done.value.code in (0, None)
+    from_v, from_attr, *flips = run_analysis("fusion_flips.py", gated, "--pair", "v,attr")
+    ws = global_workspace.load_workspace(gated)
+    test = load_latent_data(ws.data, ["v", "attr"], torch.device("cpu"), splits=("test",)).split("test")
+    scores = latent_metrics(ws.model, test, ws.specs)
+    for line, source, target in ((from_v, "v", "attr"), (from_attr, "attr", "v")):
+        printed = line.removeprefix(f"all from {source}: ").split()
+        assert printed[0::2] == ["v", "attr"]
+        own = {source: "demi_cycle/" + source, target: f"translation/{source}_to_{target}"}
+        expected = [float(scores[f"{own[d]}/latent_mse"]) for d in ("v", "attr")]
+        assert [float(x) for x in printed[1::2]] == pytest.approx(expected, abs=1e-3)
+    assert [line.split(":")[0] for line in flips] == [f"dimension {i:2} to attr" for i in range(12)]
+
+    bound = run_analysis(
+        "fusion_bound.py", data_of(run), "--domains", "v,attr", "--steps", "5", "--weights", "0.5"
+    )
+    assert [line.split(":")[0] for line in bound] == ["v alone", "attr alone", "v+attr, weight 0.5 on v"]
