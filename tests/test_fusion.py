@@ -29,6 +29,7 @@ from global_workspace.workspace.broadcast import (
     subset_mask,
     subset_members,
 )
+from global_workspace.workspace.evaluate import as_latent
 from global_workspace.workspace.families import define_preset, family_of
 from global_workspace.workspace.fusion_eval import fusion_metrics
 from global_workspace.workspace.losses import active_categories
@@ -453,12 +454,13 @@ def test_fusion_metrics_names_and_exact_values() -> None:
     model = _model(THREE, k=3)
     gen = torch.Generator().manual_seed(0)
     latents = {d: torch.randn(20, n, generator=gen) for d, n in THREE.items()}
-    metrics = fusion_metrics(model, latents, _specs(THREE))
+    specs = _specs(THREE)
+    metrics = fusion_metrics(model, latents, specs)
     pairs = ["v+attr", "v+t", "attr+t"]
     expected = {
         f"fusion/{p}_to_{c}/{m}"
         for p in pairs
-        for c in THREE
+        for c in [*THREE, "all"]
         for m in ("latent_mse", "best_single_latent_mse")
     }
     assert set(metrics) == expected
@@ -473,6 +475,23 @@ def test_fusion_metrics_names_and_exact_values() -> None:
         [(model.translate(d, "t", latents[d]) - latents["t"]).pow(2).mean(dim=(1, 2)) for d in ("v", "attr")]
     )
     torch.testing.assert_close(metrics["fusion/v+attr_to_t/best_single_latent_mse"], single.min(dim=0).values)
+    # The state as a whole: fused errors summed over the targets, against the better single state's sum.
+    fused_sum = sum(metrics[f"fusion/v+attr_to_{c}/latent_mse"] for c in THREE)
+    torch.testing.assert_close(metrics["fusion/v+attr_to_all/latent_mse"], fused_sum)
+    own_sums = torch.stack(
+        [
+            sum(
+                (as_latent(model.decode(c, model.state(d, latents[d])), specs[c]) - latents[c])
+                .pow(2)
+                .mean(dim=(1, 2))
+                for c in THREE
+            )
+            for d in ("v", "attr")
+        ]
+    )
+    torch.testing.assert_close(
+        metrics["fusion/v+attr_to_all/best_single_latent_mse"], own_sums.min(dim=0).values
+    )
 
 
 def test_fusion_metrics_of_identity_maps_are_zero() -> None:
@@ -482,6 +501,17 @@ def test_fusion_metrics_of_identity_maps_are_zero() -> None:
     metrics = fusion_metrics(model, {"a": x, "b": x}, selection=RandomSoftmax())
     for name, value in metrics.items():
         torch.testing.assert_close(value, torch.zeros(1), atol=1e-5, rtol=0, msg=name)
+
+
+def test_a_domain_named_all_keeps_its_own_fusion_metrics() -> None:
+    """`all` names the whole-state summary; a domain of that name must not be overwritten by it."""
+    model = _model({"all": 3, "b": 4}, k=1)
+    x = {"all": torch.randn(5, 3), "b": torch.randn(5, 4)}
+    metrics = fusion_metrics(model, x)
+    kinds = ("latent_mse", "best_single_latent_mse")
+    assert set(metrics) == {f"fusion/all+b_to_{c}/{m}" for c in ("all", "b") for m in kinds}
+    alone = [(model.decode("all", model.state(d, x[d])) - x["all"]).pow(2).mean(dim=(1, 2)) for d in x]
+    torch.testing.assert_close(metrics["fusion/all+b_to_all/best_single_latent_mse"], torch.minimum(*alone))
 
 
 # ---------------------------------------------------------------------------------------------

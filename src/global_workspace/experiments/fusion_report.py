@@ -3,8 +3,9 @@ the better of them alone, for every preset that fuses (workspace/fusion_eval.py'
 
 results.csv holds, per member, fusion/{a}+{b}_to_{c}/latent_mse and .../best_single_latent_mse; the
 report reads them as one table per pair count, with their ratio: below 1, the pair reconstructs or
-translates better than either domain alone. For models with fusion gates it also holds
-fusion/{a}+{b}/dims_led_by_{a}, which the report shows as how the gates share the workspace.
+translates better than either domain alone (target `all`: the errors summed over every domain).
+For models with fusion gates it also holds fusion/{a}+{b}/dims_led_by_{a}, which the report shows
+as how the gates share the workspace.
 """
 
 from __future__ import annotations
@@ -79,7 +80,9 @@ def add_fused_inputs_section(
     report.text(
         "Two domains enter the workspace at once (equal selection weights, reweighed per dimension by "
         "a model's fusion gates) and every domain is decoded from the fused state, against the better "
-        "of the two domains alone. A ratio below 1: the pair does better than either domain alone."
+        "of the two domains alone. A ratio below 1: the pair does better than either domain alone. "
+        "The target `all` sums the errors over every domain: the fused state as a whole, read by every "
+        "decoder at once, against the better of the two domains' own states."
     )
     for n in paired:
         table = fused_table(rows, presets, n)

@@ -9,7 +9,11 @@ gates reweighs them per workspace dimension (`GlobalWorkspace.fused_state`), and
 the workspace between a and b is counted too:
   fusion/{a}+{b}/dims_led_by_{a}                 workspace dimensions where a outweighs b when
                                                   both enter with equal weights (its gate is higher)
-c may be a or b (a fused reconstruction) or a third domain (a fused translation). Each metric is
+c may be a or b (a fused reconstruction) or a third domain (a fused translation). One state is
+read by every decoder, so the state as a whole is scored too (unless a domain is named `all`):
+  fusion/{a}+{b}_to_all/latent_mse               the errors above summed over every domain c
+  fusion/{a}+{b}_to_all/best_single_latent_mse   the lower of a's and b's own states' sums, per member
+Each metric is
 (K,); the errors are means over the split's rows, predictions compared as in
 `evaluate.latent_metrics` (a one-hot block's logits become probabilities first).
 """
@@ -25,6 +29,9 @@ from ..domains.latents import LatentSpec
 from .evaluate import ROW_CHUNK, Metrics, as_latent
 from .model import GlobalWorkspace
 from .selection import EqualWeights, Selection, hash_uniform
+
+WHOLE_STATE = "all"
+"""The target name of a fused state's errors summed over every domain."""
 
 
 @torch.no_grad()
@@ -75,4 +82,10 @@ def fusion_metrics(
             name = f"fusion/{a}+{b}_to_{c}"
             out[f"{name}/latent_mse"] = fused_err[name] / n
             out[f"{name}/best_single_latent_mse"] = torch.minimum(single_err[(a, c)], single_err[(b, c)]) / n
+        if WHOLE_STATE not in domains:
+            whole = f"fusion/{a}+{b}_to_{WHOLE_STATE}"
+            fused_sum = torch.stack([fused_err[f"fusion/{a}+{b}_to_{c}"] for c in domains]).sum(dim=0)
+            alone = [torch.stack([single_err[(s, c)] for c in domains]).sum(dim=0) for s in (a, b)]
+            out[f"{whole}/latent_mse"] = fused_sum / n
+            out[f"{whole}/best_single_latent_mse"] = torch.minimum(alone[0], alone[1]) / n
     return out
