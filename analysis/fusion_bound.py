@@ -12,10 +12,13 @@ alone on it; docs/results.md reads the result.
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 import torch
 
+from global_workspace.errors import UserError
 from global_workspace.workspace.data import load_latent_data
 from global_workspace.workspace.ensemble import EnsembleMLP
 
@@ -68,6 +71,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=3000)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
+    if len(args.domains.split(",")) != 2:
+        parser.error(f"--domains {args.domains!r}: give two domains, e.g. v,t")
     first, second = args.domains.split(",")
     latents = load_latent_data(args.data, [first, second], torch.device("cpu"), splits=("train", "test"))
     train, test = latents.split("train"), latents.split("test")
@@ -79,4 +84,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except UserError as error:  # a bad folder or member: one line, as the gw command says it
+        sys.exit(f"{Path(sys.argv[0]).name}: {error}")

@@ -11,10 +11,13 @@ gates keeps both domains' own information.
 from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
 
 import torch
 
 from global_workspace import load_workspace
+from global_workspace.errors import UserError
 from global_workspace.workspace.data import load_latent_data
 from global_workspace.workspace.evaluate import as_latent
 
@@ -27,6 +30,8 @@ def main() -> None:
     parser.add_argument("--member", default="0", help="member id in an experiment, or index in a run")
     parser.add_argument("--pair", default="v,t", help="a,b: the state starts from a, dimensions go to b")
     args = parser.parse_args()
+    if len(args.pair.split(",")) != 2:
+        parser.error(f"--pair {args.pair!r}: give two domains, e.g. v,t")
     first, second = args.pair.split(",")
     member = int(args.member) if args.member.isdigit() else args.member
     ws = load_workspace(args.run, member=member)
@@ -55,4 +60,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except UserError as error:  # a bad folder or member: one line, as the gw command says it
+        sys.exit(f"{Path(sys.argv[0]).name}: {error}")

@@ -13,8 +13,7 @@ c may be a or b (a fused reconstruction) or a third domain (a fused translation)
 read by every decoder, so the state as a whole is scored too (unless a domain is named `all`):
   fusion/{a}+{b}_to_all/latent_mse               the errors above summed over every domain c
   fusion/{a}+{b}_to_all/best_single_latent_mse   the lower of a's and b's own states' sums, per member
-Each metric is
-(K,); the errors are means over the split's rows, predictions compared as in
+Each metric is (K,); the errors are means over the split's rows, predictions compared as in
 `evaluate.latent_metrics` (a one-hot block's logits become probabilities first).
 """
 
