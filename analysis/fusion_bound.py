@@ -12,13 +12,11 @@ alone on it; docs/results.md reads the result.
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 
+import script_cli
 import torch
 
-from global_workspace.errors import UserError
 from global_workspace.workspace.data import load_latent_data
 from global_workspace.workspace.ensemble import EnsembleMLP
 
@@ -60,9 +58,7 @@ def fit_code(
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = script_cli.parser(__doc__)
     parser.add_argument("data", help="a dataset folder with pretrained latents")
     parser.add_argument("--domains", default="v,t", help="a,b: the two domains")
     parser.add_argument("--weights", default="0.25,0.5,0.75", help="weights of a in the joint code's loss")
@@ -71,9 +67,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=3000)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    if len(args.domains.split(",")) != 2:
-        parser.error(f"--domains {args.domains!r}: give two domains, e.g. v,t")
-    first, second = args.domains.split(",")
+    first, second = script_cli.domain_pair(parser, "--domains", args.domains)
     latents = load_latent_data(args.data, [first, second], torch.device("cpu"), splits=("train", "test"))
     train, test = latents.split("train"), latents.split("test")
     print(f"{first} alone: {fit_code(train, test, [first], {first: 1.0}, args)}")
@@ -84,7 +78,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except UserError as error:  # a bad folder or member: one line, as the gw command says it
-        sys.exit(f"{Path(sys.argv[0]).name}: {error}")
+    script_cli.run(main)

@@ -10,29 +10,21 @@ gates keeps both domains' own information.
 
 from __future__ import annotations
 
-import argparse
-import sys
-from pathlib import Path
-
+import script_cli
 import torch
 
 from global_workspace import load_workspace
-from global_workspace.errors import UserError
 from global_workspace.workspace.data import load_latent_data
 from global_workspace.workspace.evaluate import as_latent
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = script_cli.parser(__doc__)
     parser.add_argument("run", help="a `gw train` run or a `gw experiment` folder")
     parser.add_argument("--member", default="0", help="member id in an experiment, or index in a run")
     parser.add_argument("--pair", default="v,t", help="a,b: the state starts from a, dimensions go to b")
     args = parser.parse_args()
-    if len(args.pair.split(",")) != 2:
-        parser.error(f"--pair {args.pair!r}: give two domains, e.g. v,t")
-    first, second = args.pair.split(",")
+    first, second = script_cli.domain_pair(parser, "--pair", args.pair)
     member = int(args.member) if args.member.isdigit() else args.member
     ws = load_workspace(args.run, member=member)
     model, names = ws.model, ws.model.domain_names
@@ -60,7 +52,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except UserError as error:  # a bad folder or member: one line, as the gw command says it
-        sys.exit(f"{Path(sys.argv[0]).name}: {error}")
+    script_cli.run(main)
