@@ -8,6 +8,7 @@ what it trains.
 
 from __future__ import annotations
 
+import shutil
 import sys
 import time
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ from ..fileio import atomic_directory, atomic_save_npy, atomic_write_json, read_
 from .base import Domain
 from .latents import domain_folder, load_latents, read_spec
 from .registry import domain_class
+from .resume import check_identity
 from .store import dataset_fingerprint, move_to, write_config
 from .training import FitSettings
 
@@ -153,16 +155,39 @@ def pretrain(data: Path, config: PretrainConfig) -> dict[str, dict[str, Any]]:
             results[name] = read_json(folder / "metrics.json", f"domain {name!r} metrics")
             continue
         _say(f"{name}: training on {device}")
+        domain = cls(name=name)
+        checkpoints = checkpoint_folder(data, name)
+        if check_identity(checkpoints, _identity(domain, dataset, config)):
+            _say(f"{name}: resuming from the checkpoints in {checkpoints}")
         with atomic_directory(folder, force=True, what=f"domain {name!r}") as tmp:
-            results[name] = _build(cls(name=name), dataset, config, str(device), tmp)
+            results[name] = _build(domain, dataset, config, str(device), tmp, checkpoints)
+        shutil.rmtree(checkpoints, ignore_errors=True)
         _say(f"{name}: wrote {folder}")
     return results
 
 
+def checkpoint_folder(data: Path, name: str) -> Path:
+    """Where a domain's models keep their resumable state until the domain is written."""
+    return Path(data) / "cache" / "pretrain" / name
+
+
+def _identity(domain: Domain, dataset: Dataset, config: PretrainConfig) -> dict[str, Any]:
+    """What checkpoints must share with a rerun to be resumed: the same domain, data and settings."""
+    return {
+        "kind": domain.kind,
+        "settings": domain.config(),
+        "dataset": dataset_fingerprint(dataset),
+        "steps": dict(sorted(config.steps.items())),
+        "batch_size": DEFAULT_BATCH_SIZE if config.batch_size is None else config.batch_size,
+        "seed": DEFAULT_SEED if config.seed is None else config.seed,
+    }
+
+
 def _build(
-    domain: Domain, dataset: Dataset, config: PretrainConfig, device: str, out: Path
+    domain: Domain, dataset: Dataset, config: PretrainConfig, device: str, out: Path, checkpoints: Path
 ) -> dict[str, Any]:
-    """Fit, save, encode every split and write config.json / metrics.json into `out`."""
+    """Fit (resuming from `checkpoints`), save, encode every split and write config.json /
+    metrics.json into `out`."""
     settings = FitSettings(
         folder=out,
         steps=dict(config.steps),
@@ -170,6 +195,7 @@ def _build(
         device=device,
         seed=DEFAULT_SEED if config.seed is None else config.seed,
         progress=config.progress,
+        checkpoints=checkpoints,
     )
     start = time.perf_counter()
     move_to(domain, device)

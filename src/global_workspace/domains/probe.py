@@ -117,6 +117,6 @@ def train_probe(dataset: Dataset, settings: FitSettings, log: TrainLog) -> tuple
         idx = batch_indices(len(images), train.batch_size, gen).to(device)
         return {"loss": attr.loss(net(images_to_tensor(images[idx], device)), targets[idx]).mean()}
 
-    metrics = optimise(net, step_loss, train, log, "probe")
+    metrics = optimise(net, step_loss, train, log, "probe", generators=(gen,))
     freeze(net)
     return probe, metrics

@@ -257,7 +257,7 @@ class TextDomain(TorchDomain):
                 "kl": self.beta * gaussian_kl(mean, logvar).mean(),
             }
 
-        metrics = optimise(model, step_loss, train, log, "t")
+        metrics = optimise(model, step_loss, train, log, "t", generators=(gen, noise_gen))
         freeze(self.vae)
         freeze(self.decoder)
         return metrics
@@ -283,7 +283,7 @@ class TextDomain(TorchDomain):
             length = int((batch != self.decoder.index["<pad>"]).sum(dim=1).max())
             return {"loss": self.decoder.loss(z, batch[:, :length])}
 
-        metrics = optimise(self.decoder, step_loss, train, log, "caption")
+        metrics = optimise(self.decoder, step_loss, train, log, "caption", generators=(gen, noise_gen))
         freeze(self.decoder)
         return metrics
 

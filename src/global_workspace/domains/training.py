@@ -9,7 +9,7 @@ from __future__ import annotations
 import csv
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,6 +19,7 @@ from torch import nn
 from tqdm import tqdm
 
 from ..errors import UserError
+from .resume import Progress, load_state, save_state
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,8 @@ class FitSettings:
     device: str = "cpu"
     seed: int = 0
     progress: bool = True
+    checkpoints: Path | None = None
+    """Where each model saves its resumable state (`resume.py`); None: no checkpoints."""
     trained: dict[str, int] = field(default_factory=dict)
     """Filled by `train`: the steps of every model the domain trained (none: nothing to train), so
     that a rerun can tell whether the settings it is given are those the domain was made with."""
@@ -46,6 +49,7 @@ class FitSettings:
             seed=self.seed,
             device=self.device,
             progress=self.progress,
+            checkpoint=None if self.checkpoints is None else self.checkpoints / model,
             **overrides,  # type: ignore[arg-type]
         )
 
@@ -63,6 +67,9 @@ class TrainSettings:
     device: str = "cpu"
     log_every: int = 25
     progress: bool = True
+    checkpoint: Path | None = None
+    """Folder of this model's resumable state; None: train from the start, save nothing."""
+    checkpoint_every: int = 250
 
 
 class TrainLog:
@@ -84,6 +91,10 @@ class TrainLog:
             for key, value in values.items():
                 self._writer.add_scalar(key, value, step)
 
+    def restore(self, rows: list[dict[str, float]]) -> None:
+        """Rows logged before an interruption: back into log.csv (TensorBoard has them already)."""
+        self._rows.extend(rows)
+
     def close(self) -> None:
         if self.folder is None:
             return
@@ -100,9 +111,18 @@ StepLoss = Callable[[int], dict[str, torch.Tensor]]
 
 
 def optimise(
-    model: nn.Module, step_loss: StepLoss, settings: TrainSettings, log: TrainLog, tag: str
+    model: nn.Module,
+    step_loss: StepLoss,
+    settings: TrainSettings,
+    log: TrainLog,
+    tag: str,
+    generators: Sequence[torch.Generator] = (),
 ) -> dict[str, float]:
-    """Run `settings.steps` AdamW steps; returns each term's mean over the last tenth and samples/s."""
+    """Run `settings.steps` AdamW steps; returns each term's mean over the last tenth and samples/s.
+
+    With `settings.checkpoint`, the model, optimiser, schedule and `generators` (every random
+    source `step_loss` draws from) are saved every `checkpoint_every` steps, and a rerun resumes
+    from there; a model already finished is restored without a step."""
     model.train()
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=settings.lr, weight_decay=settings.weight_decay)
@@ -111,9 +131,22 @@ def optimise(
         opt, max_lr=settings.lr, total_steps=steps, pct_start=min(0.3, max(0.05, 200 / steps))
     )
     tail = max(1, steps // 10)
-    recent: dict[str, list[float]] = {}
-    start = time.perf_counter()
-    bar = tqdm(range(steps), desc=tag, disable=not settings.progress, leave=False, mininterval=1.0)
+    progress = Progress()
+    if settings.checkpoint is not None:
+        progress = load_state(settings.checkpoint, model, opt, sched, generators) or progress
+        log.restore(progress.rows)
+    if progress.metrics is not None:
+        model.eval()
+        return progress.metrics
+
+    def checkpoint() -> None:
+        if settings.checkpoint is not None:
+            save_state(settings.checkpoint, model, opt, sched, generators, progress)
+
+    start = time.perf_counter() - progress.seconds
+    bar = tqdm(
+        range(progress.step, steps), desc=tag, disable=not settings.progress, leave=False, mininterval=1.0
+    )
     for step in bar:
         terms = step_loss(step)
         total = sum(terms.values(), torch.zeros((), device=next(iter(terms.values())).device))
@@ -125,18 +158,25 @@ def optimise(
             values = {f"{tag}/{k}": float(v.detach()) for k, v in terms.items()}
             if step >= steps - tail:
                 for k, v in values.items():
-                    recent.setdefault(k, []).append(v)
+                    progress.recent.setdefault(k, []).append(v)
             if step % settings.log_every == 0:
                 values[f"{tag}/lr"] = float(sched.get_last_lr()[0])
                 log.scalars(step, values)
+                progress.rows.append({"step": step, **values})
                 bar.set_postfix(loss=f"{float(total.detach()):.4g}")
+        progress.step = step + 1
+        if progress.step % settings.checkpoint_every == 0 and progress.step < steps:
+            progress.seconds = time.perf_counter() - start
+            checkpoint()
     seconds = time.perf_counter() - start
     model.eval()
-    out = {k: float(np.mean(v)) for k, v in recent.items()}
+    out = {k: float(np.mean(v)) for k, v in progress.recent.items()}
     out[f"{tag}/samples_per_s"] = steps * settings.batch_size / max(seconds, 1e-9)
     out[f"{tag}/train_seconds"] = seconds
     if not all(math.isfinite(v) for v in out.values()):
         raise UserError(f"{tag}: training diverged (loss {out}); lower the learning rate")
+    progress.seconds, progress.metrics = seconds, out
+    checkpoint()
     return out
 
 

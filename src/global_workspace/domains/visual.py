@@ -215,7 +215,7 @@ class VisualDomain(TorchDomain):
             idx = batch_indices(len(images), train.batch_size, gen).to(device)
             return self.vae_loss(images_to_tensor(images[idx], device), noise_gen)
 
-        return optimise(self.vae, step_loss, train, log, "v")
+        return optimise(self.vae, step_loss, train, log, "v", generators=(gen, noise_gen))
 
     def evaluate(self, dataset: Dataset, probe: Probe, folder: Path, split: str = "test") -> dict[str, float]:
         """Probe scores on real and on reconstructed images of `split`, and the quality bar.
