@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
+import socket
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -10,6 +13,8 @@ from global_workspace.data.simple_shapes import generate_simple_shapes
 
 TINY_COUNTS = {"train": 256, "val": 64, "test": 64}
 TINY_SEED = 7
+PRETRAIN_STEPS = "v=80,probe=40,t=100,caption=60"
+PRETRAIN_ARGS = ["--steps", PRETRAIN_STEPS, "--batch-size", "64", "--device", "cpu", "--quiet"]
 
 
 @pytest.fixture(scope="session")
@@ -21,3 +26,32 @@ def tiny_shapes(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("tiny") / "shapes"
     generate_simple_shapes(out, TINY_COUNTS, seed=TINY_SEED)
     return out
+
+
+def _no_network(*args: object, **kwargs: object) -> None:
+    raise OSError("network access is disabled in this test")
+
+
+@pytest.fixture(scope="session")
+def pretrained(tiny_shapes: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A copy of the tiny dataset with v, attr and t pretrained, made with the network cut off."""
+    data = tmp_path_factory.mktemp("pretrain") / "shapes"
+    shutil.copytree(tiny_shapes, data)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("HF_HUB_OFFLINE", "1")
+        mp.setenv("TRANSFORMERS_OFFLINE", "1")
+        mp.setattr(socket.socket, "connect", _no_network)
+        mp.setattr(socket, "create_connection", _no_network)
+        assert run_cli(["pretrain", str(data), *PRETRAIN_ARGS]) == 0
+    yield data
+
+
+def run_cli(args: list[str]) -> int:
+    """`gw ARGS` in this process; returns the exit code."""
+    from global_workspace.cli import main
+
+    try:
+        main(args)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    return 0

@@ -9,16 +9,15 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from conftest import PRETRAIN_ARGS as ARGS
+from conftest import run_cli
 from torch import nn
 
-from global_workspace.cli import main
 from global_workspace.data.format import load_dataset
 from global_workspace.domains.attr import AttrDomain
 from global_workspace.domains.latents import DOMAIN_FORMAT_VERSION, load_latents
@@ -27,35 +26,6 @@ from global_workspace.domains.store import load_domain
 from global_workspace.domains.text import TextDomain
 from global_workspace.domains.visual import VisualDomain
 from global_workspace.errors import UserError
-
-STEPS = "v=80,probe=40,t=100,caption=60"
-ARGS = ["--steps", STEPS, "--batch-size", "64", "--device", "cpu", "--quiet"]
-
-
-def _no_network(*args: object, **kwargs: object) -> None:
-    raise OSError("network access is disabled in this test")
-
-
-@pytest.fixture(scope="module")
-def pretrained(tiny_shapes: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """A copy of the tiny dataset with v, attr and t pretrained, made with the network cut off."""
-    data = tmp_path_factory.mktemp("pretrain") / "shapes"
-    shutil.copytree(tiny_shapes, data)
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("HF_HUB_OFFLINE", "1")
-        mp.setenv("TRANSFORMERS_OFFLINE", "1")
-        mp.setattr(socket.socket, "connect", _no_network)
-        mp.setattr(socket, "create_connection", _no_network)
-        assert run_cli(["pretrain", str(data), *ARGS]) == 0
-    yield data
-
-
-def run_cli(args: list[str]) -> int:
-    try:
-        main(args)
-    except SystemExit as exc:
-        return int(exc.code or 0)
-    return 0
 
 
 def test_writes_every_file(pretrained: Path) -> None:

@@ -36,6 +36,7 @@ def build_app() -> typer.Typer:
         demo,
         experiment,
         pretrain,
+        specialists,
         train,
         translate,
     )
@@ -50,6 +51,7 @@ def build_app() -> typer.Typer:
     app.callback()(load_plugins)
     app.add_typer(data.app, name="data")
     app.command("pretrain")(pretrain.pretrain)
+    app.add_typer(specialists.app, name="specialists")
     app.command("train")(train.train)
     app.command("evaluate")(train.evaluate)
     app.command("translate")(translate.translate)

@@ -23,7 +23,11 @@ def demo(
     seeds: int | None = typer.Option(None, help="Seeds per (preset, pair count)."),
     steps: int | None = typer.Option(None, help="Training steps of every workspace."),
     batch_size: int | None = typer.Option(None, help="Batch size of every workspace group."),
-    pretrain_steps: str | None = typer.Option(None, help="Steps of the specialists (see gw pretrain)."),
+    pretrain_steps: str | None = typer.Option(
+        None,
+        help="Train the specialists on the demo's data with these steps (see gw pretrain) instead of "
+        "using the shipped ones.",
+    ),
     text: bool | None = typer.Option(
         None, "--text/--no-text", help="Also pretrain captions and run v,t (paper: on)."
     ),

@@ -24,9 +24,18 @@ def pretrain(
         None, help="Seed of every initialisation and batch order (default 0).", show_default=False
     ),
     force: bool = typer.Option(False, "--force", help="Retrain domains whose folder already exists."),
+    from_scratch: bool = typer.Option(
+        False,
+        "--from-scratch",
+        help="Train every specialist on DATA, even where a shipped one fits it (Simple Shapes at 32x32; "
+        "`gw specialists list`). --steps, --batch-size and --seed imply it.",
+    ),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bars."),
 ) -> None:
-    """Train what needs training; write DATA/domains/{name}/ with weights, metrics and latents.
+    """Store frozen specialists in DATA/domains/{name}/ with weights, metrics and latents.
+
+    Where a shipped specialist fits DATA it is used (encoding only); otherwise the domain is trained
+    on DATA, resuming from DATA/cache/pretrain/ after an interruption.
 
     A domain already there is reused; --steps, --batch-size or --seed given with other values than
     it was trained with are refused (pass --force to retrain it)."""
@@ -41,6 +50,7 @@ def pretrain(
         seed=seed,
         force=force,
         progress=not quiet,
+        from_scratch=from_scratch,
     )
     results = run(data, config)
     for name, metrics in results.items():

@@ -47,6 +47,11 @@ class Domain(ABC):
         """Train the specialist on unimodal data; returns metrics. Default: nothing to train."""
         return {}
 
+    def quality(self, dataset: Dataset, folder: Path) -> dict[str, float]:
+        """How well the specialist keeps the dataset's test split (figures may go to `folder`);
+        what `gw pretrain` reports. Default: nothing measured."""
+        return {}
+
     def save(self, folder: Path) -> None:
         """Write weights (loadable with weights_only=True) into `folder`. Default: no weights."""
 

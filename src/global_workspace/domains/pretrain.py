@@ -23,8 +23,10 @@ from ..errors import UserError, require_at_least
 from ..fileio import atomic_directory, atomic_save_npy, atomic_write_json, read_json
 from .base import Domain
 from .latents import domain_folder, load_latents, read_spec
+from .nets import TorchDomain
 from .registry import domain_class
 from .resume import check_identity
+from .shipped import ShippedSet, find_shipped
 from .store import dataset_fingerprint, move_to, write_config
 from .training import FitSettings
 
@@ -50,6 +52,24 @@ class PretrainConfig:
     """None: DEFAULT_SEED. A value given must match an existing domain's to reuse it."""
     force: bool = False
     progress: bool = True
+    from_scratch: bool = False
+    """Train even where a shipped specialist fits the dataset (shipped.py)."""
+
+    @property
+    def trains(self) -> str:
+        """Why shipped specialists are not used ("" when they are): training was asked for."""
+        if self.from_scratch:
+            return "--from-scratch"
+        given = [
+            option
+            for option, value in (
+                ("--steps", self.steps),
+                ("--batch-size", self.batch_size),
+                ("--seed", self.seed),
+            )
+            if value not in (None, {})
+        ]
+        return " and ".join(given) + " given" if given else ""
 
 
 def parse_steps(text: str | None) -> dict[str, int]:
@@ -111,6 +131,12 @@ def check_settings(data: Path, name: str, config: PretrainConfig) -> None:
     record = read_json(domain_folder(data, name) / "config.json", f"domain {name!r} config").get("pretrain")
     if not isinstance(record, dict):
         return
+    if "shipped" in record and config.trains:
+        raise UserError(
+            f"domain {name!r} in {domain_folder(data, name)} holds the shipped specialist "
+            f"{record['shipped']!r}; pass --force with {config.trains.removesuffix(' given')} "
+            f"to train one on {data}"
+        )
     trained = record.get("trained")
     if trained == {}:
         return
@@ -134,7 +160,7 @@ def check_settings(data: Path, name: str, config: PretrainConfig) -> None:
 
 
 def pretrain(data: Path, config: PretrainConfig) -> dict[str, dict[str, Any]]:
-    """Train and store every domain of `config.domains`; returns each domain's metrics.
+    """Store every domain of `config.domains`, shipped or trained; returns each domain's metrics.
 
     Every domain to reuse is checked before any is trained."""
     data = Path(data)
@@ -154,16 +180,99 @@ def pretrain(data: Path, config: PretrainConfig) -> dict[str, dict[str, Any]]:
             _say(f"{name}: reusing {folder} (pass --force to retrain)")
             results[name] = read_json(folder / "metrics.json", f"domain {name!r} metrics")
             continue
-        _say(f"{name}: training on {device}")
-        domain = cls(name=name)
-        checkpoints = checkpoint_folder(data, name)
-        if check_identity(checkpoints, _identity(domain, dataset, config)):
-            _say(f"{name}: resuming from the checkpoints in {checkpoints}")
-        with atomic_directory(folder, force=True, what=f"domain {name!r}") as tmp:
-            results[name] = _build(domain, dataset, config, str(device), tmp, checkpoints)
-        shutil.rmtree(checkpoints, ignore_errors=True)
+        shipped, why = find_shipped(dataset, cls.kind)
+        if shipped is not None and not config.trains:
+            _say(f"{name}: using the {shipped.summary()}; --from-scratch trains one on {data} instead")
+            domain = shipped.load(cls.kind, name)
+            with atomic_directory(folder, force=True, what=f"domain {name!r}") as tmp:
+                results[name] = _install(domain, shipped, dataset, config, str(device), tmp)
+        else:
+            reason = config.trains if shipped is not None else ("" if why.startswith("no shipped") else why)
+            _say(f"{name}: training on {device}" + (f" ({reason})" if reason else ""))
+            results[name] = _train(cls(name=name), dataset, config, str(device), folder)
         _say(f"{name}: wrote {folder}")
     return results
+
+
+def _train(
+    domain: Domain, dataset: Dataset, config: PretrainConfig, device: str, folder: Path
+) -> dict[str, Any]:
+    """Fit `domain` on the dataset (resuming from its checkpoints) and store it in `folder`."""
+    checkpoints = checkpoint_folder(dataset.path, domain.name)
+    if check_identity(checkpoints, _identity(domain, dataset, config)):
+        _say(f"{domain.name}: resuming from the checkpoints in {checkpoints}")
+    with atomic_directory(folder, force=True, what=f"domain {domain.name!r}") as tmp:
+        settings = FitSettings(
+            folder=tmp,
+            steps=dict(config.steps),
+            batch_size=DEFAULT_BATCH_SIZE if config.batch_size is None else config.batch_size,
+            device=device,
+            seed=DEFAULT_SEED if config.seed is None else config.seed,
+            progress=config.progress,
+            checkpoints=checkpoints,
+        )
+        start = time.perf_counter()
+        move_to(domain, device)
+        metrics: dict[str, Any] = dict(domain.fit(dataset, settings))
+        domain.save(tmp)
+        record = {
+            "batch_size": settings.batch_size,
+            "seed": settings.seed,
+            "trained": dict(settings.trained),
+        }
+        metrics = _store(domain, dataset, config, device, tmp, record, metrics, start)
+    shutil.rmtree(checkpoints, ignore_errors=True)
+    return metrics
+
+
+def _install(
+    domain: Domain, shipped: ShippedSet, dataset: Dataset, config: PretrainConfig, device: str, out: Path
+) -> dict[str, Any]:
+    """Copy a shipped specialist's files into `out`, score it on the dataset's test split, store it."""
+    start = time.perf_counter()
+    shutil.copytree(shipped.folder / domain.kind, out, dirs_exist_ok=True)
+    move_to(domain, device)
+    if isinstance(domain, TorchDomain):
+        domain.attach(dataset.path)
+    metrics: dict[str, Any] = {"shipped": shipped.name, **domain.quality(dataset, out)}
+    return _store(
+        domain, dataset, config, device, out, {"shipped": shipped.name, "trained": {}}, metrics, start
+    )
+
+
+def _store(
+    domain: Domain,
+    dataset: Dataset,
+    config: PretrainConfig,
+    device: str,
+    out: Path,
+    record: dict[str, Any],
+    metrics: dict[str, Any],
+    start: float,
+) -> dict[str, Any]:
+    """Encode every split with `domain` and write config.json / metrics.json into `out`."""
+    encode_start = time.perf_counter()
+    for split in dataset.info.splits:
+        latents = domain.encode(domain.raw(dataset.split(split))).detach().cpu().numpy().astype(np.float32)
+        expected = (dataset.info.splits[split], domain.latent_dim)
+        if latents.shape != expected:
+            raise RuntimeError(
+                f"domain {domain.name!r} encoded split {split} to {latents.shape}, not {expected}"
+            )
+        atomic_save_npy(out / "latents" / f"{split}.npy", latents)
+    metrics["encode_seconds"] = time.perf_counter() - encode_start
+    metrics["total_seconds"] = time.perf_counter() - start
+    metrics["device"] = device
+    run = {
+        "domains": list(config.domains),
+        "steps": dict(config.steps),
+        "device": device,
+        "command": sys.argv,
+        **record,
+    }
+    write_config(out, domain, dataset, {"pretrain": run})
+    atomic_write_json(out / "metrics.json", metrics)
+    return metrics
 
 
 def checkpoint_folder(data: Path, name: str) -> Path:
@@ -181,50 +290,6 @@ def _identity(domain: Domain, dataset: Dataset, config: PretrainConfig) -> dict[
         "batch_size": DEFAULT_BATCH_SIZE if config.batch_size is None else config.batch_size,
         "seed": DEFAULT_SEED if config.seed is None else config.seed,
     }
-
-
-def _build(
-    domain: Domain, dataset: Dataset, config: PretrainConfig, device: str, out: Path, checkpoints: Path
-) -> dict[str, Any]:
-    """Fit (resuming from `checkpoints`), save, encode every split and write config.json /
-    metrics.json into `out`."""
-    settings = FitSettings(
-        folder=out,
-        steps=dict(config.steps),
-        batch_size=DEFAULT_BATCH_SIZE if config.batch_size is None else config.batch_size,
-        device=device,
-        seed=DEFAULT_SEED if config.seed is None else config.seed,
-        progress=config.progress,
-        checkpoints=checkpoints,
-    )
-    start = time.perf_counter()
-    move_to(domain, device)
-    metrics: dict[str, Any] = dict(domain.fit(dataset, settings))
-    domain.save(out)
-    encode_start = time.perf_counter()
-    for split in dataset.info.splits:
-        latents = domain.encode(domain.raw(dataset.split(split))).detach().cpu().numpy().astype(np.float32)
-        expected = (dataset.info.splits[split], domain.latent_dim)
-        if latents.shape != expected:
-            raise RuntimeError(
-                f"domain {domain.name!r} encoded split {split} to {latents.shape}, not {expected}"
-            )
-        atomic_save_npy(out / "latents" / f"{split}.npy", latents)
-    metrics["encode_seconds"] = time.perf_counter() - encode_start
-    metrics["total_seconds"] = time.perf_counter() - start
-    metrics["device"] = device
-    run = {
-        "domains": list(config.domains),
-        "steps": dict(config.steps),
-        "batch_size": settings.batch_size,
-        "seed": settings.seed,
-        "device": device,
-        "command": sys.argv,
-        "trained": dict(settings.trained),
-    }
-    write_config(out, domain, dataset, {"pretrain": run})
-    atomic_write_json(out / "metrics.json", metrics)
-    return metrics
 
 
 def _say(text: str) -> None:

@@ -217,8 +217,11 @@ class TextDomain(TorchDomain):
             metrics.update(self._train_decoder(emb, tokens, settings, log))
         finally:
             log.close()
-        metrics.update(self.evaluate(dataset, settings.folder))
+        metrics.update(self.quality(dataset, settings.folder))
         return metrics
+
+    def quality(self, dataset: Dataset, folder: Path) -> dict[str, float]:
+        return self.evaluate(dataset, folder)
 
     def _train_vae(
         self, emb: torch.Tensor, tokens: torch.Tensor, settings: FitSettings, log: TrainLog

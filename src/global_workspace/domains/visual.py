@@ -201,6 +201,10 @@ class VisualDomain(TorchDomain):
         metrics.update(self.evaluate(dataset, probe, settings.folder))
         return metrics
 
+    def quality(self, dataset: Dataset, folder: Path) -> dict[str, float]:
+        """The probe in `folder/probe` read on test images and on their reconstructions."""
+        return self.evaluate(dataset, Probe.load(folder / "probe", self.device), folder)
+
     def train_vae(self, dataset: Dataset, settings: FitSettings, log: TrainLog) -> dict[str, float]:
         """Optimise the VAE on the train images (settings.steps["v"] steps, default 3000)."""
         train = settings.train("v", default_steps=3000, lr=self.lr)

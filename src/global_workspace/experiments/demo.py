@@ -1,12 +1,13 @@
 """The whole pipeline behind `gw demo`: dataset, specialists and the semi-supervision experiment.
 
 Two sizes. `demo` is sized for 2 CPU cores and ~10 minutes of compute: 12,000 training images
-(REFERENCE §11 saw the effect at that size), a visual VAE and its image probe trained briefly, the
-attribute domain (nothing to train), and the six presets of the paper plus our `full-bt` at five
+(REFERENCE §11 saw the effect at that size), the shipped visual VAE and image probe (trained on
+500k images; `--pretrain-steps` trains them on the demo's data instead), the attribute domain
+(nothing to train), and the six presets of the paper plus our `full-bt` at five
 pair counts × three seeds, the ensembles shared out over one process per core. Three of the pair
 counts sit where the curves fall steeply (60-250 pairs); read from 60/200/1000/ALL and two seeds,
 the ratio was mostly noise. `paper` is the paper's grid for one GPU: 500,000 training images, all
-three specialists, the same seven presets × six pair counts × three seeds on `v,attr` and on
+three specialists (shipped), the same seven presets × six pair counts × three seeds on `v,attr` and on
 `v,t`. Every size is an option of `DemoOptions`.
 
 A demo folder remembers its options (`demo.json`) and how long each finished stage took
@@ -43,8 +44,9 @@ class DemoOptions:
     test: int = 1000
     seed: int = 0
     workers: int = 2
-    pretrain_steps: dict[str, int] = field(default_factory=lambda: {"v": 1000, "probe": 400})
-    pretrain_batch_size: int = 128
+    pretrain_steps: dict[str, int] = field(default_factory=dict)
+    """Empty: the shipped specialists (`gw specialists list`); steps given: train them on the data."""
+    pretrain_batch_size: int | None = None
     paired: str = "60,120,250,1000,ALL"
     presets: str = "all,full-bt"
     seeds: int = 3
@@ -74,8 +76,6 @@ SCALES: dict[str, dict[str, Any]] = {
         "val": 10_000,
         "test": 10_000,
         "workers": max(1, os.cpu_count() or 1),
-        "pretrain_steps": {"v": 20000, "probe": 4000, "t": 8000, "caption": 4000},
-        "pretrain_batch_size": 512,
         "paired": "250,1000,4000,16000,64000,ALL",
         "seeds": 3,
         "steps": 5000,
@@ -97,8 +97,6 @@ def demo_options(scale: str, out: Path, **overrides: Any) -> DemoOptions:
     if scale not in SCALES:
         raise UserError(f"unknown scale {scale!r}; choose one of {', '.join(SCALES)}")
     chosen = {**SCALES[scale], **{k: v for k, v in overrides.items() if v is not None}}
-    if "pretrain_steps" in SCALES[scale] and overrides.get("pretrain_steps"):
-        chosen["pretrain_steps"] = {**SCALES[scale]["pretrain_steps"], **overrides["pretrain_steps"]}
     return DemoOptions(out=out, **chosen)
 
 
@@ -128,7 +126,7 @@ def check_options(options: DemoOptions) -> None:
             ("--seeds", options.seeds, 1),
             ("--steps", options.steps, 1),
             ("--batch-size", options.batch_size, 1),
-            ("pretrain batch size", options.pretrain_batch_size, 1),
+            ("pretrain batch size", options.pretrain_batch_size or 1, 1),
             ("eval_every", options.eval_every, 0),
             ("workers", options.workers, 1),
             ("processes", options.processes, 1),
@@ -230,7 +228,8 @@ def run_demo(options: DemoOptions) -> list[Path]:
         torch.set_num_threads(options.pretrain_threads)
     stage(
         "pretrain",
-        f"2/3 pretraining the specialists {', '.join(domains)}",
+        f"2/3 the specialists {', '.join(domains)}"
+        + (" (trained on the data)" if options.pretrain_steps else " (shipped, where they fit the data)"),
         lambda: pretrain(
             data,
             PretrainConfig(
@@ -238,7 +237,7 @@ def run_demo(options: DemoOptions) -> list[Path]:
                 steps=dict(options.pretrain_steps),
                 batch_size=options.pretrain_batch_size,
                 device=options.device,
-                seed=options.seed,
+                seed=options.seed if options.pretrain_steps else None,
                 progress=options.progress,
             ),
         ),
