@@ -293,7 +293,8 @@ class TextDomain(TorchDomain):
     def evaluate(self, dataset: Dataset, folder: Path, split: str = "test") -> dict[str, float]:
         """Decode the mean latents of `split` and score the captions against the labels.
 
-        Bar (issue 3): right class ≥ 95%, colour name ≥ 80%, location cell ≥ 90%.
+        Bar of a paper-quality text domain: captions parse ≥ 99%, right class ≥ 99%, colour name
+        ≥ 95%, location cell ≥ 90%, rotation sector ≥ 85%.
         """
         data = dataset.split(split)
         decoded = self.decode(self.encode(data.captions))
@@ -309,8 +310,10 @@ class TextDomain(TorchDomain):
         scores = caption_scores(parsed, dataset.info.name, data.labels, dataset.info.label_columns)
         out.update({f"caption/{split}/{k}": v for k, v in scores.items()})
         out["quality/meets_bar"] = bool(
-            scores.get("class_accuracy", 1.0) >= 0.95
-            and scores["color_name_accuracy"] >= 0.80
+            scores["parse_rate"] >= 0.99
+            and scores.get("class_accuracy", 1.0) >= 0.99
+            and scores["color_name_accuracy"] >= 0.95
             and scores["location_cell_accuracy"] >= 0.90
+            and scores.get("rotation_sector_accuracy", 1.0) >= 0.85
         )
         return out

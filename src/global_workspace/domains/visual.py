@@ -224,8 +224,9 @@ class VisualDomain(TorchDomain):
     def evaluate(self, dataset: Dataset, probe: Probe, folder: Path, split: str = "test") -> dict[str, float]:
         """Probe scores on real and on reconstructed images of `split`, and the quality bar.
 
-        Bar (issue 3): shape accuracy on reconstructions ≥ 90% of the probe's own on the real
-        images, and position error at most 1 px above the probe's own.
+        Bar of a paper-quality VAE: on reconstructions the probe reads shape at ≥ 95% of its own
+        accuracy on the real images, position within 0.5 px of its own error, and colour with at
+        most 1.5× its own error (hue survives). The probe's own bar: shape ≥ 99%, position ≤ 0.6 px.
         """
         data = dataset.split(split)
         columns = dataset.info.label_columns
@@ -247,5 +248,13 @@ class VisualDomain(TorchDomain):
         gap = recon["position_error_px"] - real["position_error_px"]
         out["quality/position_gap_px"] = gap
         out["quality/color_gap"] = recon["color_error"] - real["color_error"]
-        out["quality/meets_bar"] = bool(out.get("quality/shape_accuracy_ratio", 1.0) >= 0.9 and gap <= 1.0)
+        out["quality/color_error_ratio"] = recon["color_error"] / max(real["color_error"], 1e-9)
+        out["quality/meets_bar"] = bool(
+            out.get("quality/shape_accuracy_ratio", 1.0) >= 0.95
+            and gap <= 0.5
+            and out["quality/color_error_ratio"] <= 1.5
+        )
+        out["quality/probe_meets_bar"] = bool(
+            real.get("shape_accuracy", 1.0) >= 0.99 and real["position_error_px"] <= 0.6
+        )
         return out
