@@ -14,6 +14,7 @@ import numpy as np
 from ..data.format import Dataset
 from ..errors import UserError
 from ..fileio import read_json
+from ..finite import require_finite_rows
 from .latent_loss import LatentLoss
 
 DOMAIN_FORMAT_VERSION = 1
@@ -58,7 +59,8 @@ def read_spec(data: Path, name: str) -> LatentSpec:
 
 
 def load_latents(data: Path, name: str, split: str, dataset: Dataset | None = None) -> np.ndarray:
-    """Latents of one domain and split, checked against the domain's size and the split's length."""
+    """Latents of one domain and split, checked against the domain's size and the split's length,
+    and refused when they hold NaN or infinity (every metric computed from them would too)."""
     spec = read_spec(data, name)
     file = domain_folder(data, name) / "latents" / f"{split}.npy"
     if not file.is_file():
@@ -77,4 +79,5 @@ def load_latents(data: Path, name: str, split: str, dataset: Dataset | None = No
             f"latents {file} have {latents.shape[0]} rows but split {split!r} has "
             f"{dataset.info.splits[split]} examples; rerun `gw pretrain {data} --domains {name} --force`"
         )
+    require_finite_rows(latents, f"latents {file}", f"rerun `gw pretrain {data} --domains {name} --force`")
     return latents

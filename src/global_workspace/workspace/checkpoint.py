@@ -27,6 +27,7 @@ from safetensors.torch import load_file, save_file
 
 from ..errors import UserError
 from ..fileio import atomic_directory, atomic_write_json, read_json
+from ..finite import require_finite_tensors
 from .data import check_same_latents, train_fingerprint
 from .families import family_of
 from .model import GlobalWorkspace, WorkspaceConfig
@@ -239,9 +240,11 @@ def _read_safetensors(file: Path) -> dict[str, torch.Tensor]:
     if not file.is_file():
         raise UserError(f"checkpoint file {file} is missing; the run has no complete checkpoint")
     try:
-        return load_file(str(file))
+        tensors = load_file(str(file))
     except Exception as exc:  # safetensors raises its own error types
         raise UserError(f"checkpoint file {file} is corrupted ({exc})") from exc
+    require_finite_tensors(tensors, f"checkpoint file {file}", "retrain the run with --force")
+    return tensors
 
 
 def load_run_model(run: Path, device: torch.device) -> tuple[RunConfig, torch.nn.Module, int]:
