@@ -11,7 +11,7 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
-from workspace_fixtures import linear_pair, one_thread  # noqa: F401
+from workspace_fixtures import gw_error, linear_pair, one_thread  # noqa: F401
 
 from global_workspace.cli import main
 from global_workspace.data.format import load_dataset
@@ -30,15 +30,6 @@ from global_workspace.workspace.trainer import TrainConfig
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 SMALL = ["--steps", "6", "--batch-size", "32", "--width", "8", "--depth", "2", "--eval-every", "3", "--quiet"]
-
-
-def _error(capsys: pytest.CaptureFixture[str], *args: object) -> str:
-    with pytest.raises(SystemExit) as exc:
-        main([str(a) for a in args])
-    err = capsys.readouterr().err.strip()
-    assert exc.value.code == 2, err
-    assert err.startswith("gw: error:") and "\n" not in err
-    return err
 
 
 def _train(data: Path, run: Path) -> None:
@@ -70,13 +61,13 @@ def test_train_and_evaluate_refuse_nan_latents(tmp_path: Path, capsys: pytest.Ca
     _train(data, run)
     test = data / "domains/a/latents/test.npy"
     _poison_npy(test, float("nan"))
-    assert str(test) in _error(capsys, "evaluate", run, "--device", "cpu")
+    assert str(test) in gw_error(capsys, "evaluate", run, "--device", "cpu")
     assert not (run / "metrics.json").exists()
     val = data / "domains/b/latents/val.npy"
     _poison_npy(val, float("inf"))
     other = tmp_path / "other"
     base = ["train", data, "--domains", "a,b", "--preset", "tr", "--paired", 40, "--out", other]
-    assert str(val) in _error(capsys, *base, "--device", "cpu", *SMALL)
+    assert str(val) in gw_error(capsys, *base, "--device", "cpu", *SMALL)
     assert not other.exists()
 
 
@@ -109,10 +100,10 @@ def test_a_checkpoint_with_nan_weights_is_refused(tmp_path: Path, capsys: pytest
     name = sorted(weights)[0]
     weights[name].view(-1)[0] = float("nan")
     save_file(weights, file)
-    err = _error(capsys, "evaluate", run, "--device", "cpu")
+    err = gw_error(capsys, "evaluate", run, "--device", "cpu")
     assert str(file) in err and name in err and "NaN or infinite" in err
     assert not (run / "metrics.json").exists()
-    assert str(file) in _error(capsys, "translate", run, "--from", "a", "--to", "b")
+    assert str(file) in gw_error(capsys, "translate", run, "--from", "a", "--to", "b")
 
 
 def test_a_nonfinite_metric_is_an_error_naming_metric_and_member(tmp_path: Path) -> None:

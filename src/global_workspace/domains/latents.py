@@ -6,6 +6,7 @@ latents/{split}.npy   float32 (N, latent_dim), row i = example i of the dataset 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +19,9 @@ from ..finite import require_finite_rows
 from .latent_loss import LatentLoss
 
 DOMAIN_FORMAT_VERSION = 1
+DOMAIN_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
+"""A domain's name is one folder under DATA/domains/: never a path out of it, nor the `,` and `+`
+that join names on the command line."""
 
 
 @dataclass(frozen=True)
@@ -29,8 +33,17 @@ class LatentSpec:
     loss: LatentLoss
 
 
+def check_domain_name(name: str, fix: str = "name a domain of DATA/domains, such as v or attr") -> str:
+    """The one check of a domain's name, made before it becomes part of any path."""
+    if not DOMAIN_NAME.fullmatch(name):
+        raise UserError(
+            f"domain name {name!r} is not a plain name (a letter or _, then letters, digits, _ or -); {fix}"
+        )
+    return name
+
+
 def domain_folder(data: Path, name: str) -> Path:
-    return Path(data) / "domains" / name
+    return Path(data) / "domains" / check_domain_name(name)
 
 
 def read_spec(data: Path, name: str) -> LatentSpec:
