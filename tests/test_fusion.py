@@ -29,6 +29,7 @@ from global_workspace.workspace.broadcast import (
     subset_mask,
     subset_members,
 )
+from global_workspace.workspace.checkpoint import current_checkpoint
 from global_workspace.workspace.evaluate import as_latent
 from global_workspace.workspace.families import define_preset, family_of
 from global_workspace.workspace.fusion_eval import fusion_metrics
@@ -558,7 +559,9 @@ def test_fusion_preset_trains_and_evaluates_three_domains(tmp_path: Path, preset
         "translation/a_to_b/latent_mse",
     ):
         assert math.isfinite(metrics[name]), name
-    gates = load_file(str(run / "checkpoint/model.safetensors")).get("fusion_gates")
+    checkpoint = current_checkpoint(run)
+    assert checkpoint is not None
+    gates = load_file(str(checkpoint / "model.safetensors")).get("fusion_gates")
     if preset == "fusion-gated":  # trained from zero, and reloaded by `gw evaluate` above
         assert gates is not None and gates.shape == (2, 3, 12) and gates.abs().max() > 0
     else:

@@ -16,7 +16,7 @@ from workspace_fixtures import linear_pair, one_thread  # noqa: F401
 from global_workspace.domains.latent_loss import LatentLoss
 from global_workspace.domains.latents import LatentSpec
 from global_workspace.errors import UserError
-from global_workspace.workspace.checkpoint import load_model
+from global_workspace.workspace.checkpoint import current_checkpoint, load_model
 from global_workspace.workspace.families import family_of
 from global_workspace.workspace.losses import active_categories
 from global_workspace.workspace.model import WorkspaceConfig
@@ -239,12 +239,15 @@ def test_nan_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path: Path) ->
     data = linear_pair(tmp_path / "data", n=300)
     run = tmp_path / "run"
     _run(run, data, steps=20, eval_every=5, until=10)
-    good = (run / "checkpoint" / "model.safetensors").read_bytes()
+    checkpoint = current_checkpoint(run)
+    assert checkpoint is not None
+    good = (checkpoint / "model.safetensors").read_bytes()
     # Poison the optimiser state: the next update turns the weights into NaN.
-    state = load_file(run / "checkpoint" / "trainer.safetensors")
+    state = load_file(checkpoint / "trainer.safetensors")
     save_file({k: -v.abs() - 1 if k.startswith("exp_avg_sq") else v for k, v in state.items()},
-              run / "checkpoint" / "trainer.safetensors")  # fmt: skip
+              checkpoint / "trainer.safetensors")  # fmt: skip
     with pytest.raises(NonFiniteLoss, match=r"member 0 \(full/paired=40/seed=0\).* step 12"):
         _run(run, data, steps=20, eval_every=5, resume=True)
-    assert (run / "checkpoint" / "model.safetensors").read_bytes() == good
-    assert json.loads((run / "checkpoint" / "state.json").read_text())["step"] == 10
+    assert current_checkpoint(run) == checkpoint
+    assert (checkpoint / "model.safetensors").read_bytes() == good
+    assert json.loads((checkpoint / "state.json").read_text())["step"] == 10

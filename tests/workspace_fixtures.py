@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 
+from global_workspace.cli import main
 from global_workspace.domains.latents import DOMAIN_FORMAT_VERSION
 from global_workspace.workspace.families import family_of
 from global_workspace.workspace.model import WorkspaceConfig
@@ -25,6 +26,16 @@ def one_thread() -> object:
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+def gw_error(capsys: pytest.CaptureFixture[str], *args: object) -> str:
+    """Run `gw args` and return its error: exit 2 and one line, no traceback."""
+    with pytest.raises(SystemExit) as exc:
+        main([str(a) for a in args])
+    err = capsys.readouterr().err.strip()
+    assert exc.value.code == 2, err
+    assert err.startswith("gw: error:") and "\n" not in err
+    return err
 
 
 def write_domain(root: Path, name: str, splits: dict[str, np.ndarray], categorical: int = 0) -> None:

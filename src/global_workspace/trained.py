@@ -31,6 +31,7 @@ from .domains.store import load_domain
 from .errors import UserError
 from .experiments.semi_supervised import KEPT_STEP, finished_members, member_id
 from .fileio import read_json
+from .finite import require_finite_tensors
 from .workspace.checkpoint import check_run_data, load_model
 from .workspace.data import check_same_latents, train_fingerprint
 from .workspace.evaluate import as_latent
@@ -180,6 +181,9 @@ def _experiment_member(
         raise UserError(f"{chunk / 'model.safetensors'} is missing or corrupted ({exc})") from exc
     workspace = WorkspaceConfig(domains={d: read_spec(data, d).latent_dim for d in domains}, **sizes)
     weights = {k: v[index : index + 1] for k, v in ensemble.items()}
+    require_finite_tensors(
+        weights, f"{chunk / 'model.safetensors'}", f"delete {chunk} and rerun the experiment to retrain it"
+    )
     metrics = read_json(chunk / "metrics.json", "chunk metrics")
     kept = metrics["members"][index].get(KEPT_STEP)
     # A chunk names its family: a --define'd preset's name does not (older chunks: from the name).

@@ -17,6 +17,7 @@ import numpy as np
 
 from ..errors import UserError
 from ..fileio import atomic_write_json, read_json
+from ..finite import require_finite_rows
 
 FORMAT_VERSION = 1
 SPLITS = ("train", "val", "test")
@@ -142,6 +143,7 @@ def _load_split(path: Path, info: DatasetInfo, name: str) -> Split:
             f"{folder / 'labels.npy'} holds {labels.dtype} {labels.shape}, dataset.json says float32 "
             f"{expected_labels}; the dataset is mismatched, regenerate it"
         )
+    require_finite_rows(labels, f"label file {folder / 'labels.npy'}", "regenerate the dataset")
     captions_file = folder / "captions.txt"
     if not captions_file.is_file():
         raise UserError(f"caption file {captions_file} is missing; regenerate the dataset")

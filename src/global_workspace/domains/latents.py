@@ -6,6 +6,7 @@ latents/{split}.npy   float32 (N, latent_dim), row i = example i of the dataset 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,9 +15,13 @@ import numpy as np
 from ..data.format import Dataset
 from ..errors import UserError
 from ..fileio import read_json
+from ..finite import require_finite_rows
 from .latent_loss import LatentLoss
 
 DOMAIN_FORMAT_VERSION = 1
+DOMAIN_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
+"""A domain's name is one folder under DATA/domains/: never a path out of it, nor the `,` and `+`
+that join names on the command line."""
 
 
 @dataclass(frozen=True)
@@ -28,8 +33,17 @@ class LatentSpec:
     loss: LatentLoss
 
 
+def check_domain_name(name: str, fix: str = "name a domain of DATA/domains, such as v or attr") -> str:
+    """The one check of a domain's name, made before it becomes part of any path."""
+    if not DOMAIN_NAME.fullmatch(name):
+        raise UserError(
+            f"domain name {name!r} is not a plain name (a letter or _, then letters, digits, _ or -); {fix}"
+        )
+    return name
+
+
 def domain_folder(data: Path, name: str) -> Path:
-    return Path(data) / "domains" / name
+    return Path(data) / "domains" / check_domain_name(name)
 
 
 def read_spec(data: Path, name: str) -> LatentSpec:
@@ -58,7 +72,8 @@ def read_spec(data: Path, name: str) -> LatentSpec:
 
 
 def load_latents(data: Path, name: str, split: str, dataset: Dataset | None = None) -> np.ndarray:
-    """Latents of one domain and split, checked against the domain's size and the split's length."""
+    """Latents of one domain and split, checked against the domain's size and the split's length,
+    and refused when they hold NaN or infinity (every metric computed from them would too)."""
     spec = read_spec(data, name)
     file = domain_folder(data, name) / "latents" / f"{split}.npy"
     if not file.is_file():
@@ -77,4 +92,5 @@ def load_latents(data: Path, name: str, split: str, dataset: Dataset | None = No
             f"latents {file} have {latents.shape[0]} rows but split {split!r} has "
             f"{dataset.info.splits[split]} examples; rerun `gw pretrain {data} --domains {name} --force`"
         )
+    require_finite_rows(latents, f"latents {file}", f"rerun `gw pretrain {data} --domains {name} --force`")
     return latents

@@ -14,6 +14,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from ..errors import UserError
+from ..finite import require_finite_tensors
 from .base import Domain
 
 WEIGHTS_FILE = "weights.safetensors"
@@ -86,7 +87,8 @@ def save_weights(module: nn.Module, folder: Path) -> None:
 
 
 def load_weights(module: nn.Module, folder: Path, what: str) -> None:
-    """Load save_weights' file into `module`, refusing missing, corrupted or mismatched weights."""
+    """Load save_weights' file into `module`, refusing missing, corrupted, mismatched or non-finite
+    weights."""
     file = Path(folder) / WEIGHTS_FILE
     if not file.is_file():
         raise UserError(f"{what} weights {file} are missing; rerun `gw pretrain` with --force")
@@ -96,6 +98,7 @@ def load_weights(module: nn.Module, folder: Path, what: str) -> None:
         raise UserError(
             f"{what} weights {file} are corrupted ({exc}); rerun `gw pretrain` with --force"
         ) from exc
+    require_finite_tensors(state, f"{what} weights {file}", "rerun `gw pretrain` with --force")
     own = module.state_dict()
     if set(state) != set(own) or any(state[k].shape != own[k].shape for k in own):
         raise UserError(

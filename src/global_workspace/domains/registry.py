@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from ..errors import UserError
 from .base import Domain
+from .latents import check_domain_name
 
 DOMAINS: dict[str, type[Domain]] = {}
 
 
 def register_domain(cls: type[Domain]) -> type[Domain]:
-    """Class decorator that makes a domain available to `gw pretrain --domains`."""
-    DOMAINS[cls.kind] = cls
+    """Class decorator that makes a domain available to `gw pretrain --domains`; its kind names its
+    folder, so it must be a plain name."""
+    DOMAINS[check_domain_name(cls.kind, f"rename the kind of {cls.__name__}")] = cls
     return cls
 
 

@@ -44,6 +44,7 @@ from tqdm.auto import tqdm
 
 from ..errors import UserError
 from ..fileio import atomic_directory, atomic_write_json, atomic_write_text, read_json
+from ..finite import require_finite_metrics
 from ..workspace.data import LatentData, check_same_latents, load_latent_data
 from ..workspace.evaluate import per_member
 from ..workspace.families import Family, family_of, preset_family
@@ -329,6 +330,20 @@ def _val_translation(
     return torch.stack([metrics[f"translation/{d}/latent_mse"] for d in select_on.split(",")]).sum(dim=0)
 
 
+def _check_validation(
+    loss: torch.Tensor, selectable: torch.Tensor, members: Sequence[MemberSpec], step: int
+) -> None:
+    """Refuse a NaN validation loss: it never beats the best so far, and the member would keep
+    weights it never validated while claiming the last step."""
+    bad = selectable & ~torch.isfinite(loss)
+    if bool(bad.any()):
+        k = int(bad.nonzero()[0])
+        raise UserError(
+            f"member {member_id(members[k])}: its validation translation loss is {float(loss[k])} at "
+            f"step {step}; check the val latents, or try a lower --lr"
+        )
+
+
 def _keep_best(model: nn.Module, best: dict[str, torch.Tensor], better: torch.Tensor) -> None:
     """best[name][k] = current weights of member k wherever better[k] (every weight is (K, ...))."""
     for key, value in model.state_dict().items():
@@ -384,6 +399,7 @@ def train_chunk(
         if select:
             with torch.no_grad():
                 loss = _val_translation(family, model, data.split("val"), data.specs, config.select_on)
+                _check_validation(loss, selectable, members, done)
                 better = selectable & (loss < best_loss)
                 best_loss = torch.where(better, loss, best_loss)
                 kept_step = torch.where(better, done, kept_step)
@@ -426,6 +442,9 @@ def train_chunk(
             for b in data.specs:
                 if a != b:
                     pictures[f"{a}_to_{b}"] = model.translate(a, b, rows[a]).cpu().numpy()  # type: ignore[operator]
+    require_finite_metrics(
+        metrics, [member_id(m) for m in members], "", "the chunk is not written; try a lower --lr"
+    )
     weights = {k: v.detach().to("cpu", copy=True).contiguous() for k, v in model.state_dict().items()}
     return ChunkResult(list(members), metrics, pictures, weights, time.perf_counter() - start, family.name)
 
@@ -449,6 +468,12 @@ def write_chunk(exp: Path, result: ChunkResult) -> Path:
 def read_chunk_rows(folder: Path) -> list[dict[str, Any]]:
     specs = [MemberSpec.from_json(o) for o in read_json(folder / "members.json", "chunk members")]
     metrics = read_json(folder / "metrics.json", "chunk metrics")["members"]
+    require_finite_metrics(
+        metrics,
+        [member_id(s) for s in specs],
+        f"{folder / 'metrics.json'}: ",
+        f"delete {folder} and rerun the experiment to retrain its members",
+    )
     return [
         {"member": member_id(s), "preset": s.preset, "paired": s.paired, "seed": s.seed, **m}
         for s, m in zip(specs, metrics, strict=True)

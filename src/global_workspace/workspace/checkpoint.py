@@ -1,25 +1,33 @@
 """A run's resolved configuration and its checkpoints: JSON + safetensors, each weight once.
 
-RUN/config.json                      RunConfig (everything needed to rebuild model and data)
-RUN/command.txt                      the command line that started the run
-RUN/checkpoint/model.safetensors     the ensemble's weights (also loadable member by member)
-RUN/checkpoint/trainer.safetensors   AdamW moments and the step counter
-RUN/checkpoint/state.json            {"step", "format_version"}
+RUN/config.json                           RunConfig (everything needed to rebuild model and data)
+RUN/command.txt                           the command line that started the run
+RUN/checkpoint.json                       {"folder": "checkpoint-{step}"}: which checkpoint is current
+RUN/checkpoint-{step}/model.safetensors   the ensemble's weights (also loadable member by member)
+RUN/checkpoint-{step}/trainer.safetensors AdamW moments and the step counter
+RUN/checkpoint-{step}/state.json          {"step", "format_version"}
 Nothing is pickled: the files load with safetensors, or torch.load(weights_only=True)-safe JSON.
+
+A save writes a new folder, then points checkpoint.json at it with one rename, then deletes the
+older folders: a reader (or a writer killed at any moment) always finds one whole checkpoint.
+Runs written before the pointer keep theirs in RUN/checkpoint/ until their next save.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+import shutil
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 from safetensors.torch import load_file, save_file
 
 from ..errors import UserError
 from ..fileio import atomic_directory, atomic_write_json, read_json
+from ..finite import require_finite_tensors
 from .data import check_same_latents, train_fingerprint
 from .families import family_of
 from .model import GlobalWorkspace, WorkspaceConfig
@@ -27,7 +35,15 @@ from .presets import MemberSpec
 from .trainer import TrainConfig
 
 RUN_FORMAT_VERSION = 1
+POINTER = "checkpoint.json"
 CHECKPOINT = "checkpoint"
+"""The checkpoint folder of runs saved before the pointer: read, never written."""
+_FOLDER = re.compile(r"checkpoint-\d+(\.\d+)?")
+"""A folder the pointer may name: a name inside the run, never a path out of it."""
+_LEFTOVER = re.compile(r"\.?checkpoint(-\d+(\.\d+)?)?(\.(tmp|old)-.+)?|\.checkpoint\.json\..+")
+"""What saves leave behind, finished or killed: older folders, temporaries, the old layout."""
+READ_ATTEMPTS = 5
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -130,40 +146,105 @@ def _contiguous(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 def save_checkpoint(
     run: Path, model: torch.nn.Module, trainer_state: Mapping[str, torch.Tensor], step: int
 ) -> None:
-    """Write RUN/checkpoint atomically: a crash mid-write keeps the previous checkpoint."""
-    with atomic_directory(Path(run) / CHECKPOINT, force=True, what="checkpoint") as tmp:
+    """Write a new checkpoint folder, point RUN/checkpoint.json at it, then delete the others."""
+    run = Path(run)
+    name = _unused_name(run, step)
+    with atomic_directory(run / name, force=False, what="checkpoint") as tmp:
         save_file(_contiguous(model.state_dict()), str(tmp / "model.safetensors"))
         save_file(_contiguous(trainer_state), str(tmp / "trainer.safetensors"))
         atomic_write_json(tmp / "state.json", {"step": step, "format_version": RUN_FORMAT_VERSION})
+    atomic_write_json(run / POINTER, {"folder": name})
+    for path in run.iterdir():
+        if path.name != name and _LEFTOVER.fullmatch(path.name):
+            if path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+
+
+def _unused_name(run: Path, step: int) -> str:
+    """checkpoint-{step}, suffixed when that folder exists (the current one, saved at the same
+    step, or one a killed save left): a folder a reader may be loading is never replaced."""
+    name, again = f"checkpoint-{step}", 0
+    while (run / name).exists():
+        again += 1
+        name = f"checkpoint-{step}.{again}"
+    return name
+
+
+def current_checkpoint(run: Path) -> Path | None:
+    """The folder of the run's current checkpoint (not necessarily there any more when a save
+    is under way); None when the run has none."""
+    pointer = Path(run) / POINTER
+    if not pointer.exists():
+        legacy = Path(run) / CHECKPOINT
+        return legacy if (legacy / "state.json").is_file() else None
+    obj = read_json(pointer, "checkpoint pointer")
+    name = obj.get("folder") if isinstance(obj, dict) else None
+    if not isinstance(name, str) or not _FOLDER.fullmatch(name):
+        raise UserError(
+            f"checkpoint pointer {pointer} names no checkpoint folder ({obj!r}); "
+            'write {"folder": "checkpoint-STEP"} naming one of the run\'s checkpoint folders into it'
+        )
+    return Path(run) / name
 
 
 def has_checkpoint(run: Path) -> bool:
-    return (Path(run) / CHECKPOINT / "state.json").is_file()
+    # The old layout first: a save writes the pointer before it deletes RUN/checkpoint/.
+    return (Path(run) / CHECKPOINT / "state.json").is_file() or (Path(run) / POINTER).is_file()
+
+
+def _read_current(run: Path, read: Callable[[Path], T]) -> T:
+    """`read` applied to the current checkpoint folder. A save deletes the folder it replaces, so
+    a read that fails while the pointer moved on is tried again on the new folder."""
+    folder = current_checkpoint(run)
+    for _ in range(READ_ATTEMPTS - 1):
+        try:
+            return read(_existing(run, folder))
+        except (UserError, OSError):
+            moved = current_checkpoint(run)
+            if moved == folder:
+                raise
+            folder = moved
+    return read(_existing(run, folder))
+
+
+def _existing(run: Path, folder: Path | None) -> Path:
+    if folder is None:
+        raise UserError(f"run {run} has no checkpoint yet; train it with `gw train`")
+    return folder
 
 
 def load_weights(run: Path, model: torch.nn.Module) -> int:
     """Load the checkpoint's weights into `model` (built from the run's config); returns the step."""
-    folder = Path(run) / CHECKPOINT
-    state = read_json(folder / "state.json", "checkpoint state")
-    weights = _read_safetensors(folder / "model.safetensors")
-    try:
-        model.load_state_dict(weights, strict=True)
-    except RuntimeError as exc:
-        raise UserError(f"{folder} holds weights of another model configuration; retrain the run") from exc
-    return int(state["step"])
+
+    def read(folder: Path) -> int:
+        state = read_json(folder / "state.json", "checkpoint state")
+        weights = _read_safetensors(folder / "model.safetensors")
+        try:
+            model.load_state_dict(weights, strict=True)
+        except RuntimeError as exc:
+            raise UserError(
+                f"{folder} holds weights of another model configuration; retrain the run"
+            ) from exc
+        return int(state["step"])
+
+    return _read_current(Path(run), read)
 
 
 def load_trainer_state(run: Path) -> dict[str, torch.Tensor]:
-    return _read_safetensors(Path(run) / CHECKPOINT / "trainer.safetensors")
+    return _read_current(Path(run), lambda folder: _read_safetensors(folder / "trainer.safetensors"))
 
 
 def _read_safetensors(file: Path) -> dict[str, torch.Tensor]:
     if not file.is_file():
         raise UserError(f"checkpoint file {file} is missing; the run has no complete checkpoint")
     try:
-        return load_file(str(file))
+        tensors = load_file(str(file))
     except Exception as exc:  # safetensors raises its own error types
         raise UserError(f"checkpoint file {file} is corrupted ({exc})") from exc
+    require_finite_tensors(tensors, f"checkpoint file {file}", "retrain the run with --force")
+    return tensors
 
 
 def load_run_model(run: Path, device: torch.device) -> tuple[RunConfig, torch.nn.Module, int]:

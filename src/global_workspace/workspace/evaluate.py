@@ -27,7 +27,9 @@ from torch import nn
 
 from ..domains.latents import LatentSpec
 from ..fileio import atomic_write_json
+from ..finite import require_finite_metrics
 from .model import GlobalWorkspace
+from .presets import MemberSpec
 
 Metrics = dict[str, torch.Tensor]
 
@@ -204,8 +206,13 @@ def write_metrics(
 ) -> None:
     """RUN/metrics.json: {"split", "skipped", "not_applicable", "members": [{"member", "spec",
     "metrics"}]}, atomically. A not-applicable metric (e.g. retrieval without a shared space) is
-    null in every member's metrics, never 0; `not_applicable` maps it to the reason."""
+    null in every member's metrics, never 0; `not_applicable` maps it to the reason. A NaN or
+    infinite metric is refused: nothing is written."""
     rows: list[dict[str, float | None]] = [dict(r) for r in per_member(metrics)]
+    labels = [f"{i} ({MemberSpec.from_json(spec).label()})" for i, spec in enumerate(members)]
+    require_finite_metrics(
+        rows, labels, "", f"{path} is not written; retrain the run (with a lower --lr if it diverged)"
+    )
     for row in rows:
         row.update(dict.fromkeys(not_applicable or {}))
     atomic_write_json(

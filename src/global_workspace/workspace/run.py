@@ -1,7 +1,8 @@
 """Training and evaluating a global workspace run folder: the glue behind `gw train` / `gw evaluate`.
 
-RUN/ holds config.json, command.txt, checkpoint/, train.csv, val.csv, tensorboard/, summary.json
-and, after `gw evaluate`, metrics.json (metrics_{split}.json for a split other than test).
+RUN/ holds config.json, command.txt, checkpoint.json and checkpoint-{step}/ (checkpoint.py), train.csv,
+val.csv, tensorboard/, summary.json and, after `gw evaluate`, metrics.json (metrics_{split}.json for a
+split other than test).
 """
 
 from __future__ import annotations
