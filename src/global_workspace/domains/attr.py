@@ -83,7 +83,8 @@ def attribute_errors(pred: Attributes, labels: np.ndarray, label_columns: list[s
     - color_error: mean Euclidean distance between predicted and true (r, g, b) in 0–255 units,
       divided by 255: 0 is exact, √3 the largest possible; 0.1 is about 15 units on each channel.
     - parse_rate (attributes read from captions only): fraction of captions that parsed.
-    The continuous errors average over the examples whose attribute is known (not NaN).
+    The continuous errors average over the examples whose attribute is known (not NaN); one that
+    no example allows (no caption parsed) is left out, since it cannot be measured.
     """
     labels = np.asarray(labels, dtype=np.float64)
     if labels.shape != pred.values.shape:
@@ -94,30 +95,32 @@ def attribute_errors(pred: Attributes, labels: np.ndarray, label_columns: list[s
         i = list(label_columns).index(roles[role])
         return pred.values[:, i], labels[:, i]
 
-    def finite_mean(err: np.ndarray) -> float:
-        ok = np.isfinite(err)
-        return float(err[ok].mean()) if ok.any() else float("nan")
-
     out: dict[str, float] = {}
+
+    def put_mean(key: str, err: np.ndarray) -> None:
+        ok = np.isfinite(err)
+        if ok.any():
+            out[key] = float(err[ok].mean())
+
     if "class" in roles:
         p, t = both("class")
         out["shape_accuracy"] = float(np.mean(np.where(np.isfinite(p), p, -1) == t))
     if "x" in roles and "y" in roles:
         (px, tx), (py, ty) = both("x"), both("y")
-        out["position_error_px"] = finite_mean(np.hypot(px - tx, py - ty))
+        put_mean("position_error_px", np.hypot(px - tx, py - ty))
     if "size" in roles:
         p, t = both("size")
-        out["size_error_px"] = finite_mean(np.abs(p - t))
+        put_mean("size_error_px", np.abs(p - t))
     if "rotation" in roles:
         p, t = both("rotation")
         diff = np.abs(np.mod(p - t + np.pi, 2 * np.pi) - np.pi)
-        out["rotation_error_deg"] = finite_mean(np.degrees(diff))
+        put_mean("rotation_error_deg", np.degrees(diff))
     if all(c in roles for c in ("r", "g", "b")):
         pairs = [both(c) for c in ("r", "g", "b")]
         dist = np.sqrt(sum((p - t) ** 2 for p, t in pairs)) / 255.0
-        out["color_error"] = finite_mean(dist)
-    if pred.from_captions:
-        out["parse_rate"] = float(pred.valid.mean()) if len(pred) else float("nan")
+        put_mean("color_error", dist)
+    if pred.from_captions and len(pred):
+        out["parse_rate"] = float(pred.valid.mean())
     return out
 
 
