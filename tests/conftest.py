@@ -21,3 +21,22 @@ def tiny_shapes(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("tiny") / "shapes"
     generate_simple_shapes(out, TINY_COUNTS, seed=TINY_SEED)
     return out
+
+
+def tree_bytes(folder: Path) -> dict[str, bytes]:
+    """Every file below `folder` with its bytes: equal before and after means nothing was touched."""
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def one_line_error(capsys: pytest.CaptureFixture[str]) -> str:
+    """What a refused command wrote to stderr, checked to be one line `gw: error: …` (no traceback)."""
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("gw: error:") and "\n" not in err, err
+    return err
+
+
+def folder_of_other_files(path: Path) -> Path:
+    """A folder `gw` did not write, which no --force may delete."""
+    path.mkdir()
+    (path / "thesis.tex").write_text("keep")
+    return path

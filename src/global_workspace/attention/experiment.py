@@ -33,7 +33,7 @@ from ..device import resolve_device
 from ..domains.attr import column_roles
 from ..domains.latents import LatentSpec
 from ..errors import UserError, require_at_least
-from ..fileio import atomic_directory, atomic_write_text, refuse_existing
+from ..fileio import atomic_directory, atomic_write_text, refuse_existing, refuse_overlap
 from ..seeding import derive_seed
 from ..workspace.checkpoint import check_run_data, load_model
 from ..workspace.data import load_latent_data
@@ -437,10 +437,11 @@ def attention_experiment(
 ) -> dict[str, Any]:
     """`gw experiment attention RUN --out EXP`: everything above on a trained workspace run."""
     device = resolve_device(device) if isinstance(device, str) else device
-    refuse_existing(Path(out), force, "experiment folder")
     if not Path(run).is_dir():
         raise UserError(f"run {run} does not exist; train a workspace first with `gw train`")
     config, model, _ = load_model(Path(run), device)
+    refuse_overlap(Path(out), {"run": run, "dataset": config.data}, "experiment folder")
+    refuse_existing(Path(out), force, "experiment folder", marker="results.json")
     check_run_data(Path(run), config)
     names = list(config.domains) if domains is None else [d.strip() for d in domains if d.strip()]
     unknown = [d for d in names if d not in config.domains]
@@ -453,7 +454,7 @@ def attention_experiment(
     data, _ = load_attention_data(Path(config.data), names, device)
     results = run_attention(model, data, settings, device, progress)
     results["run"] = str(Path(run).resolve())
-    with atomic_directory(Path(out), force, "experiment folder") as tmp:
+    with atomic_directory(Path(out), force, "experiment folder", marker="results.json") as tmp:
         if command is not None:
             atomic_write_text(tmp / "command.txt", command + "\n")
         write_attention(tmp, results, command)

@@ -29,7 +29,7 @@ from typing import Any
 import torch
 
 from ..errors import UserError, require_at_least
-from ..fileio import atomic_write_json, read_json
+from ..fileio import atomic_write_json, read_json, refuse_foreign
 from .runner import SemiSupervisedOptions, run_semi_supervised
 from .semi_supervised import parse_paired, parse_presets
 
@@ -148,6 +148,7 @@ def _open_folder(options: DemoOptions) -> dict[str, float]:
     """Create OUT, or continue the demo it holds; returns the timings of its finished stages."""
     out = Path(options.out)
     meta = out / "demo.json"
+    refuse_foreign(out, meta.name, "demo folder")
     if out.exists() and not options.force:
         if not meta.is_file():
             raise UserError(f"{out} already exists and is not a demo folder; pass --force to start afresh")
