@@ -150,6 +150,13 @@ def test_bad_corruption_settings_are_user_errors() -> None:
     corruption = Corruption(CorruptionConfig(), {"a": 3}, 0, torch.device("cpu"))
     with pytest.raises(UserError, match="scale"):
         corruption.two_sided({"a": torch.zeros(2, 3)}, {"a": -1.0}, torch.Generator())
+    for value in (math.inf, math.nan):
+        with pytest.raises(UserError, match="scale"):
+            corruption.two_sided({"a": torch.zeros(2, 3)}, {"a": value}, torch.Generator())
+        with pytest.raises(UserError, match="selector_lr must be a finite number above 0"):
+            AttentionSettings(selector_lr=value)
+        with pytest.raises(UserError, match="grid_max must be a finite number"):
+            AttentionSettings(grid_max=value)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -32,7 +32,7 @@ from ..data.format import load_dataset
 from ..device import resolve_device
 from ..domains.attr import column_roles
 from ..domains.latents import LatentSpec
-from ..errors import UserError, require_at_least
+from ..errors import UserError, require_at_least, require_positive
 from ..fileio import atomic_directory, atomic_write_text, refuse_existing, refuse_overlap
 from ..seeding import derive_seed
 from ..workspace.checkpoint import check_run_data, load_model
@@ -40,7 +40,7 @@ from ..workspace.data import load_latent_data
 from ..workspace.ensemble import EnsembleMLP
 from ..workspace.model import GlobalWorkspace
 from ..workspace.selection import RandomSoftmax
-from .corruption import NOISE_MODES, Corruption, CorruptionConfig, check_scale
+from .corruption import NOISE_MODES, Corruption, CorruptionConfig
 from .report import write_attention
 from .selector import KeyQuerySelector, SelectorConfig
 
@@ -90,11 +90,8 @@ class AttentionSettings:
             "line_points",
         )
         require_at_least((name, getattr(self, name), 1) for name in positive)
-        if not (self.classifier_lr > 0 and self.selector_lr > 0):
-            raise UserError(f"learning rates must be positive, got {self.classifier_lr}, {self.selector_lr}")
-        if self.test_rows < 0:
-            raise UserError(f"test_rows must be >= 0, got {self.test_rows}")
-        check_scale(self.grid_max, "grid_max")
+        require_at_least([("test_rows", self.test_rows, 0), ("grid_max", self.grid_max, 0)])
+        require_positive((name, getattr(self, name)) for name in ("classifier_lr", "selector_lr"))
         CorruptionConfig(scale_low=self.scale_low, scale_high=self.scale_high)
 
     def corruption(self, noise: str) -> CorruptionConfig:

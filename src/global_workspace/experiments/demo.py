@@ -28,7 +28,7 @@ from typing import Any
 
 import torch
 
-from ..errors import UserError, require_at_least
+from ..errors import UserError, require_at_least, require_positive
 from ..fileio import atomic_write_json, read_json, refuse_foreign
 from .runner import SemiSupervisedOptions, run_semi_supervised
 from .semi_supervised import parse_paired, parse_presets
@@ -136,8 +136,7 @@ def check_options(options: DemoOptions) -> None:
             ("pretrain threads", options.pretrain_threads, 0),
         )
     )
-    if not options.lr > 0:
-        raise UserError(f"the learning rate must be positive, got {options.lr}")
+    require_positive([("the learning rate", options.lr)])
     check_steps(options.pretrain_steps, "--pretrain-steps")
     parse_presets(options.presets)
     parse_paired(options.paired, options.train)
