@@ -55,3 +55,22 @@ def run_cli(args: list[str]) -> int:
     except SystemExit as exc:
         return int(exc.code or 0)
     return 0
+
+
+def tree_bytes(folder: Path) -> dict[str, bytes]:
+    """Every file below `folder` with its bytes: equal before and after means nothing was touched."""
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def one_line_error(capsys: pytest.CaptureFixture[str]) -> str:
+    """What a refused command wrote to stderr, checked to be one line `gw: error: …` (no traceback)."""
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("gw: error:") and "\n" not in err, err
+    return err
+
+
+def folder_of_other_files(path: Path) -> Path:
+    """A folder `gw` did not write, which no --force may delete."""
+    path.mkdir()
+    (path / "thesis.tex").write_text("keep")
+    return path

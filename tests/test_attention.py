@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import one_line_error, tree_bytes
 from workspace_fixtures import one_thread  # noqa: F401
 
 from global_workspace.attention.corruption import Corruption, CorruptionConfig
@@ -149,6 +150,13 @@ def test_bad_corruption_settings_are_user_errors() -> None:
     corruption = Corruption(CorruptionConfig(), {"a": 3}, 0, torch.device("cpu"))
     with pytest.raises(UserError, match="scale"):
         corruption.two_sided({"a": torch.zeros(2, 3)}, {"a": -1.0}, torch.Generator())
+    for value in (math.inf, math.nan):
+        with pytest.raises(UserError, match="scale"):
+            corruption.two_sided({"a": torch.zeros(2, 3)}, {"a": value}, torch.Generator())
+        with pytest.raises(UserError, match="selector_lr must be a finite number above 0"):
+            AttentionSettings(selector_lr=value)
+        with pytest.raises(UserError, match="grid_max must be a finite number"):
+            AttentionSettings(grid_max=value)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -277,3 +285,19 @@ def test_attention_bad_input(trained_run: Path, tmp_path: Path, capsys: pytest.C
     assert "no domain" in error(trained_run, "--out", tmp_path / "e4", "--domains", "attr,v")
     assert "scale" in error(trained_run, "--out", tmp_path / "e5", "--scale-low", "-0.5")
     assert not any((tmp_path / f"e{i}").exists() for i in range(1, 6))
+
+
+@pytest.mark.parametrize("out", ["run", "run/attention", "data", "."])
+def test_force_never_deletes_the_run_or_the_dataset_it_reads(
+    trained_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], out: str
+) -> None:
+    """EXP is RUN, lies inside it, is RUN's dataset or holds them: refused even with --force."""
+    shutil.copytree(trained_run.parent, tmp_path, dirs_exist_ok=True)  # run and data, privately
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    config["data"] = str(tmp_path / "data")
+    (tmp_path / "run" / "config.json").write_text(json.dumps(config))
+    before = tree_bytes(tmp_path)
+    args = ["experiment", "attention", tmp_path / "run", "--out", tmp_path / out, *TINY, "--force"]
+    assert _exit_code(*args) == 2
+    assert "that this command reads" in one_line_error(capsys)
+    assert tree_bytes(tmp_path) == before

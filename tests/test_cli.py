@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import shutil
 import sys
 import textwrap
@@ -9,10 +10,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import one_line_error
+from workspace_fixtures import linear_pair
 
 from global_workspace.cli import main
 from global_workspace.domains.latents import load_latents
 from global_workspace.domains.registry import DOMAINS
+from global_workspace.errors import UserError, require_at_least, require_positive
 
 
 def run(argv: list[str]) -> int:
@@ -76,3 +80,77 @@ def test_missing_plugin_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
     assert run(["--plugin", "no_such_module_here", "data", "--help"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("gw: error: cannot import plugin") and "\n" not in err
+
+
+def _inputs(tmp_path: Path) -> dict[str, list[str]]:
+    """A command line per sub-command, good as it stands (tiny sizes); a case appends one bad option."""
+    data, out = str(linear_pair(tmp_path / "data", n=60)), str(tmp_path / "out")
+    few = ["--steps", "2", "--batch-size", "8", "--device", "cpu", "--quiet"]
+    return {
+        "train": ["train", data, "--domains", "a,b", "--paired", "8", "--out", out, *few],
+        "semi-supervised": ["experiment", "semi-supervised", data, "--domains", "a,b", "--paired", "8",
+                            "--presets", "tr", "--seeds", "1", "--labelled", "10", "--out", out, *few],
+        "attention": ["experiment", "attention", str(tmp_path / "run"), "--out", out, "--classifier-steps",
+                      "2", "--selector-steps", "2", "--test-rows", "10", "--device", "cpu", "--quiet"],
+        "demo": ["demo", out, "--train", "300", "--quiet"],
+        "pretrain": ["pretrain", data, "--quiet"],
+        "simple-shapes": ["data", "simple-shapes", out, "--train", "10", "--val", "10", "--test", "10"],
+        "factory": ["data", "factory", out, "--train", "10", "--val", "10", "--test", "10"],
+        "show": ["data", "show", data, "--out", str(tmp_path / "out.png")],
+        "translate": ["translate", str(tmp_path / "run"), "--from", "a", "--to", "b", "--out",
+                      str(tmp_path / "out.png")],
+    }  # fmt: skip
+
+
+NOT_FINITE = ("inf", "-inf", "nan")
+MEANINGLESS = [
+    *(("train", "--lr", v) for v in ("-1", "0", *NOT_FINITE)),
+    *(("train", option, "0") for option in ("--steps", "--batch-size", "--width", "--depth", "--log-every")),
+    ("train", "--eval-every", "-1"),
+    ("train", "--ensemble-seeds", "0"),
+    *(("semi-supervised", "--lr", v) for v in ("-1", "0", *NOT_FINITE)),
+    *(("semi-supervised", option, "0")
+      for option in ("--steps", "--batch-size", "--width", "--seeds", "--max-members")),
+    ("semi-supervised", "--eval-every", "-1"),
+    ("semi-supervised", "--threads", "-1"),
+    *(("attention", "--lr", v) for v in ("-1", "0", *NOT_FINITE)),
+    *(("attention", option, v)
+      for option in ("--scale-low", "--scale-high", "--grid-max") for v in ("-1", *NOT_FINITE)),
+    *(("attention", option, "0")
+      for option in ("--classifier-steps", "--selector-steps", "--batch-size", "--head-size",
+                     "--grid-points")),
+    ("attention", "--test-rows", "-1"),
+    ("demo", "--steps", "0"),
+    ("demo", "--batch-size", "-8"),
+    ("pretrain", "--batch-size", "0"),
+    ("pretrain", "--steps", "0"),
+    ("simple-shapes", "--workers", "0"),
+    ("factory", "--image-size", "0"),
+    ("show", "--n", "0"),
+    ("translate", "--n", "0"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("command", "option", "value"), MEANINGLESS)
+def test_meaningless_numbers_are_one_line_errors(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str, option: str, value: str
+) -> None:
+    """Negative, zero where it means nothing, infinite or NaN: exit 2, one line naming the option,
+    nothing written (these used to train on, to losses of 1e17 or NaN, and exit 0)."""
+    argv = _inputs(tmp_path)[command]
+    before = sorted(tmp_path.rglob("*"))
+    assert run([*argv, option, value]) == 2
+    assert option in one_line_error(capsys)
+    assert sorted(tmp_path.rglob("*")) == before
+
+
+def test_the_validators_refuse_what_is_not_a_finite_number() -> None:
+    for value in (math.inf, -math.inf, math.nan):
+        with pytest.raises(UserError, match="must be a finite number at least 0"):
+            require_at_least([("--grid-max", value, 0)])
+        with pytest.raises(UserError, match="must be a finite number above 0"):
+            require_positive([("--lr", value)])
+    with pytest.raises(UserError, match=r"--lr must be above 0, got 0\.0"):
+        require_positive([("--lr", 0.0)])
+    require_at_least([("--steps", 10**400, 1)])  # a whole number is finite, however large
+    require_positive([("--lr", 1e-300)])

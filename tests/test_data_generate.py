@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import TINY_COUNTS, TINY_SEED
+from conftest import TINY_COUNTS, TINY_SEED, folder_of_other_files, one_line_error
 
 from global_workspace.cli import main
 from global_workspace.data import simple_shapes
@@ -195,6 +195,27 @@ def test_cli_keeps_an_existing_dataset(tmp_path: Path, capsys: pytest.CaptureFix
     )
     assert load_dataset(out).info.splits["train"] == 12
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ds"]
+
+
+def test_force_replaces_a_dataset_never_a_folder_of_other_files(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = folder_of_other_files(tmp_path / "mine")
+    sizes = ["--train", "10", "--val", "10", "--test", "10"]
+    assert _gw("data", "simple-shapes", str(out), *sizes, "--force") == 2
+    assert "not a dataset" in one_line_error(capsys)
+    assert _files(out) == {"thesis.tex": b"keep"}
+
+
+def test_show_never_writes_into_the_dataset_it_reads(
+    tiny_shapes: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = tmp_path / "data"
+    shutil.copytree(tiny_shapes, data)
+    picture = data / "grid.png"
+    assert _gw("data", "show", str(data), "--out", str(picture), "--force") == 2
+    assert "that this command reads" in one_line_error(capsys)
+    assert not picture.exists()
 
 
 def test_a_failure_while_writing_leaves_nothing_behind(

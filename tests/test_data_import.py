@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import one_line_error, tree_bytes
 from PIL import Image
 
 from global_workspace.cli import main
@@ -54,6 +55,17 @@ def test_import_converts_the_layout(tmp_path: Path) -> None:
     ours = import_reference(ref, tmp_path / "ours2", our_captions=True, seed=1)
     for caption in ours.split("val").captions:
         parse_caption(caption)
+
+
+@pytest.mark.parametrize("out", ["ref", "."])
+def test_import_never_replaces_the_reference_it_reads(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], out: str
+) -> None:
+    _fake_reference(tmp_path / "ref")
+    before = tree_bytes(tmp_path)
+    assert main_code("data", "import-reference", str(tmp_path / "ref"), str(tmp_path / out), "--force") == 2
+    assert "that this command reads" in one_line_error(capsys)
+    assert tree_bytes(tmp_path) == before
 
 
 def main_code(*args: str) -> int:

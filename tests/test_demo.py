@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from conftest import folder_of_other_files, one_line_error
 
 from global_workspace.cli import main
 from global_workspace.errors import UserError
@@ -19,8 +20,36 @@ def test_demo_refuses_an_existing_folder_without_force(
     with pytest.raises(SystemExit) as exit_info:
         main(["demo", str(out)])
     assert exit_info.value.code == 2
-    assert "pass --force" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    # --force would not replace it either (it is not a demo folder), so the error does not suggest it.
+    assert "not a demo folder" in err and "pass --force" not in err
     assert (out / "mine.txt").read_text() == "keep"
+
+
+def test_force_replaces_only_a_demo_folder(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A folder of other files is refused even with --force, and they stay; a demo folder (one
+    with demo.json) starts afresh, up to the first stage."""
+    from global_workspace.data import simple_shapes
+
+    class Started(Exception):
+        pass
+
+    def started(*args: object, **kwargs: object) -> None:
+        raise Started
+
+    monkeypatch.setattr(simple_shapes, "generate_simple_shapes", started)
+    out = folder_of_other_files(tmp_path / "mine")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["demo", str(out), "--force", "--quiet"])
+    assert exit_info.value.code == 2
+    assert "not a demo folder" in one_line_error(capsys)
+    assert [p.name for p in out.iterdir()] == ["thesis.tex"] and (out / "thesis.tex").read_text() == "keep"
+    (out / "demo.json").write_text("{}")
+    with pytest.raises(Started):
+        main(["demo", str(out), "--force", "--quiet"])
+    assert [p.name for p in out.iterdir()] == ["demo.json"]
 
 
 def test_demo_rejects_bad_step_counts_before_any_work(

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import one_line_error, tree_bytes
 from workspace_fixtures import one_thread, write_domain  # noqa: F401
 
 from global_workspace.cli import main
@@ -273,14 +274,17 @@ def test_existing_folders_need_force(
     other = tmp_path / "other"
     other.mkdir()
     (other / "keep.txt").write_text("mine")
-    with pytest.raises(UserError, match="not an experiment folder; pass --force"):
-        run_semi_supervised(options(exp_data, other))
+    # Not even with force: it is not an experiment folder, and force replaces only those.
+    for force in (False, True):
+        with pytest.raises(UserError, match=r"not an experiment folder \(it has no experiment.json\)"):
+            run_semi_supervised(options(exp_data, other, force=force))
     assert (other / "keep.txt").read_text() == "mine"
     # The CLI turns it into one line and exit code 2.
     with pytest.raises(SystemExit) as exit_info:
-        run_cli("experiment", "semi-supervised", str(exp_data), *ARGS, "--out", str(other))
+        run_cli("experiment", "semi-supervised", str(exp_data), *ARGS, "--out", str(other), "--force")
     assert exit_info.value.code == 2
-    assert "pass --force" in capsys.readouterr().err
+    assert "move" in one_line_error(capsys)
+    assert (other / "keep.txt").read_text() == "mine"
 
     exp = tmp_path / "exp"
     small = {"presets": "tr,full", "paired": "8,ALL", "seeds": 1, "steps": 20}
@@ -291,6 +295,22 @@ def test_existing_folders_need_force(
         run_semi_supervised(options(exp_data, exp, **{**small, "steps": 30}))
     again = run_semi_supervised(options(exp_data, exp, force=True, **small))
     assert again is not None and again.trained_members == 4
+
+
+@pytest.mark.parametrize("out", ["data", "data/domains", "."])
+def test_force_never_deletes_the_dataset_it_reads(
+    exp_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], out: str
+) -> None:
+    """EXP is DATA, lies inside it or holds it: refused, even with --force, and DATA stays whole."""
+    data = tmp_path / "data"
+    shutil.copytree(exp_data, data)
+    before = tree_bytes(tmp_path)
+    small = ["--presets", "tr", "--paired", "8", "--seeds", "1", "--steps", "2", "--force"]
+    with pytest.raises(SystemExit) as exit_info:
+        run_cli("experiment", "semi-supervised", str(data), *ARGS, *small, "--out", str(tmp_path / out))
+    assert exit_info.value.code == 2
+    assert "that this command reads" in one_line_error(capsys)
+    assert tree_bytes(tmp_path) == before
 
 
 def test_sharded_run_equals_unsharded_run(exp_data: Path, tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import folder_of_other_files
 
 from global_workspace.errors import UserError
 from global_workspace.fileio import (
@@ -17,6 +18,7 @@ from global_workspace.fileio import (
     atomic_save_npy,
     atomic_write_json,
     read_json,
+    refuse_overlap,
 )
 
 
@@ -71,3 +73,45 @@ def test_a_full_disk_is_one_line_naming_the_file(tmp_path: Path, monkeypatch: py
 def test_a_refused_temporary_file_is_a_user_error() -> None:
     with pytest.raises(UserError, match=re.escape("cannot write /proc/gw.json")):
         atomic_write_json(Path("/proc/gw.json"), {})
+
+
+@pytest.mark.parametrize(
+    ("out", "words"),
+    [
+        ("data", "is the dataset"),
+        ("data/domains/v", "lies inside the dataset"),
+        (".", "holds the dataset"),
+        ("link", "is the dataset"),  # a link to the input is the input
+    ],
+)
+def test_an_output_overlapping_an_input_is_refused(tmp_path: Path, out: str, words: str) -> None:
+    (tmp_path / "data" / "domains" / "v").mkdir(parents=True)
+    (tmp_path / "link").symlink_to(tmp_path / "data")
+    with pytest.raises(UserError, match=words):
+        refuse_overlap(tmp_path / out, {"run": None, "dataset": tmp_path / "data"}, "experiment folder")
+
+
+def test_siblings_and_names_sharing_a_prefix_do_not_overlap(tmp_path: Path) -> None:
+    refuse_overlap(tmp_path / "data2", {"dataset": tmp_path / "data"})
+    refuse_overlap(tmp_path / "runs" / "a", {"run": tmp_path / "runs" / "b", "dataset": None})
+
+
+def test_force_replaces_only_a_folder_this_tool_wrote(tmp_path: Path) -> None:
+    """Empty, or holding the marker: replaced. Anything else, a plain file included: refused."""
+    empty, ours, file = (tmp_path / n for n in ("empty", "ours", "file"))
+    empty.mkdir()
+    ours.mkdir()
+    (ours / "dataset.json").write_text("{}")
+    theirs = folder_of_other_files(tmp_path / "theirs")
+    file.write_text("keep")
+    for out in (empty, ours):
+        with atomic_directory(out, force=True, what="dataset", marker="dataset.json") as tmp:
+            (tmp / "new.txt").write_text("new")
+        assert [p.name for p in out.iterdir()] == ["new.txt"]
+    for out in (theirs, file):
+        with (
+            pytest.raises(UserError, match=r"is not a dataset \(it has no dataset.json\).*move"),
+            atomic_directory(out, force=True, what="dataset", marker="dataset.json"),
+        ):
+            pass
+    assert (theirs / "thesis.tex").read_text() == "keep" and file.read_text() == "keep"

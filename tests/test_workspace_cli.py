@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import tree_bytes
 from workspace_fixtures import linear_pair, one_thread, write_domain  # noqa: F401
 
 from global_workspace.cli import main
@@ -137,6 +138,18 @@ def test_bad_input_is_one_line(data: Path, tmp_path: Path, capsys: pytest.Captur
         capsys, *base, "--domains", "a,b", "--preset", "tr", "--paired", 5, "--resume"
     )
     _gw(*base, "--domains", "a,b", "--coef", "dcy=1,cy=1", "--paired", 0, "--resume")
+
+
+@pytest.mark.parametrize("out", ["data", "data/domains/a", "."])
+def test_force_never_deletes_the_dataset_it_reads(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], out: str
+) -> None:
+    """RUN is DATA, lies inside it (a domain folder has a config.json too) or holds it: refused."""
+    data = linear_pair(tmp_path / "data", n=100)
+    before = tree_bytes(tmp_path)
+    args = ["train", data, "--out", tmp_path / out, "--device", "cpu", "--domains", "a,b", "--paired", 5]
+    assert "that this command reads" in _error(capsys, *args, *SMALL, "--force")
+    assert tree_bytes(tmp_path) == before
 
 
 def test_missing_latents_say_to_pretrain(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -1,5 +1,6 @@
 """The one exception type that means "the user asked for something we cannot do"."""
 
+import math
 from collections.abc import Iterable
 
 
@@ -11,7 +12,21 @@ class UserError(Exception):
 
 
 def require_at_least(checks: Iterable[tuple[str, float, float]]) -> None:
-    """Raise a UserError naming the first (name, value, lowest allowed) whose value is too small."""
+    """Raise a UserError naming the first (name, value, lowest allowed) whose value is too small or
+    not a finite number (NaN compares false with everything, so `value < low` alone lets it pass)."""
     for name, value, low in checks:
-        if value < low:
-            raise UserError(f"{name} must be at least {low}, got {value}")
+        _require(name, value, value >= low, f"at least {low}")
+
+
+def require_positive(checks: Iterable[tuple[str, float]]) -> None:
+    """Raise a UserError naming the first (name, value) that is not a finite number above 0: a
+    learning rate of 0 trains nothing, a negative or infinite one diverges."""
+    for name, value in checks:
+        _require(name, value, value > 0, "above 0")
+
+
+def _require(name: str, value: float, within: bool, bound: str) -> None:
+    if not isinstance(value, int) and not math.isfinite(value):  # an int is finite, however large
+        raise UserError(f"{name} must be a finite number {bound}, got {value}")
+    if not within:
+        raise UserError(f"{name} must be {bound}, got {value}")

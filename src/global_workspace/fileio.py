@@ -7,7 +7,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -23,10 +23,48 @@ def _default_mode(directory: bool) -> int:
     return (0o777 if directory else 0o666) & ~umask
 
 
-def refuse_existing(path: Path, force: bool, what: str = "output") -> None:
-    """Stop before any work when `path` exists and the user did not pass --force."""
-    if path.exists() and not force:
+def refuse_existing(path: Path, force: bool, what: str = "output", marker: str | None = None) -> None:
+    """Stop before any work when `path` exists and the user did not pass --force, or when `marker`
+    names the file this tool writes into every such folder and `path` is another folder."""
+    if not path.exists():
+        return
+    if marker is not None:
+        refuse_foreign(path, marker, what)
+    if not force:
         raise UserError(f"{what} {path} already exists; pass --force to overwrite it")
+
+
+def refuse_foreign(path: Path, marker: str, what: str) -> None:
+    """Refuse to let --force delete what this tool did not write: it replaces an empty folder or a
+    folder holding `marker` (the file the tool writes into every `what`), never other files."""
+    path = Path(path)
+    if not path.exists() or (path / marker).is_file():
+        return
+    if path.is_dir() and not any(path.iterdir()):
+        return
+    article = "an" if what[:1] in "aeiou" else "a"
+    raise UserError(
+        f"{path} exists and is not {article} {what} (it has no {marker}), and --force only replaces "
+        f"{what}s; choose another location, or move {path} away yourself"
+    )
+
+
+def refuse_overlap(out: Path, inputs: Mapping[str, Path | str | None], what: str = "output") -> None:
+    """Refuse an output that is an input, lies inside one or holds one: writing it, and above all
+    replacing it with --force, would change or delete what the command reads. None: no such input."""
+    target = Path(out).resolve()
+    for name, given in inputs.items():
+        if given is None:
+            continue
+        source = Path(given).resolve()
+        if target == source or target.is_relative_to(source):
+            where = "is" if target == source else "lies inside"
+            fix = f"choose an output outside {given}"
+        elif source.is_relative_to(target):
+            where, fix = "holds", f"choose an output that does not hold {given}"
+        else:
+            continue
+        raise UserError(f"{what} {out} {where} the {name} {given} that this command reads; {fix}")
 
 
 def _check_parent_writable(path: Path) -> None:
@@ -72,13 +110,16 @@ def _atomic_write(path: Path, write: Callable[[BinaryIO], object], suffix: str =
 
 
 @contextlib.contextmanager
-def atomic_directory(path: Path, force: bool, what: str = "output") -> Iterator[Path]:
+def atomic_directory(
+    path: Path, force: bool, what: str = "output", marker: str | None = None
+) -> Iterator[Path]:
     """Yield a temporary sibling folder that replaces `path` only if the block succeeds.
 
-    An existing `path` survives any failure untouched; with `force` it is replaced at the end.
+    An existing `path` survives any failure untouched; with `force` it is replaced at the end, and
+    with `marker` only if it is empty or holds that file (`refuse_foreign`).
     """
     path = Path(path)
-    refuse_existing(path, force, what)
+    refuse_existing(path, force, what, marker)
     _check_parent_writable(path)
     with _refusal_is_user_error(path):
         tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.resolve().parent))

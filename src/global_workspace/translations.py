@@ -18,7 +18,7 @@ from .data.format import load_dataset
 from .data.show import grid_png
 from .domains.display import displayable
 from .errors import UserError, require_at_least
-from .fileio import atomic_write_bytes, refuse_existing
+from .fileio import atomic_write_bytes, refuse_existing, refuse_overlap
 from .trained import load_workspace
 
 
@@ -37,14 +37,15 @@ def show_translations(
     """Translate the first `n` examples of `split` from `source` (a domain, or domains joined by
     '+' to fuse them) into `target` (see the module)."""
     require_at_least([("--n", n, 1)])
-    if out is not None:
-        if out.suffix.lower() != ".png":
-            raise UserError(f"--out {out} must end in .png")
-        refuse_existing(out, force, what="picture")
+    if out is not None and out.suffix.lower() != ".png":
+        raise UserError(f"--out {out} must end in .png")
     sources = [name.strip() for name in source.split("+")]
     if len(set(sources)) != len(sources):
         raise UserError(f"--from {source} names a domain twice; fuse different domains, e.g. v+t")
     ws = load_workspace(folder, member, device, data)
+    if out is not None:
+        refuse_overlap(out, {"run or experiment": folder, "dataset": ws.data}, "picture")
+        refuse_existing(out, force, what="picture")
     source_domains, target_domain = {d: ws.domain(d) for d in sources}, ws.domain(target)
     dataset = load_dataset(ws.data)
     examples = dataset.split(split)

@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from ..errors import UserError
+from ..errors import UserError, require_at_least
 from ..seeding import torch_generator
 
 NOISE_MODES = ("fixed", "random")
@@ -35,19 +35,16 @@ class CorruptionConfig:
     def __post_init__(self) -> None:
         if self.noise not in NOISE_MODES:
             raise UserError(f"unknown noise {self.noise!r}; use one of {', '.join(NOISE_MODES)}")
-        check_scale(self.scale_low, "scale_low")
-        check_scale(self.scale_high, "scale_high")
+        require_at_least((name, getattr(self, name), 0) for name in ("scale_low", "scale_high", "amplitude"))
         if self.scale_high < self.scale_low:
             raise UserError(f"noise scale range [{self.scale_low}, {self.scale_high}] is empty")
-        check_scale(self.amplitude, "amplitude")
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
 
 def check_scale(value: float, what: str = "noise scale") -> float:
-    if not value >= 0 or value == float("inf"):
-        raise UserError(f"{what} must be a finite number >= 0, got {value}")
+    require_at_least([(what, value, 0)])
     return float(value)
 
 

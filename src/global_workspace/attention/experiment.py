@@ -32,15 +32,15 @@ from ..data.format import load_dataset
 from ..device import resolve_device
 from ..domains.attr import column_roles
 from ..domains.latents import LatentSpec
-from ..errors import UserError, require_at_least
-from ..fileio import atomic_directory, atomic_write_text, refuse_existing
+from ..errors import UserError, require_at_least, require_positive
+from ..fileio import atomic_directory, atomic_write_text, refuse_existing, refuse_overlap
 from ..seeding import derive_seed
 from ..workspace.checkpoint import check_run_data, load_model
 from ..workspace.data import load_latent_data
 from ..workspace.ensemble import EnsembleMLP
 from ..workspace.model import GlobalWorkspace
 from ..workspace.selection import RandomSoftmax
-from .corruption import NOISE_MODES, Corruption, CorruptionConfig, check_scale
+from .corruption import NOISE_MODES, Corruption, CorruptionConfig
 from .report import write_attention
 from .selector import KeyQuerySelector, SelectorConfig
 
@@ -90,11 +90,8 @@ class AttentionSettings:
             "line_points",
         )
         require_at_least((name, getattr(self, name), 1) for name in positive)
-        if not (self.classifier_lr > 0 and self.selector_lr > 0):
-            raise UserError(f"learning rates must be positive, got {self.classifier_lr}, {self.selector_lr}")
-        if self.test_rows < 0:
-            raise UserError(f"test_rows must be >= 0, got {self.test_rows}")
-        check_scale(self.grid_max, "grid_max")
+        require_at_least([("test_rows", self.test_rows, 0), ("grid_max", self.grid_max, 0)])
+        require_positive((name, getattr(self, name)) for name in ("classifier_lr", "selector_lr"))
         CorruptionConfig(scale_low=self.scale_low, scale_high=self.scale_high)
 
     def corruption(self, noise: str) -> CorruptionConfig:
@@ -437,10 +434,11 @@ def attention_experiment(
 ) -> dict[str, Any]:
     """`gw experiment attention RUN --out EXP`: everything above on a trained workspace run."""
     device = resolve_device(device) if isinstance(device, str) else device
-    refuse_existing(Path(out), force, "experiment folder")
     if not Path(run).is_dir():
         raise UserError(f"run {run} does not exist; train a workspace first with `gw train`")
     config, model, _ = load_model(Path(run), device)
+    refuse_overlap(Path(out), {"run": run, "dataset": config.data}, "experiment folder")
+    refuse_existing(Path(out), force, "experiment folder", marker="results.json")
     check_run_data(Path(run), config)
     names = list(config.domains) if domains is None else [d.strip() for d in domains if d.strip()]
     unknown = [d for d in names if d not in config.domains]
@@ -453,7 +451,7 @@ def attention_experiment(
     data, _ = load_attention_data(Path(config.data), names, device)
     results = run_attention(model, data, settings, device, progress)
     results["run"] = str(Path(run).resolve())
-    with atomic_directory(Path(out), force, "experiment folder") as tmp:
+    with atomic_directory(Path(out), force, "experiment folder", marker="results.json") as tmp:
         if command is not None:
             atomic_write_text(tmp / "command.txt", command + "\n")
         write_attention(tmp, results, command)

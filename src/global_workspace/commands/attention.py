@@ -8,6 +8,7 @@ from pathlib import Path
 
 import typer
 
+from ..errors import require_at_least, require_positive
 from .experiment import app
 
 
@@ -37,6 +38,21 @@ def attention(
     write EXP/results.json and EXP/report.html."""
     from ..attention.experiment import AttentionSettings, attention_experiment
 
+    # AttentionSettings checks its fields too; here the error names the option as typed.
+    require_at_least(
+        (
+            ("--classifier-steps", classifier_steps, 1),
+            ("--selector-steps", selector_steps, 1),
+            ("--batch-size", batch_size, 1),
+            ("--head-size", head_size, 1),
+            ("--grid-points", grid_points, 1),
+            ("--test-rows", test_rows, 0),
+            ("--scale-low", scale_low, 0),
+            ("--scale-high", scale_high, 0),
+            ("--grid-max", grid_max, 0),
+        )
+    )
+    require_positive([("--lr", lr)])
     settings = AttentionSettings(
         classifier_steps=classifier_steps,
         selector_steps=selector_steps,

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import typer
 
-from ..errors import UserError, require_at_least
+from ..errors import require_at_least, require_positive
 
 
 def train(
@@ -72,8 +72,7 @@ def train(
             ("--eval-every", eval_every, 0),
         )
     )
-    if not lr > 0:
-        raise UserError(f"--lr must be positive, got {lr}")
+    require_positive([("--lr", lr)])
     if preset is None and coef is not None:
         coefficients, label = parse_coefficients(coef), "custom"
     else:

@@ -119,7 +119,7 @@ def write_chunked_dataset(
     `force`, and survives any failure.
     """
     size = info.image_size
-    with atomic_directory(out, force, what="dataset") as tmp:
+    with atomic_directory(out, force, what="dataset", marker="dataset.json") as tmp:
         for split, n in info.splits.items():
             (tmp / split).mkdir()
             open_memmap(tmp / split / "images.npy", mode="w+", dtype=np.uint8, shape=(n, size, size, 3))

@@ -18,7 +18,7 @@ from numpy.lib.format import open_memmap
 from tqdm import tqdm
 
 from ..errors import UserError
-from ..fileio import atomic_directory, atomic_write_text
+from ..fileio import atomic_directory, atomic_write_text, refuse_overlap
 from ..seeding import numpy_generator
 from .captions import make_captions
 from .format import SPLITS, Dataset, DatasetInfo, load_dataset, write_info
@@ -85,6 +85,7 @@ def import_reference(
 ) -> Dataset:
     """Write the reference dataset at `path` to `out` in our format; refuse anything inconsistent."""
     path = Path(path)
+    refuse_overlap(Path(out), {"reference dataset": path}, "dataset")
     if not path.is_dir():
         raise UserError(f"{path} is not a folder holding the reference dataset")
     splits = [s for s in SPLITS if (path / f"{s}_labels.npy").exists()]
@@ -104,7 +105,7 @@ def import_reference(
         if any(not c for c in captions[split]):
             raise UserError(f"{path / f'{split}_captions.npy'} holds an empty caption")
     image_size = _read_png(path / splits[0] / "0.png", None).shape[0]
-    with atomic_directory(Path(out), force, what="dataset") as tmp:
+    with atomic_directory(Path(out), force, what="dataset", marker="dataset.json") as tmp:
         for split in splits:
             n = len(labels[split])
             (tmp / split).mkdir()

@@ -29,8 +29,8 @@ from typing import Any
 
 import torch
 
-from ..errors import UserError, require_at_least
-from ..fileio import atomic_write_json, read_json
+from ..errors import UserError, require_at_least, require_positive
+from ..fileio import atomic_write_json, read_json, refuse_foreign
 from .runner import SemiSupervisedOptions, run_semi_supervised
 from .semi_supervised import parse_paired, parse_presets
 
@@ -134,8 +134,7 @@ def check_options(options: DemoOptions) -> None:
             ("pretrain threads", options.pretrain_threads, 0),
         )
     )
-    if not options.lr > 0:
-        raise UserError(f"the learning rate must be positive, got {options.lr}")
+    require_positive([("the learning rate", options.lr)])
     check_steps(options.pretrain_steps, "--pretrain-steps")
     parse_presets(options.presets)
     parse_paired(options.paired, options.train)
@@ -146,6 +145,7 @@ def _open_folder(options: DemoOptions) -> dict[str, float]:
     """Create OUT, or continue the demo it holds; returns the timings of its finished stages."""
     out = Path(options.out)
     meta = out / "demo.json"
+    refuse_foreign(out, meta.name, "demo folder")
     if out.exists() and not options.force:
         if not meta.is_file():
             raise UserError(f"{out} already exists and is not a demo folder; pass --force to start afresh")

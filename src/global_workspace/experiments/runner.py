@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 
 from ..device import resolve_device
-from ..errors import UserError, require_at_least
+from ..errors import require_at_least, require_positive
 from ..workspace.data import check_domains, load_latent_data, train_fingerprint
 from ..workspace.families import define_preset
 from ..workspace.presets import preset
@@ -68,22 +68,20 @@ def _say(text: str) -> None:
 def build_config(options: SemiSupervisedOptions, device: torch.device) -> ExperimentConfig:
     """Check every option before any work; UserError names the first bad one."""
     require_at_least(
-        (name, value, 1)
-        for name, value in (
-            ("--seeds", options.seeds),
-            ("--steps", options.steps),
-            ("--batch-size", options.batch_size),
-            ("--max-members", options.max_members),
-            ("--labelled", options.labelled),
-            ("--workspace-dim", options.workspace_dim),
-            ("--width", options.width),
-            ("--depth", options.depth),
+        (
+            ("--seeds", options.seeds, 1),
+            ("--steps", options.steps, 1),
+            ("--batch-size", options.batch_size, 1),
+            ("--max-members", options.max_members, 1),
+            ("--labelled", options.labelled, 1),
+            ("--workspace-dim", options.workspace_dim, 1),
+            ("--width", options.width, 1),
+            ("--depth", options.depth, 1),
+            ("--threads", options.threads, 0),
+            ("--eval-every", options.eval_every, 0),
         )
     )
-    if options.threads < 0:
-        raise UserError(f"--threads must be >= 0, got {options.threads}")
-    if options.eval_every < 0:
-        raise UserError(f"--eval-every must be >= 0, got {options.eval_every}")
+    require_positive([("--lr", options.lr)])
     for text in options.define:
         define_preset(text)
     presets = parse_presets(options.presets)

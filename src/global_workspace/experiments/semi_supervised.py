@@ -43,7 +43,14 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from ..errors import UserError
-from ..fileio import atomic_directory, atomic_write_json, atomic_write_text, read_json
+from ..fileio import (
+    atomic_directory,
+    atomic_write_json,
+    atomic_write_text,
+    read_json,
+    refuse_foreign,
+    refuse_overlap,
+)
 from ..finite import require_finite_metrics
 from ..workspace.data import LatentData, check_same_latents, load_latent_data
 from ..workspace.evaluate import per_member
@@ -268,10 +275,11 @@ def prepare_folder(exp: Path, config: ExperimentConfig, force: bool) -> list[str
     """Create EXP, or resume an unfinished EXP of the same experiment; returns the ids of the
     members already done (read once, on rank 0, so every rank plans from the same list).
 
-    An EXP that holds a finished experiment, another experiment, or something else is refused
-    unless `force`, which starts afresh.
+    An EXP that holds a finished experiment or another experiment is refused unless `force`, which
+    starts afresh; one that holds something else is refused even then.
     """
     meta = exp / "experiment.json"
+    refuse_foreign(exp, meta.name, "experiment folder")
     if exp.exists() and not force:
         if not meta.is_file():
             raise UserError(
@@ -295,10 +303,7 @@ def prepare_folder(exp: Path, config: ExperimentConfig, force: bool) -> list[str
             raise UserError(f"{exp} already holds a finished experiment; pass --force to overwrite it")
         return sorted(finished_members(exp))
     if exp.exists():
-        if exp.is_dir():
-            shutil.rmtree(exp)
-        else:
-            exp.unlink()
+        shutil.rmtree(exp)
     exp.mkdir(parents=True)
     atomic_write_json(meta, {"config": config.to_json(), "identity": config.identity(), "command": sys.argv})
     return []
@@ -578,6 +583,7 @@ def run_experiment(
     """Train what is not done yet, then (on rank 0) gather, score and report. None on other ranks."""
     start = time.perf_counter()
     exp = Path(exp)
+    refuse_overlap(exp, {"dataset": config.data}, "experiment folder")
     rank, world = distributed.rank_and_world()
     data = load_latent_data(config.data, config.domains, device)
     members = config.members()

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import UserError
+from ..errors import UserError, require_at_least
 
 TRANSLATION, CONTRASTIVE, DEMI_CYCLE, CYCLE = "translation", "contrastive", "demi_cycle", "cycle"
 GW_CATEGORIES = (TRANSLATION, CONTRASTIVE, DEMI_CYCLE, CYCLE)
@@ -157,8 +157,7 @@ def parse_coefficients(
             weight = float(value)
         except ValueError:
             raise UserError(f"coefficient {name!r} has value {value!r}, which is not a number") from None
-        if not weight >= 0 or weight == float("inf"):
-            raise UserError(f"coefficient {name!r} must be a finite number >= 0, got {value}")
+        require_at_least([(f"coefficient {name!r}", weight, 0)])
         out[category] = weight
     if not any(out.values()):
         raise UserError(f"coefficients {text!r} switch every loss off; give at least one positive weight")

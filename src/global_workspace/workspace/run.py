@@ -18,7 +18,7 @@ from ..data.format import DatasetInfo
 from ..device import resolve_device
 from ..domains.latents import domain_folder, read_spec
 from ..errors import UserError
-from ..fileio import atomic_write_json, atomic_write_text, read_json, refuse_existing
+from ..fileio import atomic_write_json, atomic_write_text, read_json, refuse_existing, refuse_overlap
 from .checkpoint import (
     RunConfig,
     check_run_data,
@@ -87,10 +87,8 @@ def _prepare_folder(run: Path, config: RunConfig, force: bool, resume: bool, com
         check_same_config(run, config)
         write_config(run, config)  # same settings; DATA may have moved
         return
-    refuse_existing(run, force, "run folder")
+    refuse_existing(run, force, "run folder", marker="config.json")
     if run.exists():
-        if not (run / "config.json").is_file() and (not run.is_dir() or any(run.iterdir())):
-            raise UserError(f"{run} exists and is not a run folder; --force only replaces run folders")
         shutil.rmtree(run)
     run.mkdir(parents=True)
     write_config(run, config)
@@ -113,6 +111,7 @@ def train_workspace(
 
     `until` stops (and checkpoints) at that step as an interruption would; `resume` continues."""
     run = Path(run)
+    refuse_overlap(run, {"dataset": config.data}, "run folder")
     device = resolve_device(device) if isinstance(device, str) else device
     data = load_latent_data(config.data, config.domains, device, splits=("train", "val"))
     for d, spec in data.specs.items():

@@ -17,7 +17,7 @@ from typing import ClassVar
 
 import torch
 
-from ..errors import UserError
+from ..errors import UserError, require_positive
 from ..seeding import derive_seed
 from .sampling import MASK32, mix32
 
@@ -84,8 +84,7 @@ class RandomSoftmax(Selection):
     temperature: float = 0.2
 
     def __post_init__(self) -> None:
-        if not self.temperature > 0:
-            raise UserError(f"selection temperature must be > 0, got {self.temperature}")
+        require_positive([("selection temperature", self.temperature)])
 
     def __call__(self, present: torch.Tensor, uniform: torch.Tensor) -> torch.Tensor:
         _check_present(present)
