@@ -207,15 +207,14 @@ def test_force_replaces_a_dataset_never_a_folder_of_other_files(
     assert _files(out) == {"thesis.tex": b"keep"}
 
 
-def test_show_never_writes_into_the_dataset_it_reads(
-    tiny_shapes: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_show_may_put_its_picture_beside_the_dataset_files(tiny_shapes: Path, tmp_path: Path) -> None:
+    """A new .png file inside the dataset replaces nothing the dataset is made of."""
     data = tmp_path / "data"
     shutil.copytree(tiny_shapes, data)
-    picture = data / "grid.png"
-    assert _gw("data", "show", str(data), "--out", str(picture), "--force") == 2
-    assert "that this command reads" in one_line_error(capsys)
-    assert not picture.exists()
+    before = _files(data)
+    assert _gw("data", "show", str(data), "--out", str(data / "grid.png"), "--n", "4") == 0
+    after = _files(data)
+    assert after.pop("grid.png") and after == before
 
 
 def test_a_failure_while_writing_leaves_nothing_behind(

@@ -18,7 +18,7 @@ from .data.format import load_dataset
 from .data.show import grid_png
 from .domains.display import displayable
 from .errors import UserError, require_at_least
-from .fileio import atomic_write_bytes, refuse_existing, refuse_overlap
+from .fileio import atomic_write_bytes, refuse_existing
 from .trained import load_workspace
 
 
@@ -44,7 +44,6 @@ def show_translations(
         raise UserError(f"--from {source} names a domain twice; fuse different domains, e.g. v+t")
     ws = load_workspace(folder, member, device, data)
     if out is not None:
-        refuse_overlap(out, {"run or experiment": folder, "dataset": ws.data}, "picture")
         refuse_existing(out, force, what="picture")
     source_domains, target_domain = {d: ws.domain(d) for d in sources}, ws.domain(target)
     dataset = load_dataset(ws.data)

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import UserError
-from ..fileio import atomic_write_bytes, refuse_existing, refuse_overlap
+from ..fileio import atomic_write_bytes, refuse_existing
 from .format import load_dataset
 
 CELL_INCHES = (1.9, 2.5)  # width, height of one example with its caption
@@ -53,7 +53,6 @@ def show_dataset(dataset_path: Path, out: Path, split: str = "val", n: int = 64,
     out = Path(out)
     if out.suffix.lower() != ".png":
         raise UserError(f"{out} must end in .png")
-    refuse_overlap(out, {"dataset": dataset_path}, "picture")
     refuse_existing(out, force, what="picture")
     data = load_dataset(dataset_path).split(split)
     n = min(n, len(data))
