@@ -75,7 +75,7 @@ def test_reconstructions_of_fresh_images_keep_shape_and_colour(
     metrics = vae.evaluate(load_dataset(tiny_shapes), probe, tmp_path, split="test")
     assert metrics["probe/test/shape_accuracy"] >= 0.95
     assert metrics["quality/shape_accuracy_ratio"] >= 0.9
-    assert metrics["quality/color_error_ratio"] <= 2.0
+    assert metrics["quality/color_error_ratio"] <= 2.5  # a VAE that loses hue reads far above
 
 
 def test_captions_decode_to_the_right_class_and_colour(
