@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import math
 import os
@@ -78,7 +79,13 @@ def test_tiny_experiment_end_to_end(exp_data: Path, tmp_path: Path) -> None:
         assert name in metrics, name
     for r in rows:
         for m in metrics:
-            assert math.isfinite(float(r[m])), (r["member"], m)
+            if not m.startswith("val_min/"):
+                assert math.isfinite(float(r[m])), (r["member"], m)
+    # The best validation loss of each direction, for members that learn to translate (`cont` never
+    # trains its decoders, so it has none).
+    for r in rows:
+        for m in ("val_min/translation/attr_to_x/latent_mse", "val_min/translation/mean/latent_mse"):
+            assert (r[m] == "") == (r["preset"] == "cont"), (r["member"], m)
     eff = json.loads((exp / "efficiency.json").read_text())
     assert set(eff["metrics"]["translation/sum/latent_mse"]) == {"full_vs_tr"}
     for name in ("translation", "cycles", "downstream"):
@@ -205,6 +212,46 @@ def test_select_on_keeps_the_weights_best_on_the_named_directions(exp_data: Path
     assert min(s or 60.0 for s in kept_steps["attr_to_x"]) < 60.0
     no_checks = val_after("all", eval_every=0)  # checked only after the last step
     assert all(torch.equal(last[k], no_checks[k]) for k in last)
+
+
+def test_the_validation_minimum_of_each_direction_is_recorded(
+    exp_data: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Planted validation losses at three checks: each member records, per direction, its lowest,
+    which need not come from the check whose weights it keeps; `cont` records none."""
+    from global_workspace.workspace.data import load_latent_data
+    from global_workspace.workspace.presets import MemberSpec
+    from global_workspace.workspace.trainer import TrainConfig
+
+    planted = iter(
+        [  # per check: attr_to_x and x_to_attr of the members (tr, cont)
+            {"translation/attr_to_x/latent_mse": [3.0, 1.0], "translation/x_to_attr/latent_mse": [2.0, 2.0]},
+            {"translation/attr_to_x/latent_mse": [1.0, 2.0], "translation/x_to_attr/latent_mse": [3.0, 1.0]},
+            {"translation/attr_to_x/latent_mse": [2.5, 3.0], "translation/x_to_attr/latent_mse": [1.5, 3.0]},
+        ]
+    )
+    real = semi_supervised.family_of
+
+    def planting(members):  # type: ignore[no-untyped-def]
+        def latent_metrics(*args, **kwargs):  # type: ignore[no-untyped-def]
+            return {k: torch.tensor(v) for k, v in next(planted).items()}
+
+        return dataclasses.replace(real(members), latent_metrics=latent_metrics)
+
+    monkeypatch.setattr(semi_supervised, "family_of", planting)
+    data = load_latent_data(exp_data, ["attr", "x"], torch.device("cpu"))
+    members = [MemberSpec.from_preset(p, seed=0, paired=8) for p in ("tr", "cont")]
+    config = semi_supervised.ExperimentConfig(
+        data=str(exp_data), domains=["attr", "x"], presets=["tr", "cont"], paired=[8], seeds=[0],
+        train=TrainConfig(steps=30, batch_size=32, eval_every=10),
+    )  # fmt: skip
+    result = semi_supervised.train_chunk(data, members, config, None, (), progress=False)
+    tr, cont = result.metrics
+    assert tr["val_min/translation/attr_to_x/latent_mse"] == 1.0
+    assert tr["val_min/translation/x_to_attr/latent_mse"] == 1.5
+    assert tr[semi_supervised.KEPT_STEP] == 20.0  # the lowest sum over directions (4.0)
+    assert cont["val_min/translation/attr_to_x/latent_mse"] is None
+    assert next(planted, None) is None  # every check was read
 
 
 def test_select_on_is_part_of_an_experiment_and_reads_as_before_where_unchanged() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -53,6 +54,39 @@ def efficiency_rows(efficiency: dict[str, Any]) -> list[list[Any]]:
             levels = len(comp.get("levels", []))
             rows.append([metric, name, comp.get("ratio_median"), rng, levels, comp.get("note", "")])
     return rows
+
+
+def readings_side_by_side(efficiency: dict[str, Any]) -> list[list[Any]]:
+    """One row per comparison: the project's reading and the paper's, next to each other."""
+    paper = efficiency.get("paper_protocol", {}).get("comparisons", {})
+    rows = []
+    for metric, comps in efficiency["metrics"].items():
+        if metric != "translation/sum/latent_mse" and "translation/sum/latent_mse" in efficiency["metrics"]:
+            continue
+        for name, comp in comps.items():
+            theirs = paper.get(name, {})
+            rows.append([name, metric, comp.get("ratio_median"), _ratio_span(theirs), _levels_text(theirs)])
+    return rows
+
+
+def paper_rows(paper: dict[str, Any]) -> list[list[Any]]:
+    """One row per (comparison, loss level) of the paper's reading."""
+    return [
+        [name, lv["loss"], lv["n_reference"], lv["n_candidate"], lv["ratio"], lv.get("note", comp["note"])]
+        for name, comp in paper.get("comparisons", {}).items()
+        for lv in comp["levels"] or [dict.fromkeys(("loss", "n_reference", "n_candidate", "ratio"))]
+    ]
+
+
+def _ratio_span(comparison: dict[str, Any]) -> str:
+    low, high = comparison.get("ratio_min"), comparison.get("ratio_max")
+    if low is None or high is None:
+        return comparison.get("note") or "–"
+    return f"{low:.2f}×" if math.isclose(low, high, rel_tol=5e-3) else f"{low:.2f}–{high:.2f}×"
+
+
+def _levels_text(comparison: dict[str, Any]) -> str:
+    return ", ".join(f"{lv['loss']:.3g}" for lv in comparison.get("levels", [])) or "–"
 
 
 def clip_verdict(rows: Sequence[dict[str, Any]], presets: Sequence[str]) -> str:
@@ -178,6 +212,15 @@ def build_report(
     )
 
     report.heading("Data efficiency")
+    paper = efficiency.get("paper_protocol", {})
+    report.table(
+        ["comparison", "metric (project)", "project's reading", "paper's reading", "paper's loss levels"],
+        readings_side_by_side(efficiency),
+        caption="Two readings of the same experiment. The project's: test translation loss, median over "
+        "seeds, median of the ratio over loss levels. The paper's: validation minimum, mean over "
+        "directions and seeds, ratio at each loss level (min–max over levels).",
+    )
+    report.heading("The project's reading", level=3)
     report.text(
         "Ratio of the pairs the reference preset needs to the pairs the full workspace needs for the same "
         "loss, read on the log–log curves at several loss levels inside both curves' ranges "
@@ -186,6 +229,14 @@ def build_report(
     report.table(
         ["metric", "comparison", "ratio (median)", "range over levels", "levels", "note"],
         efficiency_rows(efficiency),
+    )
+    report.heading("The paper's reading", level=3)
+    report.text(
+        f"{paper.get('method', '')}; metric {paper.get('metric', '')}; "
+        f"levels: {paper.get('levels_from', '')}."
+    )
+    report.table(
+        ["comparison", "loss level", "N reference", "N candidate", "ratio", "note"], paper_rows(paper)
     )
     by_level = efficiency_figure(efficiency, figures_dir)
     if by_level is not None:

@@ -7,9 +7,11 @@ EXP/chunks/{id}/             one trained ensemble, written atomically once it is
                              and the model family (a `--define`d preset's name does not say it)
     pictures.npz             per direction a_to_b: predicted b latents of the first test examples
     model.safetensors        the ensemble's weights (each member loadable alone)
-EXP/results.csv              one row per member: preset, paired, seed, every metric, and the
-                             training step whose weights it kept (`kept_step`)
-EXP/efficiency.json          data-efficiency ratios (efficiency.py)
+EXP/results.csv              one row per member: preset, paired, seed, every metric, the
+                             training step whose weights it kept (`kept_step`) and the minimum over
+                             validation checks of each translation loss (`val_min/...`)
+EXP/efficiency.json          data-efficiency ratios, the project's reading and the paper's
+                             (`paper_protocol`) (efficiency.py)
 EXP/figures/*.png|svg        curves against N (figures.py)
 EXP/report.html              the self-contained report (experiment_report.py)
 
@@ -46,7 +48,7 @@ from ..errors import UserError
 from ..fileio import atomic_directory, atomic_write_json, atomic_write_text, read_json
 from ..workspace.data import LatentData, check_same_latents, load_latent_data
 from ..workspace.evaluate import per_member
-from ..workspace.families import Family, family_of, preset_family
+from ..workspace.families import family_of, preset_family
 from ..workspace.losses import active_categories
 from ..workspace.model import GlobalWorkspace, WorkspaceConfig
 from ..workspace.presets import MemberSpec, preset, step_cost
@@ -54,7 +56,14 @@ from ..workspace.sampling import Sampler
 from ..workspace.trainer import TrainConfig, Trainer, member_coefficients
 from . import ablations, distributed
 from .downstream import DownstreamSettings, LabelledStates, downstream_metrics
-from .efficiency import efficiency_report, level_range
+from .efficiency import (
+    VAL_MIN_MEAN,
+    VAL_MIN_PREFIX,
+    add_val_min_mean,
+    efficiency_report,
+    level_range,
+    paper_protocol,
+)
 
 EXPERIMENT_FORMAT_VERSION = 1
 PROGRESS_STEPS = 25
@@ -103,6 +112,9 @@ class ExperimentConfig:
     """Hash of the train latents (`workspace.data.train_fingerprint`): part of the identity, so
     finished members trained on other (or re-pretrained) latents are never mixed in on resume."""
     format_version: int = EXPERIMENT_FORMAT_VERSION
+    paper_levels: list[float] = field(default_factory=list)
+    """Loss levels of the paper's reading of the ratio (efficiency.paper_protocol); empty: a few
+    inside both curves' ranges. Only the reading depends on them, not the members."""
 
     def members(self) -> list[MemberSpec]:
         return [
@@ -118,8 +130,12 @@ class ExperimentConfig:
         ]
 
     def to_json(self) -> dict[str, Any]:
+        """The settings; paper levels only where given, so that experiments made before they
+        existed keep their settings file as it was."""
         obj = asdict(self)
         obj["train"] = self.train.to_json()
+        if not self.paper_levels:
+            obj.pop("paper_levels")
         return obj
 
     def kept_weights(self) -> str:
@@ -135,6 +151,7 @@ class ExperimentConfig:
         made before it existed still resume."""
         obj = self.to_json()
         obj.pop("data")
+        obj.pop("paper_levels", None)
         if obj["select_on"] in (SELECT_ALL, SELECT_LAST):
             obj["select_on_val"] = obj.pop("select_on") == SELECT_ALL
         obj["train"].pop("log_every")
@@ -319,14 +336,20 @@ class ChunkResult:
     """The model family (families.FAMILIES) the members trained."""
 
 
-def _val_translation(
-    family: Family, model: nn.Module, val: dict[str, torch.Tensor], specs: Any, select_on: str
-) -> torch.Tensor:
+def _val_translation(metrics: dict[str, torch.Tensor], select_on: str) -> torch.Tensor:
     """(K,) the validation translation latent MSE summed over the directions of `select_on`."""
-    metrics = family.latent_metrics(model, val, specs)
     if select_on == SELECT_ALL:
         return torch.stack([v for k, v in metrics.items() if k.startswith("translation/")]).sum(dim=0)
     return torch.stack([metrics[f"translation/{d}/latent_mse"] for d in select_on.split(",")]).sum(dim=0)
+
+
+def _track_minimum(minimum: dict[str, torch.Tensor], metrics: dict[str, torch.Tensor]) -> None:
+    """minimum[name] = the lowest (K,) value of each translation latent MSE seen so far, as
+    `val_min/{name}`: the paper's metric is the best validation loss over training, per direction."""
+    for name, value in metrics.items():
+        if name.startswith("translation/") and name.endswith("/latent_mse"):
+            key = VAL_MIN_PREFIX + name
+            minimum[key] = torch.minimum(minimum[key], value) if key in minimum else value.clone()
 
 
 def _keep_best(model: nn.Module, best: dict[str, torch.Tensor], better: torch.Tensor) -> None:
@@ -368,6 +391,7 @@ def train_chunk(
     selectable = torch.tensor([m.weight("translation") > 0 for m in members], device=device)
     select = config.select_on != SELECT_LAST and bool(selectable.any())
     best_loss = torch.full((len(members),), math.inf, device=device)
+    val_min: dict[str, torch.Tensor] = {}
     kept_step = torch.full((len(members),), config.train.steps, device=device)
     best = {k: v.detach().clone() for k, v in model.state_dict().items()} if select else {}
     every = config.train.eval_every if config.train.eval_every > 0 else config.train.steps
@@ -383,7 +407,9 @@ def train_chunk(
         trainer.check_finite([member_id(m) for m in members])
         if select:
             with torch.no_grad():
-                loss = _val_translation(family, model, data.split("val"), data.specs, config.select_on)
+                val = family.latent_metrics(model, data.split("val"), data.specs)
+                _track_minimum(val_min, val)
+                loss = _val_translation(val, config.select_on)
                 better = selectable & (loss < best_loss)
                 best_loss = torch.where(better, loss, best_loss)
                 kept_step = torch.where(better, done, kept_step)
@@ -404,9 +430,11 @@ def train_chunk(
             model, test, data.specs, Path(config.data) if has_dataset else None, "test", skipped
         )
         metrics: list[dict[str, float | None]] = [dict(r) for r in per_member(scores)]
-        for row, step in zip(metrics, kept_step.tolist(), strict=True):
+        for k, (row, step) in enumerate(zip(metrics, kept_step.tolist(), strict=True)):
             row.update(dict.fromkeys(family.not_applicable(list(data.specs))))
             row[KEPT_STEP] = float(step)
+            # Members without a translation loss (`cont`) never trained their decoders: no minimum.
+            row.update({name: float(v[k]) if selectable[k] else None for name, v in val_min.items()})
         if labels is not None and family.shared_space:
             assert isinstance(model, GlobalWorkspace)
             n_train = min(len(labels["train"]), max(config.downstream.labelled, config.downstream.odd_pool))
@@ -599,22 +627,44 @@ def finish(
     trained: int,
     seconds: float,
 ) -> ExperimentOutcome:
-    """results.csv, efficiency.json, figures and report from the members' rows."""
+    """results.csv, efficiency.json (both readings), figures and report from the members' rows."""
     from .experiment_report import build_report
 
     add_summed_translation(rows)
+    add_val_min_mean(rows)
     baselines = mean_baselines(data)
     if len(translation_metrics(rows)) > 1:
         baselines["translation/sum/latent_mse"] = float(
             sum(v for k, v in baselines.items() if k.startswith("translation/"))
         )
+    efficiency = efficiency_readings(config, rows)
+    efficiency["baselines_train_mean"] = baselines
+    efficiency["paper_protocol"] = paper_protocol(
+        rows, VAL_MIN_MEAN, efficiency["candidate"], efficiency_references(config), config.paper_levels
+    )
+    atomic_write_json(exp / "efficiency.json", efficiency)
+    atomic_write_json(exp / "baselines.json", baselines)
+    report = build_report(exp, config, rows, efficiency, baselines, seconds)
+    # results.csv last: its presence marks the experiment finished.
+    write_results_csv(exp / "results.csv", rows)
+    return ExperimentOutcome(exp, rows, efficiency, report, trained, seconds)
+
+
+def efficiency_references(config: ExperimentConfig) -> list[str]:
+    """The presets the candidate is compared with, of those run."""
+    return [p for p in ("tr", "tr+cont") if p in config.presets]
+
+
+def efficiency_readings(config: ExperimentConfig, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The project's reading of the data-efficiency ratios (efficiency_report), with our variants
+    of `full` and the ablations."""
     metrics = translation_metrics(rows)
     metrics += [m for m in ("translation/v_to_attr/position_error_px",) if any(m in r for r in rows)]
     efficiency = efficiency_report(
         rows,
         metrics,
         candidate="full" if "full" in config.presets else config.presets[-1],
-        references=[p for p in ("tr", "tr+cont") if p in config.presets],
+        references=efficiency_references(config),
     )
     for variant in VARIANTS_OF_FULL:
         if variant in config.presets and variant != efficiency["candidate"]:
@@ -623,13 +673,21 @@ def finish(
                 efficiency["metrics"][metric].update(comps)
     if ablations.has_ablations(config.presets):
         efficiency["ablations"] = ablations.ablation_efficiency(rows, metrics, config.presets)
-    efficiency["baselines_train_mean"] = baselines
-    atomic_write_json(exp / "efficiency.json", efficiency)
-    atomic_write_json(exp / "baselines.json", baselines)
-    report = build_report(exp, config, rows, efficiency, baselines, seconds)
-    # results.csv last: its presence marks the experiment finished.
-    write_results_csv(exp / "results.csv", rows)
-    return ExperimentOutcome(exp, rows, efficiency, report, trained, seconds)
+    return efficiency
+
+
+def paper_lines(paper: dict[str, Any]) -> list[str]:
+    """The paper's reading of each comparison, one line each: its ratios at the loss levels."""
+    lines = []
+    for name, comp in paper.get("comparisons", {}).items():
+        read = [lv for lv in comp["levels"] if lv["ratio"] is not None]
+        text = (
+            ", ".join(f"{lv['ratio']:.2f}× at {lv['loss']:.3g}" for lv in read)
+            or comp["note"]
+            or "no level inside both curves"
+        )
+        lines.append(f"efficiency {name:<18} paper's reading ({paper['metric']}): {text}")
+    return lines
 
 
 def headline(outcome: ExperimentOutcome) -> str:
@@ -671,5 +729,6 @@ def headline(outcome: ExperimentOutcome) -> str:
                     f"; leaving one seed out: {spread['min']:.2f}–{spread['max']:.2f}×)" if spread else ")"
                 )
             lines.append(f"efficiency {name:<18} {metric}: {text}")
+    lines += paper_lines(outcome.efficiency.get("paper_protocol", {}))
     lines += ablations.ablation_lines(outcome.efficiency.get("ablations", {}))
     return "\n".join(lines)
