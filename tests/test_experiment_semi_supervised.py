@@ -314,6 +314,55 @@ def test_a_variant_of_full_is_compared_with_tr_and_with_full(exp_data: Path, tmp
     }
 
 
+def test_a_grid_trains_every_point_and_keeps_the_best_on_validation(
+    exp_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from test_report import assert_renders
+
+    optimisers: list[tuple[float, float]] = []
+    real = semi_supervised.Trainer
+
+    def recording(model, task, sampler, coefficients, train):  # type: ignore[no-untyped-def]
+        optimisers.append((train.lr, train.weight_decay))
+        return real(model, task, sampler, coefficients, train)
+
+    monkeypatch.setattr(semi_supervised, "Trainer", recording)
+    exp = tmp_path / "exp"
+    with pytest.raises(SystemExit) as done:
+        run_cli("experiment", "semi-supervised", str(exp_data), *ARGS, "--presets", "tr,full", "--seeds", "1",
+                "--steps", "20", "--eval-every", "10", "--grid", "cy=0.1,1", "--grid-lr", "1e-3,1e-2",
+                "--paper-levels", "0.5", "--out", str(exp))  # fmt: skip
+    assert done.value.code in (0, None)
+    # Ensembles of one preset and one learning rate: tr × 2 and full × 2, with the default weight decay.
+    assert sorted(optimisers) == [(1e-3, 1e-6), (1e-3, 1e-6), (1e-2, 1e-6), (1e-2, 1e-6)]
+
+    rows = read_csv(exp / "results.csv")
+    assert len(rows) == (2 + 4) * 2  # (tr's 2 points + full's 4) × 2 pair counts
+    assert {r["lr"] for r in rows} == {"0.001", "0.01"} and {r["weight_decay"] for r in rows} == {"1e-06"}
+    assert {r["coefficient/cycle"] for r in rows if r["preset"] == "full"} == {"0.1", "1.0"}
+    assert {r["coefficient/cycle"] for r in rows if r["preset"] == "tr"} == {""}
+    assert len({r["grid_point"] for r in rows if r["preset"] == "full"}) == 4
+
+    selection = json.loads((exp / "selection.json").read_text())
+    assert len(selection["selected"]) == 2 * 2
+    val = "val_min/translation/mean/latent_mse"
+    for chosen in selection["selected"]:
+        group = [r for r in rows if r["preset"] == chosen["preset"] and r["paired"] == str(chosen["paired"])]
+        best = min(group, key=lambda r: float(r[val]))
+        assert chosen["grid_point"] == best["grid_point"] and chosen["validation"] == float(best[val])
+        assert len(chosen["points"]) == len(group)
+
+    eff = json.loads((exp / "efficiency.json").read_text())
+    assert set(eff["metrics"]["translation/sum/latent_mse"]) == {"full_vs_tr"}
+    paper = eff["paper_protocol"]
+    assert paper["metric"] == val and [lv["loss"] for lv in paper["comparisons"]["full_vs_tr"]["levels"]] == [
+        0.5
+    ]
+    html = (exp / "report.html").read_text()
+    assert "the point kept per preset and pair count" in html and "The paper&#x27;s reading" in html
+    assert_renders(exp / "report.html", tmp_path, min_images=3)
+
+
 def test_existing_folders_need_force(
     exp_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -8,8 +8,11 @@ EXP/chunks/{id}/             one trained ensemble, written atomically once it is
     pictures.npz             per direction a_to_b: predicted b latents of the first test examples
     model.safetensors        the ensemble's weights (each member loadable alone)
 EXP/results.csv              one row per member: preset, paired, seed, every metric, the
-                             training step whose weights it kept (`kept_step`) and the minimum over
-                             validation checks of each translation loss (`val_min/...`)
+                             training step whose weights it kept (`kept_step`), the minimum over
+                             validation checks of each translation loss (`val_min/...`); in a
+                             grid, its point (`grid_point`, `lr`, `weight_decay`, `coefficient/...`)
+EXP/selection.json           in a grid: the point each (preset, N) keeps, chosen on validation
+                             (grid.py); the readings below use only the members of those points
 EXP/efficiency.json          data-efficiency ratios, the project's reading and the paper's
                              (`paper_protocol`) (efficiency.py)
 EXP/figures/*.png|svg        curves against N (figures.py)
@@ -26,6 +29,7 @@ gathers and writes the results.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import hashlib
 import io
 import json
@@ -63,6 +67,16 @@ from .efficiency import (
     efficiency_report,
     level_range,
     paper_protocol,
+)
+from .grid import (
+    COEFFICIENT_PREFIX,
+    GRID_POINT,
+    LR,
+    WEIGHT_DECAY,
+    Grid,
+    point_coefficients,
+    point_label,
+    select_points,
 )
 
 EXPERIMENT_FORMAT_VERSION = 1
@@ -112,28 +126,39 @@ class ExperimentConfig:
     """Hash of the train latents (`workspace.data.train_fingerprint`): part of the identity, so
     finished members trained on other (or re-pretrained) latents are never mixed in on resume."""
     format_version: int = EXPERIMENT_FORMAT_VERSION
+    grid: Grid | None = None
+    """The tuning grid (grid.py): every preset trains each of its points, and each (preset, N)
+    keeps the point best on validation. None: each preset trains with its own weights."""
     paper_levels: list[float] = field(default_factory=list)
     """Loss levels of the paper's reading of the ratio (efficiency.paper_protocol); empty: a few
     inside both curves' ranges. Only the reading depends on them, not the members."""
 
     def members(self) -> list[MemberSpec]:
+        weights = {name: dict(self.coefficients.get(name) or preset(name)) for name in self.presets}
+        points: dict[str, list[dict[str, float] | None]] = {
+            name: list(self.grid.points(w)) if self.grid else [None] for name, w in weights.items()
+        }
         return [
             MemberSpec(
                 seed=seed,
-                coefficients=dict(self.coefficients.get(name) or preset(name)),
+                coefficients=point_coefficients(weights[name], point or {}),
                 paired=n,
                 preset=name,
+                grid=point,
             )
             for name in self.presets
             for n in self.paired
+            for point in points[name]
             for seed in self.seeds
         ]
 
     def to_json(self) -> dict[str, Any]:
-        """The settings; paper levels only where given, so that experiments made before they
-        existed keep their settings file as it was."""
+        """The settings; a grid and paper levels only where used, so that experiments made before
+        they existed keep their identity and resume."""
         obj = asdict(self)
         obj["train"] = self.train.to_json()
+        if self.grid is None:
+            obj.pop("grid")
         if not self.paper_levels:
             obj.pop("paper_levels")
         return obj
@@ -174,7 +199,8 @@ def parse_select_on(text: str, domains: Sequence[str]) -> str:
 
 
 def member_id(spec: MemberSpec) -> str:
-    return f"{spec.preset}/paired={spec.paired}/seed={spec.seed}"
+    base = f"{spec.preset}/paired={spec.paired}/seed={spec.seed}"
+    return base if spec.grid is None else f"{base}/grid={point_label(spec.grid)}"
 
 
 def parse_paired(text: str, train_size: int) -> list[int]:
@@ -232,15 +258,11 @@ def chunk_id(members: Sequence[MemberSpec]) -> str:
 def plan_chunks(
     members: Sequence[MemberSpec], config: ExperimentConfig, parts: int = 1
 ) -> list[list[MemberSpec]]:
-    """Split members into ensembles: one per preset (or, mixing presets, one per model family),
-    at most max_members each, and at least `parts` chunks when there are that many members."""
-    groups: list[list[MemberSpec]] = []
-    if config.mix_presets:  # one ensemble per model family (families.py)
-        for family in dict.fromkeys(preset_family(m.preset).name for m in members):
-            groups.append([m for m in members if preset_family(m.preset).name == family])
-    else:
-        for name in dict.fromkeys(m.preset for m in members):
-            groups.append([m for m in members if m.preset == name])
+    """Split members into ensembles: one per preset (or, mixing presets, one per model family) and,
+    in a grid, per learning rate and weight decay (the optimiser's, shared by an ensemble), at most
+    max_members each, and at least `parts` chunks when there are that many members."""
+    keys = [_ensemble_key(m, config.mix_presets) for m in members]
+    groups = [[m for m, k in zip(members, keys, strict=True) if k == key] for key in dict.fromkeys(keys)]
     limit = config.max_members
     total = sum(len(g) for g in groups)
     if parts > 1 and total:
@@ -251,6 +273,25 @@ def plan_chunks(
         size = math.ceil(len(g) / pieces)
         chunks += [g[i : i + size] for i in range(0, len(g), size)]
     return chunks
+
+
+def _ensemble_key(member: MemberSpec, mix_presets: bool) -> tuple[Any, ...]:
+    """Members with the same key may share an ensemble: a model family when mixing presets (one
+    ensemble per family, families.py), else a preset; and a grid point's lr and weight decay."""
+    group = preset_family(member.preset).name if mix_presets else member.preset
+    return (group,) if member.grid is None else (group, member.grid[LR], member.grid[WEIGHT_DECAY])
+
+
+def chunk_train_config(members: Sequence[MemberSpec], train: TrainConfig) -> TrainConfig:
+    """The optimiser settings of an ensemble: the experiment's, with its grid point's lr and
+    weight decay (plan_chunks puts only members that share them together)."""
+    grids = {(m.grid[LR], m.grid[WEIGHT_DECAY]) for m in members if m.grid is not None}
+    if not grids:
+        return train
+    if len(grids) > 1 or any(m.grid is None for m in members):
+        raise ValueError("an ensemble's members must share their learning rate and weight decay")
+    lr, weight_decay = grids.pop()
+    return dataclasses.replace(train, lr=lr, weight_decay=weight_decay)
 
 
 def assign_chunks(chunks: Sequence[Sequence[MemberSpec]], world: int) -> list[list[int]]:
@@ -384,7 +425,7 @@ def train_chunk(
     task = family.build_task(data.specs, active, False)
     sampler = Sampler(train, members, config.train.batch_size, unpaired=bool(active - task.needs_pairs))
     coefficients = member_coefficients(family.categories, [m.coefficients for m in members], device)
-    trainer = Trainer(model, task, sampler, coefficients, config.train)
+    trainer = Trainer(model, task, sampler, coefficients, chunk_train_config(members, config.train))
 
     # Members with a translation loss keep the weights of their best validation translation loss;
     # the others (e.g. the CLIP-like `cont`, whose decoders are never trained) keep their last.
@@ -478,9 +519,28 @@ def read_chunk_rows(folder: Path) -> list[dict[str, Any]]:
     specs = [MemberSpec.from_json(o) for o in read_json(folder / "members.json", "chunk members")]
     metrics = read_json(folder / "metrics.json", "chunk metrics")["members"]
     return [
-        {"member": member_id(s), "preset": s.preset, "paired": s.paired, "seed": s.seed, **m}
+        {
+            "member": member_id(s),
+            "preset": s.preset,
+            "paired": s.paired,
+            "seed": s.seed,
+            **_grid_columns(s),
+            **m,
+        }
         for s, m in zip(specs, metrics, strict=True)
     ]
+
+
+def _grid_columns(spec: MemberSpec) -> dict[str, Any]:
+    """A gridded member's point in results.csv: its label, lr, weight decay and every coefficient."""
+    if spec.grid is None:
+        return {}
+    return {
+        GRID_POINT: point_label(spec.grid),
+        LR: spec.grid[LR],
+        WEIGHT_DECAY: spec.grid[WEIGHT_DECAY],
+        **{COEFFICIENT_PREFIX + c: w for c, w in spec.coefficients.items()},
+    }
 
 
 # ---------------------------------------------------------------------------------------------
@@ -488,7 +548,9 @@ def read_chunk_rows(folder: Path) -> list[dict[str, Any]]:
 
 
 def write_results_csv(path: Path, rows: Sequence[dict[str, Any]]) -> None:
-    fixed = ["member", "preset", "paired", "seed"]
+    fixed = ["member", "preset", "paired", "seed"] + (
+        [GRID_POINT] if any(GRID_POINT in r for r in rows) else []
+    )
     metrics = sorted({k for r in rows for k in r if k not in fixed})
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=fixed + metrics, lineterminator="\n", restval="")
@@ -509,11 +571,13 @@ def read_results_csv(path: Path) -> list[dict[str, Any]]:
     for r in rows:
         row: dict[str, Any] = {"member": r["member"], "preset": r["preset"]}
         row["paired"], row["seed"] = int(r["paired"]), int(r["seed"])
+        if GRID_POINT in r:
+            row[GRID_POINT] = r[GRID_POINT]
         row.update(
             {
                 k: None if v == "" else float(v)
                 for k, v in r.items()
-                if k not in ("member", "preset", "paired", "seed")
+                if k not in ("member", "preset", "paired", "seed", GRID_POINT)
             }
         )
         out.append(row)
@@ -553,10 +617,13 @@ def add_summed_translation(rows: list[dict[str, Any]]) -> None:
 class ExperimentOutcome:
     exp: Path
     rows: list[dict[str, Any]]
+    """The rows the readings use: every member's, or in a grid those of the chosen points."""
     efficiency: dict[str, Any]
     report: Path
     trained_members: int
     seconds: float
+    selection: dict[str, Any] | None = None
+    """selection.json: the grid point each (preset, N) kept; None without a grid."""
 
 
 def load_labels(data: Path) -> tuple[dict[str, np.ndarray] | None, list[str]]:
@@ -589,9 +656,10 @@ def run_experiment(
     if rank == 0:
         if done:
             say(f"resuming {exp}: {len(members) - len(todo)} of {len(members)} members already done")
+        grid = " × grid points" if config.grid is not None else ""
         say(
             f"training {len(todo)} members ({len(config.presets)} presets × {len(config.paired)} pair "
-            f"counts × {len(config.seeds)} seeds) on {device}"
+            f"counts{grid} × {len(config.seeds)} seeds) on {device}"
             + (f" over {world} processes" if world > 1 else "")
         )
     labels, columns = load_labels(Path(config.data))
@@ -627,27 +695,31 @@ def finish(
     trained: int,
     seconds: float,
 ) -> ExperimentOutcome:
-    """results.csv, efficiency.json (both readings), figures and report from the members' rows."""
+    """results.csv (every member), selection.json (in a grid), efficiency.json, figures and report
+    (from the chosen grid points' members)."""
     from .experiment_report import build_report
 
     add_summed_translation(rows)
     add_val_min_mean(rows)
+    chosen, selection = select_points(rows) if config.grid is not None else (rows, None)
+    if selection is not None:
+        atomic_write_json(exp / "selection.json", selection)
     baselines = mean_baselines(data)
     if len(translation_metrics(rows)) > 1:
         baselines["translation/sum/latent_mse"] = float(
             sum(v for k, v in baselines.items() if k.startswith("translation/"))
         )
-    efficiency = efficiency_readings(config, rows)
+    efficiency = efficiency_readings(config, chosen)
     efficiency["baselines_train_mean"] = baselines
     efficiency["paper_protocol"] = paper_protocol(
-        rows, VAL_MIN_MEAN, efficiency["candidate"], efficiency_references(config), config.paper_levels
+        chosen, VAL_MIN_MEAN, efficiency["candidate"], efficiency_references(config), config.paper_levels
     )
     atomic_write_json(exp / "efficiency.json", efficiency)
     atomic_write_json(exp / "baselines.json", baselines)
-    report = build_report(exp, config, rows, efficiency, baselines, seconds)
+    report = build_report(exp, config, chosen, efficiency, baselines, seconds, selection, rows)
     # results.csv last: its presence marks the experiment finished.
     write_results_csv(exp / "results.csv", rows)
-    return ExperimentOutcome(exp, rows, efficiency, report, trained, seconds)
+    return ExperimentOutcome(exp, chosen, efficiency, report, trained, seconds, selection)
 
 
 def efficiency_references(config: ExperimentConfig) -> list[str]:
