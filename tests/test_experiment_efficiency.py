@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +16,8 @@ from global_workspace.experiments.efficiency import (
     efficiency_report,
     isotonic_decreasing,
     make_curve,
+    paper_protocol,
+    paper_ratio,
 )
 from global_workspace.experiments.figures import efficiency_figure
 
@@ -147,3 +150,42 @@ def test_ratio_by_level_shows_where_the_reference_stops_gaining(tmp_path: Path) 
     assert figure is not None and figure.png.stat().st_size > 0 and figure.svg.read_text().startswith("<?xml")
     none = efficiency_report(rows_for({"tr": 1.0, "full": 3.0})[:2], [metric], references=("tr",))
     assert efficiency_figure(none, tmp_path / "empty") is None
+
+
+def seeded_points(loss: Callable[[float], float], spread: float = 0.05) -> list[tuple[float, float]]:
+    """Three seeds per N at loss × (1 - 2s, 1 + s, 1 + s): their mean is the curve, their median is not."""
+    return [(n, loss(n) * (1 + f)) for n in PAIRS for f in (-2 * spread, spread, spread)]
+
+
+def test_paper_ratio_reads_four_where_full_needs_a_quarter_of_the_pairs() -> None:
+    tr = seeded_points(lambda n: n**-0.5)
+    full = seeded_points(lambda n: (4 * n) ** -0.5)
+    default = paper_ratio(tr, full)
+    assert len(default["levels"]) == 3
+    for level in default["levels"]:
+        assert level["ratio"] == pytest.approx(4.0, rel=1e-9)
+        assert level["n_reference"] == pytest.approx(level["loss"] ** -2, rel=1e-9)
+    assert default["ratio_min"] == pytest.approx(4.0) and default["ratio_max"] == pytest.approx(4.0)
+
+    # Given levels are read where both curves reach them and reported, not extrapolated, elsewhere.
+    given = paper_ratio(tr, full, levels=[0.004, 0.03, 0.07])
+    assert [lv["loss"] for lv in given["levels"]] == [0.004, 0.03, 0.07]
+    assert given["levels"][1]["ratio"] == pytest.approx(4.0, rel=1e-9)
+    below, above = given["levels"][0], given["levels"][2]
+    assert below["ratio"] is None and below["n_candidate"] is not None and "reference" in below["note"]
+    assert above["ratio"] is None and above["n_reference"] is not None and "candidate" in above["note"]
+
+
+def test_paper_protocol_reads_the_named_metric_of_each_reference() -> None:
+    metric = "val_min/translation/mean/latent_mse"
+    rows = [
+        {"preset": preset, "paired": n, "seed": i, metric: loss, "translation/sum/latent_mse": 1.0}
+        for preset, shift in (("tr", 1.0), ("full", 7.0), ("tr+cont", 2.0))
+        for i, (n, loss) in enumerate(seeded_points(lambda n, shift=shift: (shift * n) ** -0.5))
+    ]
+    rows.append({"preset": "tr", "paired": 50, "seed": 0, metric: None})  # no validation minimum: left out
+    out = paper_protocol(rows, metric, "full", ["tr", "tr+cont"], levels=[0.02])
+    assert out["metric"] == metric and out["levels_from"] == "--paper-levels"
+    assert out["comparisons"]["full_vs_tr"]["levels"][0]["ratio"] == pytest.approx(7.0, rel=1e-9)
+    assert out["comparisons"]["full_vs_tr+cont"]["levels"][0]["ratio"] == pytest.approx(3.5, rel=1e-9)
+    assert "two pair counts" in paper_ratio([(100, 1.0)], [(100, 0.5), (200, 0.4)])["note"]

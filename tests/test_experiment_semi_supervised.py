@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import math
 import os
@@ -79,7 +80,13 @@ def test_tiny_experiment_end_to_end(exp_data: Path, tmp_path: Path) -> None:
         assert name in metrics, name
     for r in rows:
         for m in metrics:
-            assert math.isfinite(float(r[m])), (r["member"], m)
+            if not m.startswith("val_min/"):
+                assert math.isfinite(float(r[m])), (r["member"], m)
+    # The best validation loss of each direction, for members that learn to translate (`cont` never
+    # trains its decoders, so it has none).
+    for r in rows:
+        for m in ("val_min/translation/attr_to_x/latent_mse", "val_min/translation/mean/latent_mse"):
+            assert (r[m] == "") == (r["preset"] == "cont"), (r["member"], m)
     eff = json.loads((exp / "efficiency.json").read_text())
     assert set(eff["metrics"]["translation/sum/latent_mse"]) == {"full_vs_tr"}
     for name in ("translation", "cycles", "downstream"):
@@ -208,6 +215,46 @@ def test_select_on_keeps_the_weights_best_on_the_named_directions(exp_data: Path
     assert all(torch.equal(last[k], no_checks[k]) for k in last)
 
 
+def test_the_validation_minimum_of_each_direction_is_recorded(
+    exp_data: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Planted validation losses at three checks: each member records, per direction, its lowest,
+    which need not come from the check whose weights it keeps; `cont` records none."""
+    from global_workspace.workspace.data import load_latent_data
+    from global_workspace.workspace.presets import MemberSpec
+    from global_workspace.workspace.trainer import TrainConfig
+
+    planted = iter(
+        [  # per check: attr_to_x and x_to_attr of the members (tr, cont)
+            {"translation/attr_to_x/latent_mse": [3.0, 1.0], "translation/x_to_attr/latent_mse": [2.0, 2.0]},
+            {"translation/attr_to_x/latent_mse": [1.0, 2.0], "translation/x_to_attr/latent_mse": [3.0, 1.0]},
+            {"translation/attr_to_x/latent_mse": [2.5, 3.0], "translation/x_to_attr/latent_mse": [1.5, 3.0]},
+        ]
+    )
+    real = semi_supervised.family_of
+
+    def planting(members):  # type: ignore[no-untyped-def]
+        def latent_metrics(*args, **kwargs):  # type: ignore[no-untyped-def]
+            return {k: torch.tensor(v) for k, v in next(planted).items()}
+
+        return dataclasses.replace(real(members), latent_metrics=latent_metrics)
+
+    monkeypatch.setattr(semi_supervised, "family_of", planting)
+    data = load_latent_data(exp_data, ["attr", "x"], torch.device("cpu"))
+    members = [MemberSpec.from_preset(p, seed=0, paired=8) for p in ("tr", "cont")]
+    config = semi_supervised.ExperimentConfig(
+        data=str(exp_data), domains=["attr", "x"], presets=["tr", "cont"], paired=[8], seeds=[0],
+        train=TrainConfig(steps=30, batch_size=32, eval_every=10),
+    )  # fmt: skip
+    result = semi_supervised.train_chunk(data, members, config, None, (), progress=False)
+    tr, cont = result.metrics
+    assert tr["val_min/translation/attr_to_x/latent_mse"] == 1.0
+    assert tr["val_min/translation/x_to_attr/latent_mse"] == 1.5
+    assert tr[semi_supervised.KEPT_STEP] == 20.0  # the lowest sum over directions (4.0)
+    assert cont["val_min/translation/attr_to_x/latent_mse"] is None
+    assert next(planted, None) is None  # every check was read
+
+
 def test_select_on_is_part_of_an_experiment_and_reads_as_before_where_unchanged() -> None:
     def identity(select_on: str) -> dict[str, object]:
         config = semi_supervised.ExperimentConfig(
@@ -266,6 +313,55 @@ def test_a_variant_of_full_is_compared_with_tr_and_with_full(exp_data: Path, tmp
         "full-bt_vs_tr",
         "full-bt_vs_full",
     }
+
+
+def test_a_grid_trains_every_point_and_keeps_the_best_on_validation(
+    exp_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from test_report import assert_renders
+
+    optimisers: list[tuple[float, float]] = []
+    real = semi_supervised.Trainer
+
+    def recording(model, task, sampler, coefficients, train):  # type: ignore[no-untyped-def]
+        optimisers.append((train.lr, train.weight_decay))
+        return real(model, task, sampler, coefficients, train)
+
+    monkeypatch.setattr(semi_supervised, "Trainer", recording)
+    exp = tmp_path / "exp"
+    with pytest.raises(SystemExit) as done:
+        run_cli("experiment", "semi-supervised", str(exp_data), *ARGS, "--presets", "tr,full", "--seeds", "1",
+                "--steps", "20", "--eval-every", "10", "--grid", "cy=0.1,1", "--grid-lr", "1e-3,1e-2",
+                "--paper-levels", "0.5", "--out", str(exp))  # fmt: skip
+    assert done.value.code in (0, None)
+    # Ensembles of one preset and one learning rate: tr × 2 and full × 2, with the default weight decay.
+    assert sorted(optimisers) == [(1e-3, 1e-6), (1e-3, 1e-6), (1e-2, 1e-6), (1e-2, 1e-6)]
+
+    rows = read_csv(exp / "results.csv")
+    assert len(rows) == (2 + 4) * 2  # (tr's 2 points + full's 4) × 2 pair counts
+    assert {r["lr"] for r in rows} == {"0.001", "0.01"} and {r["weight_decay"] for r in rows} == {"1e-06"}
+    assert {r["coefficient/cycle"] for r in rows if r["preset"] == "full"} == {"0.1", "1.0"}
+    assert {r["coefficient/cycle"] for r in rows if r["preset"] == "tr"} == {""}
+    assert len({r["grid_point"] for r in rows if r["preset"] == "full"}) == 4
+
+    selection = json.loads((exp / "selection.json").read_text())
+    assert len(selection["selected"]) == 2 * 2
+    val = "val_min/translation/mean/latent_mse"
+    for chosen in selection["selected"]:
+        group = [r for r in rows if r["preset"] == chosen["preset"] and r["paired"] == str(chosen["paired"])]
+        best = min(group, key=lambda r: float(r[val]))
+        assert chosen["grid_point"] == best["grid_point"] and chosen["validation"] == float(best[val])
+        assert len(chosen["points"]) == len(group)
+
+    eff = json.loads((exp / "efficiency.json").read_text())
+    assert set(eff["metrics"]["translation/sum/latent_mse"]) == {"full_vs_tr"}
+    paper = eff["paper_protocol"]
+    assert paper["metric"] == val and [lv["loss"] for lv in paper["comparisons"]["full_vs_tr"]["levels"]] == [
+        0.5
+    ]
+    html = (exp / "report.html").read_text()
+    assert "the point kept per preset and pair count" in html and "The paper&#x27;s reading" in html
+    assert_renders(exp / "report.html", tmp_path, min_images=3)
 
 
 def test_existing_folders_need_force(
@@ -338,7 +434,7 @@ def test_sharded_run_equals_unsharded_run(exp_data: Path, tmp_path: Path) -> Non
     for ra, rb in zip(a, b, strict=True):
         assert ra.keys() == rb.keys()
         for key in ra:
-            if key in ("member", "preset"):
+            if key in ("member", "preset") or "" in (ra[key], rb[key]):  # `cont` has no val_min
                 assert ra[key] == rb[key]
             else:
                 assert float(ra[key]) == pytest.approx(float(rb[key]), rel=1e-5, abs=1e-6), (

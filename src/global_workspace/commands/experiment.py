@@ -44,6 +44,19 @@ def semi_supervised(
         help="Weights each member keeps: `all` (its lowest validation translation loss summed over "
         "every direction), directions such as attr_to_v,v_to_attr (summed over those), or `last`.",
     ),
+    grid: str = typer.Option(
+        "",
+        help="Tune loss coefficients: NAME=V1,V2;NAME=... (e.g. dcy=0.1,1;cy=0.1,1;cont=0.1,1). Each "
+        "preset trains every combination of the coefficients it uses; per (preset, N) the point with "
+        "the lowest validation loss is kept (selection.json).",
+    ),
+    grid_lr: str = typer.Option("", help="Peak learning rates to try for every preset, e.g. 1e-3,3e-3."),
+    grid_wd: str = typer.Option("", help="Weight decays to try for every preset, e.g. 0,1e-4."),
+    paper_levels: str = typer.Option(
+        "",
+        help="Loss levels at which the paper's reading of the ratio is read, e.g. 0.6,0.8 "
+        "(default: 3 inside both curves).",
+    ),
     max_members: int = typer.Option(64, help="Members per ensemble at most."),
     mix_presets: bool = typer.Option(
         None,
@@ -95,5 +108,9 @@ def semi_supervised(
             progress=not quiet,
             threads=threads,
             define=tuple(define),
+            grid=grid,
+            grid_lr=grid_lr,
+            grid_wd=grid_wd,
+            paper_levels=paper_levels,
         )
     )

@@ -22,6 +22,11 @@ only bounded (e.g. the candidate at its fewest pairs already beats the reference
 The ratio need not be the same at every level: where the reference's curve flattens (it stops
 gaining from more pairs) the ratio grows, and a single number hides that. `ratio_by_level` reads
 it at many levels for the report's efficiency figure.
+
+`paper_protocol` reads the ratio as the paper's code did (REFERENCE §12) instead: the loss is the
+minimum over training of the validation translation loss, averaged over directions and over seeds
+(mean, no monotone fit), and the ratio is read at chosen loss levels on the measured curves,
+interpolated in log–log. Both readings are written side by side.
 """
 
 from __future__ import annotations
@@ -33,9 +38,15 @@ from typing import Any
 
 import numpy as np
 
-AGGREGATES = ("median", "geomean")
+AGGREGATES = ("median", "geomean", "mean")
 LEVELS_FOR_FIGURE = 25
 """Loss levels of `ratio_by_level`: enough for a smooth ratio-against-loss line."""
+VAL_MIN_PREFIX = "val_min/"
+"""Per-direction minimum over training of the validation translation loss: `val_min/translation/
+{a}_to_{b}/latent_mse` (recorded by train_chunk wherever validation checks run)."""
+VAL_MIN_MEAN = "val_min/translation/mean/latent_mse"
+"""The mean over directions of the validation minima: what the grid selects on and what the
+paper's reading of the data-efficiency ratio uses."""
 
 
 @dataclass(frozen=True)
@@ -53,18 +64,28 @@ class Curve:
 
     def pairs_needed(self, level: float) -> float:
         """Smallest N (interpolated in log–log) at which the fitted curve is at or below `level`."""
-        logn, logl = np.log(self.n), np.log(self.fitted)
+        logl = np.log(self.fitted)
         target = math.log(level)
         if target < logl[-1] - 1e-12 or target > logl[0] + 1e-12:
             raise ValueError(f"level {level} lies outside the curve's range")
-        for i in range(len(logn)):
-            if logl[i] <= target + 1e-12:
-                if i == 0:
-                    return float(self.n[0])
-                x0, x1, y0, y1 = logn[i - 1], logn[i], logl[i - 1], logl[i]
-                frac = (y0 - target) / (y0 - y1)  # y0 > target >= y1, so y0 > y1
-                return float(math.exp(x0 + frac * (x1 - x0)))
-        raise AssertionError("unreachable: the last point is at or below any level in range")
+        n = first_crossing(self.n, self.fitted, level)
+        assert n is not None, "the last point is at or below any level in range"
+        return n
+
+
+def first_crossing(n: np.ndarray, loss: np.ndarray, level: float) -> float | None:
+    """Smallest N at which the curve (increasing `n`) reaches `level`, interpolated linearly in
+    log–log between the points around it; None when no point reaches it."""
+    logn, logl = np.log(n), np.log(loss)
+    target = math.log(level)
+    for i in range(len(logn)):
+        if logl[i] <= target + 1e-12:
+            if i == 0:
+                return float(n[0])
+            x0, x1, y0, y1 = logn[i - 1], logn[i], logl[i - 1], logl[i]
+            frac = (y0 - target) / (y0 - y1)  # y0 > target >= y1, so y0 > y1
+            return float(math.exp(x0 + frac * (x1 - x0)))
+    return None
 
 
 def isotonic_decreasing(values: Sequence[float]) -> np.ndarray:
@@ -84,6 +105,8 @@ def isotonic_decreasing(values: Sequence[float]) -> np.ndarray:
 
 def aggregate(values: Sequence[float], how: str) -> float:
     arr = np.asarray(values, dtype=np.float64)
+    if how == "mean":
+        return float(np.mean(arr))
     if how == "median":
         return float(np.median(arr))
     if how == "geomean":
@@ -233,3 +256,116 @@ def _seed_spread(
     if not ratios:
         return None
     return {"min": min(ratios), "max": max(ratios), "subsets": len(ratios)}
+
+
+PAPER_LEVELS = 3
+"""Loss levels of the paper's reading when none are given: a few, evenly spaced in log."""
+
+
+def paper_ratio(
+    reference: Iterable[tuple[float, float]],
+    candidate: Iterable[tuple[float, float]],
+    levels: Sequence[float] = (),
+    count: int = PAPER_LEVELS,
+) -> dict[str, Any]:
+    """The paper's ratio N_reference(L) / N_candidate(L) from (N, loss) points, one per seed.
+
+    Losses are averaged over seeds per N and the measured curves are read as they are. A level is
+    readable on a curve between its lowest loss and its loss at the fewest pairs (above that, the
+    pairs needed lie below the fewest measured). `levels` empty: `count` levels evenly spaced in log
+    strictly inside both curves' readable ranges. An unreadable level gets ratio None and a note."""
+    ref, cand = _mean_curve(reference), _mean_curve(candidate)
+    out: dict[str, Any] = {"levels": [], "ratio_min": None, "ratio_max": None, "note": ""}
+    if ref is None or cand is None:
+        out["note"] = "needs at least two pair counts for both presets"
+        return out
+    (ref_n, ref_loss), (cand_n, cand_loss) = ref, cand
+    if not levels:
+        lo = max(float(ref_loss.min()), float(cand_loss.min()))
+        hi = min(float(ref_loss[0]), float(cand_loss[0]))
+        if not lo < hi:
+            out["note"] = "the curves' readable loss ranges do not overlap; give --paper-levels"
+            return out
+        levels = [math.exp(math.log(lo) + (k + 0.5) / count * math.log(hi / lo)) for k in range(count)]
+    for level in levels:
+        n_ref, n_cand = (_pairs_at(n, loss, level) for n, loss in ((ref_n, ref_loss), (cand_n, cand_loss)))
+        ratio = n_ref / n_cand if n_ref is not None and n_cand is not None else None
+        row: dict[str, Any] = {
+            "loss": float(level),
+            "n_reference": n_ref,
+            "n_candidate": n_cand,
+            "ratio": ratio,
+        }
+        if ratio is None:
+            row["note"] = (
+                "outside the "
+                + " and ".join(name for name, n in (("reference", n_ref), ("candidate", n_cand)) if n is None)
+                + " curve's readable range"
+            )
+        out["levels"].append(row)
+    ratios = [r["ratio"] for r in out["levels"] if r["ratio"] is not None]
+    if ratios:
+        out["ratio_min"], out["ratio_max"] = min(ratios), max(ratios)
+    return out
+
+
+def paper_protocol(
+    rows: Sequence[Mapping[str, Any]],
+    metric: str,
+    candidate: str,
+    references: Sequence[str],
+    levels: Sequence[float] = (),
+) -> dict[str, Any]:
+    """efficiency.json's `paper_protocol`: `paper_ratio` of each reference preset to the candidate
+    on `metric` (the validation minimum, mean over directions; rows without it are left out)."""
+    out: dict[str, Any] = {
+        "reading": "the paper's (REFERENCE §12)",
+        "metric": metric,
+        "aggregate_over_seeds": "mean",
+        "levels_from": "--paper-levels"
+        if levels
+        else f"{PAPER_LEVELS} evenly spaced in log inside both curves' readable ranges",
+        "method": (
+            "per preset: the minimum over training of the validation translation loss, averaged over "
+            "directions, then over seeds per pair count; the measured curves are interpolated "
+            "linearly in log-log; ratio = N_reference(L) / N_candidate(L) at each loss level L"
+        ),
+        "comparisons": {},
+    }
+
+    def points(preset: str) -> list[tuple[float, float]]:
+        return [
+            (float(r["paired"]), float(r[metric]))
+            for r in rows
+            if r["preset"] == preset and r.get(metric) is not None
+        ]
+
+    for ref in references:
+        out["comparisons"][f"{candidate}_vs_{ref}"] = paper_ratio(points(ref), points(candidate), levels)
+    return out
+
+
+def _mean_curve(points: Iterable[tuple[float, float]]) -> tuple[np.ndarray, np.ndarray] | None:
+    """Increasing pair counts and the mean loss over seeds at each; None below two pair counts."""
+    curve = make_curve(points, "mean")
+    return None if curve is None else (curve.n, curve.loss)
+
+
+def _pairs_at(n: np.ndarray, loss: np.ndarray, level: float) -> float | None:
+    """`first_crossing` where it interpolates: None when the fewest pairs already reach `level`
+    below it (the crossing lies before the first point) or no point reaches it."""
+    if level > float(loss[0]) + 1e-12:
+        return None
+    return first_crossing(n, loss, level)
+
+
+def add_val_min_mean(rows: Sequence[dict[str, Any]]) -> None:
+    """Each row gains `VAL_MIN_MEAN` where it has validation minima (None where one is missing)."""
+    names = sorted(
+        {k for r in rows for k in r if k.startswith(VAL_MIN_PREFIX + "translation/") and k != VAL_MIN_MEAN}
+    )
+    if not names:
+        return
+    for r in rows:
+        values = [r.get(n) for n in names]
+        r[VAL_MIN_MEAN] = None if None in values else float(np.mean(values))  # type: ignore[arg-type]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -17,6 +18,7 @@ from .ablations import add_ablations_section
 from .efficiency import level_range
 from .figures import efficiency_figure, experiment_figures
 from .fusion_report import add_fused_inputs_section
+from .grid import chosen_points, point_label
 from .report import Report
 
 if TYPE_CHECKING:
@@ -55,6 +57,47 @@ def efficiency_rows(efficiency: dict[str, Any]) -> list[list[Any]]:
     return rows
 
 
+def readings_side_by_side(efficiency: dict[str, Any]) -> list[list[Any]]:
+    """One row per comparison: the project's reading and the paper's, next to each other."""
+    paper = efficiency.get("paper_protocol", {}).get("comparisons", {})
+    rows = []
+    for metric, comps in efficiency["metrics"].items():
+        if metric != "translation/sum/latent_mse" and "translation/sum/latent_mse" in efficiency["metrics"]:
+            continue
+        for name, comp in comps.items():
+            theirs = paper.get(name, {})
+            rows.append([name, metric, comp.get("ratio_median"), _ratio_span(theirs), _levels_text(theirs)])
+    return rows
+
+
+def paper_rows(paper: dict[str, Any]) -> list[list[Any]]:
+    """One row per (comparison, loss level) of the paper's reading."""
+    return [
+        [name, lv["loss"], lv["n_reference"], lv["n_candidate"], lv["ratio"], lv.get("note", comp["note"])]
+        for name, comp in paper.get("comparisons", {}).items()
+        for lv in comp["levels"] or [dict.fromkeys(("loss", "n_reference", "n_candidate", "ratio"))]
+    ]
+
+
+def _ratio_span(comparison: dict[str, Any]) -> str:
+    low, high = comparison.get("ratio_min"), comparison.get("ratio_max")
+    if low is None or high is None:
+        return comparison.get("note") or "–"
+    return f"{low:.2f}×" if math.isclose(low, high, rel_tol=5e-3) else f"{low:.2f}–{high:.2f}×"
+
+
+def _levels_text(comparison: dict[str, Any]) -> str:
+    return ", ".join(f"{lv['loss']:.3g}" for lv in comparison.get("levels", [])) or "–"
+
+
+def selection_rows(selection: dict[str, Any]) -> list[list[Any]]:
+    """One row per (preset, N): the grid point kept, its validation and test losses, points tried."""
+    return [
+        [s["preset"], s["paired"], s["grid_point"], s["validation"], s["test"], len(s["points"])]
+        for s in selection["selected"]
+    ]
+
+
 def clip_verdict(rows: Sequence[dict[str, Any]], presets: Sequence[str]) -> str:
     """Does the full GW match or beat the CLIP-like `cont` on probe and zero-shot at every N?"""
     if "full" not in presets or "cont" not in presets:
@@ -83,8 +126,11 @@ def _picture_members(config: ExperimentConfig) -> list[tuple[str, int]]:
     return [(p, n) for n in ns for p in presets]
 
 
-def _load_pictures(exp: Path, config: ExperimentConfig) -> dict[tuple[str, int], dict[str, np.ndarray]]:
-    """(preset, N) -> direction -> predicted latents (P, dim) of the first seed's member."""
+def _load_pictures(
+    exp: Path, config: ExperimentConfig, chosen: dict[tuple[str, int], str]
+) -> dict[tuple[str, int], dict[str, np.ndarray]]:
+    """(preset, N) -> direction -> predicted latents (P, dim) of the first seed's member (of the
+    chosen grid point, in a grid)."""
     want = set(_picture_members(config))
     seed = config.seeds[0]
     found: dict[tuple[str, int], dict[str, np.ndarray]] = {}
@@ -95,12 +141,29 @@ def _load_pictures(exp: Path, config: ExperimentConfig) -> dict[tuple[str, int],
         with np.load(folder / "pictures.npz") as npz:
             arrays = {k: npz[k] for k in npz.files}
         for i, s in enumerate(specs):
-            if s.seed == seed and (s.preset, s.paired) in want:
+            point = None if s.grid is None else point_label(s.grid)
+            if s.seed == seed and (s.preset, s.paired) in want and chosen.get((s.preset, s.paired)) == point:
                 found[(s.preset, s.paired)] = {k: v[i] for k, v in arrays.items()}
     return found
 
 
-def add_pictures(report: Report, exp: Path, config: ExperimentConfig) -> None:
+def add_selection_section(report: Report, selection: dict[str, Any]) -> None:
+    """Which grid point each (preset, N) kept (selection.json), chosen on validation only."""
+    report.heading("Grid: the point kept per preset and pair count")
+    report.text(
+        f"Every preset trained each point of the grid; per (preset, N) the point with the lowest mean "
+        f"over seeds of {selection['metric']} (validation) is kept, and only those members make the "
+        "curves and ratios below. The test column is the kept point's summed test translation loss "
+        "(mean over seeds), shown, never used to choose."
+    )
+    report.table(
+        ["preset", "N", "grid point", "validation", "test", "points tried"], selection_rows(selection)
+    )
+
+
+def add_pictures(
+    report: Report, exp: Path, config: ExperimentConfig, chosen: dict[tuple[str, int], str]
+) -> None:
     """Translation strips: for each direction into or out of images, truth next to predictions."""
     from ..data.format import load_dataset
     from ..domains.store import load_domain
@@ -113,7 +176,7 @@ def add_pictures(report: Report, exp: Path, config: ExperimentConfig) -> None:
     except UserError as exc:
         report.text(f"No translation pictures: {exc}", muted=True)
         return
-    pictures = _load_pictures(exp, config)
+    pictures = _load_pictures(exp, config, chosen)
     members = [m for m in _picture_members(config) if m in pictures]
     count = min(config.pictures, len(test))
     columns = list(dataset.info.label_columns)
@@ -150,8 +213,11 @@ def build_report(
     efficiency: dict[str, Any],
     baselines: dict[str, float],
     seconds: float,
+    selection: dict[str, Any] | None = None,
+    every: list[dict[str, Any]] | None = None,
 ) -> Path:
-    """Write EXP/figures/* and EXP/report.html; returns the report's path."""
+    """Write EXP/figures/* and EXP/report.html; returns the report's path. `rows` are what the
+    curves and ratios use (in a grid, the chosen points' members); `every` is every member."""
     figures_dir = exp / "figures"
     figures_dir.mkdir(parents=True, exist_ok=True)
     figures = {f.name: f for f in experiment_figures(rows, figures_dir, config.presets, baselines)}
@@ -177,7 +243,19 @@ def build_report(
         ["preset", *trans], table, caption=f"Test translation loss at N = {smallest} (median over seeds)."
     )
 
+    if selection is not None:
+        add_selection_section(report, selection)
+
     report.heading("Data efficiency")
+    paper = efficiency.get("paper_protocol", {})
+    report.table(
+        ["comparison", "metric (project)", "project's reading", "paper's reading", "paper's loss levels"],
+        readings_side_by_side(efficiency),
+        caption="Two readings of the same experiment. The project's: test translation loss, median over "
+        "seeds, median of the ratio over loss levels. The paper's: validation minimum, mean over "
+        "directions and seeds, ratio at each loss level (min–max over levels).",
+    )
+    report.heading("The project's reading", level=3)
     report.text(
         "Ratio of the pairs the reference preset needs to the pairs the full workspace needs for the same "
         "loss, read on the log–log curves at several loss levels inside both curves' ranges "
@@ -186,6 +264,14 @@ def build_report(
     report.table(
         ["metric", "comparison", "ratio (median)", "range over levels", "levels", "note"],
         efficiency_rows(efficiency),
+    )
+    report.heading("The paper's reading", level=3)
+    report.text(
+        f"{paper.get('method', '')}; metric {paper.get('metric', '')}; "
+        f"levels: {paper.get('levels_from', '')}."
+    )
+    report.table(
+        ["comparison", "loss level", "N reference", "N candidate", "ratio", "note"], paper_rows(paper)
     )
     by_level = efficiency_figure(efficiency, figures_dir)
     if by_level is not None:
@@ -213,13 +299,14 @@ def build_report(
     add_fused_inputs_section(report, rows, config.presets, config.paired)
 
     report.heading("Translation pictures")
-    add_pictures(report, exp, config)
+    add_pictures(report, exp, config, chosen_points(selection) if selection is not None else {})
 
     report.heading("Every member")
-    metrics = sorted({k for r in rows for k in r if k not in ("member", "preset", "paired", "seed")})
+    every = rows if every is None else every
+    metrics = sorted({k for r in every for k in r if k not in ("member", "preset", "paired", "seed")})
     report.table(
         ["preset", "N", "seed", *metrics],
-        [[r["preset"], r["paired"], r["seed"], *[r.get(m) for m in metrics]] for r in rows],
+        [[r["preset"], r["paired"], r["seed"], *[r.get(m) for m in metrics]] for r in every],
         caption=(
             "Test metrics of every member, and kept_step: the step whose weights it kept "
             "(also in results.csv)."

@@ -16,6 +16,7 @@ from ..workspace.presets import preset
 from ..workspace.trainer import TrainConfig
 from . import distributed
 from .downstream import DownstreamSettings
+from .grid import Grid, check_grid, parse_grid, parse_values
 from .semi_supervised import (
     ExperimentConfig,
     ExperimentOutcome,
@@ -59,6 +60,15 @@ class SemiSupervisedOptions:
     """Extra presets, each `NAME=BASE:COEFFICIENTS` (families.define_preset), usable in `presets`."""
     select_on: str = "all"
     """Which weights each member keeps (`ExperimentConfig.select_on`)."""
+    grid: str = ""
+    """Coefficient values to try, `dcy=0.1,1;cy=0.1,1` (grid.py); with grid_lr and grid_wd, empty
+    strings train each preset with its own settings, as without a grid."""
+    grid_lr: str = ""
+    """Peak learning rates to try for every preset, `1e-3,3e-3`."""
+    grid_wd: str = ""
+    """Weight decays to try for every preset, `0,1e-4`."""
+    paper_levels: str = ""
+    """Loss levels of the paper's reading of the ratio, `0.6,0.8`; empty: a few inside the curves."""
 
 
 def _say(text: str) -> None:
@@ -85,6 +95,8 @@ def build_config(options: SemiSupervisedOptions, device: torch.device) -> Experi
     for text in options.define:
         define_preset(text)
     presets = parse_presets(options.presets)
+    coefficients = {name: preset(name) for name in presets}
+    grid, paper_levels = _tuning(options, coefficients)
     data = Path(options.data).resolve()
     domains = check_domains(data, options.domains.split(","))
     train_size = load_latent_data(data, domains, torch.device("cpu"), splits=("train",)).size("train")
@@ -111,9 +123,22 @@ def build_config(options: SemiSupervisedOptions, device: torch.device) -> Experi
         max_members=options.max_members,
         mix_presets=mix,
         downstream=DownstreamSettings(labelled=options.labelled),
-        coefficients={name: preset(name) for name in presets},
+        coefficients=coefficients,
         data_fingerprint=train_fingerprint(data, domains),
+        grid=grid,
+        paper_levels=paper_levels,
     )
+
+
+def _tuning(
+    options: SemiSupervisedOptions, coefficients: dict[str, dict[str, float]]
+) -> tuple[Grid | None, list[float]]:
+    """The grid (None without one) and the paper's loss levels, checked before any data is read."""
+    grid = parse_grid(options.grid, options.grid_lr, options.grid_wd, options.lr, TrainConfig().weight_decay)
+    if grid is not None:
+        check_grid(grid, coefficients)
+    levels = options.paper_levels.strip()
+    return grid, parse_values("--paper-levels", levels, positive=True) if levels else []
 
 
 def run_semi_supervised(options: SemiSupervisedOptions) -> ExperimentOutcome | None:

@@ -7,9 +7,14 @@ EXP/chunks/{id}/             one trained ensemble, written atomically once it is
                              and the model family (a `--define`d preset's name does not say it)
     pictures.npz             per direction a_to_b: predicted b latents of the first test examples
     model.safetensors        the ensemble's weights (each member loadable alone)
-EXP/results.csv              one row per member: preset, paired, seed, every metric, and the
-                             training step whose weights it kept (`kept_step`)
-EXP/efficiency.json          data-efficiency ratios (efficiency.py)
+EXP/results.csv              one row per member: preset, paired, seed, every metric, the
+                             training step whose weights it kept (`kept_step`), the minimum over
+                             validation checks of each translation loss (`val_min/...`); in a
+                             grid, its point (`grid_point`, `lr`, `weight_decay`, `coefficient/...`)
+EXP/selection.json           in a grid: the point each (preset, N) keeps, chosen on validation
+                             (grid.py); the readings below use only the members of those points
+EXP/efficiency.json          data-efficiency ratios, the project's reading and the paper's
+                             (`paper_protocol`) (efficiency.py)
 EXP/figures/*.png|svg        curves against N (figures.py)
 EXP/report.html              the self-contained report (experiment_report.py)
 
@@ -24,6 +29,7 @@ gathers and writes the results.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import hashlib
 import io
 import json
@@ -54,7 +60,7 @@ from ..fileio import (
 from ..finite import require_finite_metrics
 from ..workspace.data import LatentData, check_same_latents, load_latent_data
 from ..workspace.evaluate import per_member
-from ..workspace.families import Family, family_of, preset_family
+from ..workspace.families import family_of, preset_family
 from ..workspace.losses import active_categories
 from ..workspace.model import GlobalWorkspace, WorkspaceConfig
 from ..workspace.presets import MemberSpec, preset, step_cost
@@ -62,7 +68,24 @@ from ..workspace.sampling import Sampler
 from ..workspace.trainer import TrainConfig, Trainer, member_coefficients
 from . import ablations, distributed
 from .downstream import DownstreamSettings, LabelledStates, downstream_metrics
-from .efficiency import efficiency_report, level_range
+from .efficiency import (
+    VAL_MIN_MEAN,
+    VAL_MIN_PREFIX,
+    add_val_min_mean,
+    efficiency_report,
+    level_range,
+    paper_protocol,
+)
+from .grid import (
+    COEFFICIENT_PREFIX,
+    GRID_POINT,
+    LR,
+    WEIGHT_DECAY,
+    Grid,
+    point_coefficients,
+    point_label,
+    select_points,
+)
 
 EXPERIMENT_FORMAT_VERSION = 1
 PROGRESS_STEPS = 25
@@ -111,23 +134,41 @@ class ExperimentConfig:
     """Hash of the train latents (`workspace.data.train_fingerprint`): part of the identity, so
     finished members trained on other (or re-pretrained) latents are never mixed in on resume."""
     format_version: int = EXPERIMENT_FORMAT_VERSION
+    grid: Grid | None = None
+    """The tuning grid (grid.py): every preset trains each of its points, and each (preset, N)
+    keeps the point best on validation. None: each preset trains with its own weights."""
+    paper_levels: list[float] = field(default_factory=list)
+    """Loss levels of the paper's reading of the ratio (efficiency.paper_protocol); empty: a few
+    inside both curves' ranges. Only the reading depends on them, not the members."""
 
     def members(self) -> list[MemberSpec]:
+        weights = {name: dict(self.coefficients.get(name) or preset(name)) for name in self.presets}
+        points: dict[str, list[dict[str, float] | None]] = {
+            name: list(self.grid.points(w)) if self.grid else [None] for name, w in weights.items()
+        }
         return [
             MemberSpec(
                 seed=seed,
-                coefficients=dict(self.coefficients.get(name) or preset(name)),
+                coefficients=point_coefficients(weights[name], point or {}),
                 paired=n,
                 preset=name,
+                grid=point,
             )
             for name in self.presets
             for n in self.paired
+            for point in points[name]
             for seed in self.seeds
         ]
 
     def to_json(self) -> dict[str, Any]:
+        """The settings; a grid and paper levels only where used, so that experiments made before
+        they existed keep their identity and resume."""
         obj = asdict(self)
         obj["train"] = self.train.to_json()
+        if self.grid is None:
+            obj.pop("grid")
+        if not self.paper_levels:
+            obj.pop("paper_levels")
         return obj
 
     def kept_weights(self) -> str:
@@ -143,6 +184,7 @@ class ExperimentConfig:
         made before it existed still resume."""
         obj = self.to_json()
         obj.pop("data")
+        obj.pop("paper_levels", None)
         if obj["select_on"] in (SELECT_ALL, SELECT_LAST):
             obj["select_on_val"] = obj.pop("select_on") == SELECT_ALL
         obj["train"].pop("log_every")
@@ -165,7 +207,8 @@ def parse_select_on(text: str, domains: Sequence[str]) -> str:
 
 
 def member_id(spec: MemberSpec) -> str:
-    return f"{spec.preset}/paired={spec.paired}/seed={spec.seed}"
+    base = f"{spec.preset}/paired={spec.paired}/seed={spec.seed}"
+    return base if spec.grid is None else f"{base}/grid={point_label(spec.grid)}"
 
 
 def parse_paired(text: str, train_size: int) -> list[int]:
@@ -223,15 +266,11 @@ def chunk_id(members: Sequence[MemberSpec]) -> str:
 def plan_chunks(
     members: Sequence[MemberSpec], config: ExperimentConfig, parts: int = 1
 ) -> list[list[MemberSpec]]:
-    """Split members into ensembles: one per preset (or, mixing presets, one per model family),
-    at most max_members each, and at least `parts` chunks when there are that many members."""
-    groups: list[list[MemberSpec]] = []
-    if config.mix_presets:  # one ensemble per model family (families.py)
-        for family in dict.fromkeys(preset_family(m.preset).name for m in members):
-            groups.append([m for m in members if preset_family(m.preset).name == family])
-    else:
-        for name in dict.fromkeys(m.preset for m in members):
-            groups.append([m for m in members if m.preset == name])
+    """Split members into ensembles: one per preset (or, mixing presets, one per model family) and,
+    in a grid, per learning rate and weight decay (the optimiser's, shared by an ensemble), at most
+    max_members each, and at least `parts` chunks when there are that many members."""
+    keys = [_ensemble_key(m, config.mix_presets) for m in members]
+    groups = [[m for m, k in zip(members, keys, strict=True) if k == key] for key in dict.fromkeys(keys)]
     limit = config.max_members
     total = sum(len(g) for g in groups)
     if parts > 1 and total:
@@ -242,6 +281,25 @@ def plan_chunks(
         size = math.ceil(len(g) / pieces)
         chunks += [g[i : i + size] for i in range(0, len(g), size)]
     return chunks
+
+
+def _ensemble_key(member: MemberSpec, mix_presets: bool) -> tuple[Any, ...]:
+    """Members with the same key may share an ensemble: a model family when mixing presets (one
+    ensemble per family, families.py), else a preset; and a grid point's lr and weight decay."""
+    group = preset_family(member.preset).name if mix_presets else member.preset
+    return (group,) if member.grid is None else (group, member.grid[LR], member.grid[WEIGHT_DECAY])
+
+
+def chunk_train_config(members: Sequence[MemberSpec], train: TrainConfig) -> TrainConfig:
+    """The optimiser settings of an ensemble: the experiment's, with its grid point's lr and
+    weight decay (plan_chunks puts only members that share them together)."""
+    grids = {(m.grid[LR], m.grid[WEIGHT_DECAY]) for m in members if m.grid is not None}
+    if not grids:
+        return train
+    if len(grids) > 1 or any(m.grid is None for m in members):
+        raise ValueError("an ensemble's members must share their learning rate and weight decay")
+    lr, weight_decay = grids.pop()
+    return dataclasses.replace(train, lr=lr, weight_decay=weight_decay)
 
 
 def assign_chunks(chunks: Sequence[Sequence[MemberSpec]], world: int) -> list[list[int]]:
@@ -325,11 +383,8 @@ class ChunkResult:
     """The model family (families.FAMILIES) the members trained."""
 
 
-def _val_translation(
-    family: Family, model: nn.Module, val: dict[str, torch.Tensor], specs: Any, select_on: str
-) -> torch.Tensor:
+def _val_translation(metrics: dict[str, torch.Tensor], select_on: str) -> torch.Tensor:
     """(K,) the validation translation latent MSE summed over the directions of `select_on`."""
-    metrics = family.latent_metrics(model, val, specs)
     if select_on == SELECT_ALL:
         return torch.stack([v for k, v in metrics.items() if k.startswith("translation/")]).sum(dim=0)
     return torch.stack([metrics[f"translation/{d}/latent_mse"] for d in select_on.split(",")]).sum(dim=0)
@@ -347,6 +402,15 @@ def _check_validation(
             f"member {member_id(members[k])}: its validation translation loss is {float(loss[k])} at "
             f"step {step}; check the val latents, or try a lower --lr"
         )
+
+
+def _track_minimum(minimum: dict[str, torch.Tensor], metrics: dict[str, torch.Tensor]) -> None:
+    """minimum[name] = the lowest (K,) value of each translation latent MSE seen so far, as
+    `val_min/{name}`: the paper's metric is the best validation loss over training, per direction."""
+    for name, value in metrics.items():
+        if name.startswith("translation/") and name.endswith("/latent_mse"):
+            key = VAL_MIN_PREFIX + name
+            minimum[key] = torch.minimum(minimum[key], value) if key in minimum else value.clone()
 
 
 def _keep_best(model: nn.Module, best: dict[str, torch.Tensor], better: torch.Tensor) -> None:
@@ -381,13 +445,14 @@ def train_chunk(
     task = family.build_task(data.specs, active, False)
     sampler = Sampler(train, members, config.train.batch_size, unpaired=bool(active - task.needs_pairs))
     coefficients = member_coefficients(family.categories, [m.coefficients for m in members], device)
-    trainer = Trainer(model, task, sampler, coefficients, config.train)
+    trainer = Trainer(model, task, sampler, coefficients, chunk_train_config(members, config.train))
 
     # Members with a translation loss keep the weights of their best validation translation loss;
     # the others (e.g. the CLIP-like `cont`, whose decoders are never trained) keep their last.
     selectable = torch.tensor([m.weight("translation") > 0 for m in members], device=device)
     select = config.select_on != SELECT_LAST and bool(selectable.any())
     best_loss = torch.full((len(members),), math.inf, device=device)
+    val_min: dict[str, torch.Tensor] = {}
     kept_step = torch.full((len(members),), config.train.steps, device=device)
     best = {k: v.detach().clone() for k, v in model.state_dict().items()} if select else {}
     every = config.train.eval_every if config.train.eval_every > 0 else config.train.steps
@@ -403,7 +468,9 @@ def train_chunk(
         trainer.check_finite([member_id(m) for m in members])
         if select:
             with torch.no_grad():
-                loss = _val_translation(family, model, data.split("val"), data.specs, config.select_on)
+                val = family.latent_metrics(model, data.split("val"), data.specs)
+                _track_minimum(val_min, val)
+                loss = _val_translation(val, config.select_on)
                 _check_validation(loss, selectable, members, done)
                 better = selectable & (loss < best_loss)
                 best_loss = torch.where(better, loss, best_loss)
@@ -425,9 +492,11 @@ def train_chunk(
             model, test, data.specs, Path(config.data) if has_dataset else None, "test", skipped
         )
         metrics: list[dict[str, float | None]] = [dict(r) for r in per_member(scores)]
-        for row, step in zip(metrics, kept_step.tolist(), strict=True):
+        for k, (row, step) in enumerate(zip(metrics, kept_step.tolist(), strict=True)):
             row.update(dict.fromkeys(family.not_applicable(list(data.specs))))
             row[KEPT_STEP] = float(step)
+            # Members without a translation loss (`cont`) never trained their decoders: no minimum.
+            row.update({name: float(v[k]) if selectable[k] else None for name, v in val_min.items()})
         if labels is not None and family.shared_space:
             assert isinstance(model, GlobalWorkspace)
             n_train = min(len(labels["train"]), max(config.downstream.labelled, config.downstream.odd_pool))
@@ -480,9 +549,28 @@ def read_chunk_rows(folder: Path) -> list[dict[str, Any]]:
         f"delete {folder} and rerun the experiment to retrain its members",
     )
     return [
-        {"member": member_id(s), "preset": s.preset, "paired": s.paired, "seed": s.seed, **m}
+        {
+            "member": member_id(s),
+            "preset": s.preset,
+            "paired": s.paired,
+            "seed": s.seed,
+            **_grid_columns(s),
+            **m,
+        }
         for s, m in zip(specs, metrics, strict=True)
     ]
+
+
+def _grid_columns(spec: MemberSpec) -> dict[str, Any]:
+    """A gridded member's point in results.csv: its label, lr, weight decay and every coefficient."""
+    if spec.grid is None:
+        return {}
+    return {
+        GRID_POINT: point_label(spec.grid),
+        LR: spec.grid[LR],
+        WEIGHT_DECAY: spec.grid[WEIGHT_DECAY],
+        **{COEFFICIENT_PREFIX + c: w for c, w in spec.coefficients.items()},
+    }
 
 
 # ---------------------------------------------------------------------------------------------
@@ -490,7 +578,9 @@ def read_chunk_rows(folder: Path) -> list[dict[str, Any]]:
 
 
 def write_results_csv(path: Path, rows: Sequence[dict[str, Any]]) -> None:
-    fixed = ["member", "preset", "paired", "seed"]
+    fixed = ["member", "preset", "paired", "seed"] + (
+        [GRID_POINT] if any(GRID_POINT in r for r in rows) else []
+    )
     metrics = sorted({k for r in rows for k in r if k not in fixed})
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=fixed + metrics, lineterminator="\n", restval="")
@@ -511,11 +601,13 @@ def read_results_csv(path: Path) -> list[dict[str, Any]]:
     for r in rows:
         row: dict[str, Any] = {"member": r["member"], "preset": r["preset"]}
         row["paired"], row["seed"] = int(r["paired"]), int(r["seed"])
+        if GRID_POINT in r:
+            row[GRID_POINT] = r[GRID_POINT]
         row.update(
             {
                 k: None if v == "" else float(v)
                 for k, v in r.items()
-                if k not in ("member", "preset", "paired", "seed")
+                if k not in ("member", "preset", "paired", "seed", GRID_POINT)
             }
         )
         out.append(row)
@@ -555,10 +647,13 @@ def add_summed_translation(rows: list[dict[str, Any]]) -> None:
 class ExperimentOutcome:
     exp: Path
     rows: list[dict[str, Any]]
+    """The rows the readings use: every member's, or in a grid those of the chosen points."""
     efficiency: dict[str, Any]
     report: Path
     trained_members: int
     seconds: float
+    selection: dict[str, Any] | None = None
+    """selection.json: the grid point each (preset, N) kept; None without a grid."""
 
 
 def load_labels(data: Path) -> tuple[dict[str, np.ndarray] | None, list[str]]:
@@ -592,9 +687,10 @@ def run_experiment(
     if rank == 0:
         if done:
             say(f"resuming {exp}: {len(members) - len(todo)} of {len(members)} members already done")
+        grid = " × grid points" if config.grid is not None else ""
         say(
             f"training {len(todo)} members ({len(config.presets)} presets × {len(config.paired)} pair "
-            f"counts × {len(config.seeds)} seeds) on {device}"
+            f"counts{grid} × {len(config.seeds)} seeds) on {device}"
             + (f" over {world} processes" if world > 1 else "")
         )
     labels, columns = load_labels(Path(config.data))
@@ -630,22 +726,48 @@ def finish(
     trained: int,
     seconds: float,
 ) -> ExperimentOutcome:
-    """results.csv, efficiency.json, figures and report from the members' rows."""
+    """results.csv (every member), selection.json (in a grid), efficiency.json, figures and report
+    (from the chosen grid points' members)."""
     from .experiment_report import build_report
 
     add_summed_translation(rows)
+    add_val_min_mean(rows)
+    chosen, selection = select_points(rows) if config.grid is not None else (rows, None)
+    if selection is not None:
+        atomic_write_json(exp / "selection.json", selection)
     baselines = mean_baselines(data)
     if len(translation_metrics(rows)) > 1:
         baselines["translation/sum/latent_mse"] = float(
             sum(v for k, v in baselines.items() if k.startswith("translation/"))
         )
+    efficiency = efficiency_readings(config, chosen)
+    efficiency["baselines_train_mean"] = baselines
+    efficiency["paper_protocol"] = paper_protocol(
+        chosen, VAL_MIN_MEAN, efficiency["candidate"], efficiency_references(config), config.paper_levels
+    )
+    atomic_write_json(exp / "efficiency.json", efficiency)
+    atomic_write_json(exp / "baselines.json", baselines)
+    report = build_report(exp, config, chosen, efficiency, baselines, seconds, selection, rows)
+    # results.csv last: its presence marks the experiment finished.
+    write_results_csv(exp / "results.csv", rows)
+    return ExperimentOutcome(exp, chosen, efficiency, report, trained, seconds, selection)
+
+
+def efficiency_references(config: ExperimentConfig) -> list[str]:
+    """The presets the candidate is compared with, of those run."""
+    return [p for p in ("tr", "tr+cont") if p in config.presets]
+
+
+def efficiency_readings(config: ExperimentConfig, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The project's reading of the data-efficiency ratios (efficiency_report), with our variants
+    of `full` and the ablations."""
     metrics = translation_metrics(rows)
     metrics += [m for m in ("translation/v_to_attr/position_error_px",) if any(m in r for r in rows)]
     efficiency = efficiency_report(
         rows,
         metrics,
         candidate="full" if "full" in config.presets else config.presets[-1],
-        references=[p for p in ("tr", "tr+cont") if p in config.presets],
+        references=efficiency_references(config),
     )
     for variant in VARIANTS_OF_FULL:
         if variant in config.presets and variant != efficiency["candidate"]:
@@ -654,13 +776,21 @@ def finish(
                 efficiency["metrics"][metric].update(comps)
     if ablations.has_ablations(config.presets):
         efficiency["ablations"] = ablations.ablation_efficiency(rows, metrics, config.presets)
-    efficiency["baselines_train_mean"] = baselines
-    atomic_write_json(exp / "efficiency.json", efficiency)
-    atomic_write_json(exp / "baselines.json", baselines)
-    report = build_report(exp, config, rows, efficiency, baselines, seconds)
-    # results.csv last: its presence marks the experiment finished.
-    write_results_csv(exp / "results.csv", rows)
-    return ExperimentOutcome(exp, rows, efficiency, report, trained, seconds)
+    return efficiency
+
+
+def paper_lines(paper: dict[str, Any]) -> list[str]:
+    """The paper's reading of each comparison, one line each: its ratios at the loss levels."""
+    lines = []
+    for name, comp in paper.get("comparisons", {}).items():
+        read = [lv for lv in comp["levels"] if lv["ratio"] is not None]
+        text = (
+            ", ".join(f"{lv['ratio']:.2f}× at {lv['loss']:.3g}" for lv in read)
+            or comp["note"]
+            or "no level inside both curves"
+        )
+        lines.append(f"efficiency {name:<18} paper's reading ({paper['metric']}): {text}")
+    return lines
 
 
 def headline(outcome: ExperimentOutcome) -> str:
@@ -702,5 +832,6 @@ def headline(outcome: ExperimentOutcome) -> str:
                     f"; leaving one seed out: {spread['min']:.2f}–{spread['max']:.2f}×)" if spread else ")"
                 )
             lines.append(f"efficiency {name:<18} {metric}: {text}")
+    lines += paper_lines(outcome.efficiency.get("paper_protocol", {}))
     lines += ablations.ablation_lines(outcome.efficiency.get("ablations", {}))
     return "\n".join(lines)

@@ -181,6 +181,10 @@ class MemberSpec:
     """Label only (the preset the coefficients came from)."""
     pair_seed: int | None = None
     """Seed of the choice of paired examples; None: `seed`. Sets of pairs are nested in `paired`."""
+    grid: dict[str, float] | None = None
+    """Label only: the tuning-grid point of an experiment's member (experiments/grid.py), its lr,
+    weight_decay and varied coefficients; the experiment trains it in an ensemble of that lr and
+    weight decay. None outside a grid."""
 
     @classmethod
     def from_preset(cls, name: str, seed: int, paired: int, pair_seed: int | None = None) -> MemberSpec:
@@ -197,21 +201,25 @@ class MemberSpec:
         return f"{self.preset}/paired={self.paired}/seed={self.seed}"
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        obj: dict[str, Any] = {
             "seed": self.seed,
             "coefficients": dict(self.coefficients),
             "paired": self.paired,
             "preset": self.preset,
             "pair_seed": self.pair_seed,
         }
+        if self.grid is not None:
+            obj["grid"] = dict(self.grid)
+        return obj
 
     @classmethod
     def from_json(cls, obj: Mapping[str, Any]) -> MemberSpec:
-        pair_seed = obj.get("pair_seed")
+        pair_seed, grid = obj.get("pair_seed"), obj.get("grid")
         return cls(
             seed=int(obj["seed"]),
             coefficients={str(k): float(v) for k, v in obj["coefficients"].items()},
             paired=int(obj["paired"]),
             preset=str(obj.get("preset", "custom")),
             pair_seed=None if pair_seed is None else int(pair_seed),
+            grid=None if grid is None else {str(k): float(v) for k, v in grid.items()},
         )

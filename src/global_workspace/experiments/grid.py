@@ -1,0 +1,209 @@
+"""A tuning grid for the semi-supervision experiment, and the choice of a point on validation.
+
+The paper chose the full model's loss coefficients per pair count as the argmin of a grid on the
+validation loss (REFERENCE §12). `--grid` does that for every preset, and `--grid-lr` and
+`--grid-wd` add learning rate and weight decay for every preset, so that `tr` gets the same tuning
+budget as `full` (REFERENCE §13: a ratio that exists only because `tr` is under-tuned is not the
+paper's claim).
+
+A grid point of a preset is one value for each gridded coefficient the preset uses (a coefficient
+it does not use stays off), one learning rate and one weight decay. Each point × pair count × seed
+is one ensemble member (`MemberSpec.grid`). For every (preset, N), the point with the lowest mean
+over seeds of the validation minimum (`VAL_MIN_MEAN`) is kept; test metrics never take part.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..errors import UserError
+from ..workspace.presets import ALIASES, PRESETS
+from .efficiency import VAL_MIN_MEAN
+
+LR, WEIGHT_DECAY = "lr", "weight_decay"
+"""Keys of a member's grid point besides its coefficients (and results.csv columns)."""
+GRID_POINT = "grid_point"
+"""results.csv column: the label of a member's grid point (`point_label`)."""
+COEFFICIENT_PREFIX = "coefficient/"
+"""results.csv columns of a gridded member's loss coefficients, `coefficient/{category}`."""
+SHORT_NAMES = {category: alias for alias, category in ALIASES.items()}
+
+
+@dataclass(frozen=True)
+class Grid:
+    """The values to try: per coefficient category, and learning rates and weight decays."""
+
+    coefficients: dict[str, list[float]]
+    """Category -> values, in the order given on the command line."""
+    lr: list[float]
+    weight_decay: list[float]
+
+    def points(self, coefficients: Mapping[str, float]) -> list[dict[str, float]]:
+        """The grid points of a preset with these weights: lr, weight decay and the varied categories."""
+        varied = [c for c in self.coefficients if coefficients.get(c, 0.0) > 0]
+        axes = [self.lr, self.weight_decay, *(self.coefficients[c] for c in varied)]
+        return [
+            dict(zip([LR, WEIGHT_DECAY, *varied], values, strict=True)) for values in itertools.product(*axes)
+        ]
+
+
+def point_coefficients(base: Mapping[str, float], point: Mapping[str, float]) -> dict[str, float]:
+    """A preset's weights with those of its grid point in place."""
+    return {**base, **{c: v for c, v in point.items() if c not in (LR, WEIGHT_DECAY)}}
+
+
+def point_label(point: Mapping[str, float]) -> str:
+    """`lr=0.003,wd=1e-06,cy=1.0`: names a grid point in member ids, results.csv and selection.json."""
+    short = {LR: "lr", WEIGHT_DECAY: "wd", **SHORT_NAMES}
+    return ",".join(f"{short.get(k, k)}={float(v)!r}" for k, v in point.items())
+
+
+def known_categories() -> list[str]:
+    """Coefficient categories a grid may name: those of any registered preset."""
+    return sorted({c for weights in PRESETS.values() for c in weights})
+
+
+def parse_values(option: str, text: str, positive: bool) -> list[float]:
+    """`0.1,1` -> [0.1, 1.0]; each a finite number (> 0 if `positive`, else >= 0), none twice."""
+    values: list[float] = []
+    for item in (i.strip() for i in text.split(",")):
+        try:
+            value = float(item)
+        except ValueError:
+            raise UserError(f"{option} {text!r}: {item!r} is not a number") from None
+        if not math.isfinite(value) or value < 0 or (positive and value == 0):
+            bound = "> 0" if positive else ">= 0"
+            raise UserError(f"{option} {text!r}: every value must be a finite number {bound}, got {item!r}")
+        if value in values:
+            raise UserError(f"{option} {text!r} gives {item} twice")
+        values.append(value)
+    return values
+
+
+def parse_coefficient_grid(text: str) -> dict[str, list[float]]:
+    """`dcy=0.1,1;cy=0.1,1` -> {"demi_cycle": [0.1, 1.0], "cycle": [0.1, 1.0]}."""
+    known = known_categories()
+    grid: dict[str, list[float]] = {}
+    for item in (i.strip() for i in text.split(";")):
+        if not item:
+            continue
+        name, sep, values = item.partition("=")
+        category = ALIASES.get(name.strip(), name.strip())
+        if not sep or not values.strip():
+            raise UserError(
+                f"--grid {text!r}: write NAME=V1,V2;NAME=V1,V2 (e.g. dcy=0.1,1;cy=0.1,1), not {item!r}"
+            )
+        if category not in known:
+            names = ", ".join(sorted({*ALIASES, *known}))
+            raise UserError(f"--grid {text!r}: unknown coefficient {name.strip()!r}; use one of {names}")
+        if category in grid:
+            raise UserError(f"--grid {text!r} names {name.strip()!r} twice")
+        grid[category] = parse_values(f"--grid {name.strip()}", values, positive=False)
+    if not grid:
+        raise UserError(f"--grid {text!r} names no coefficient; write e.g. dcy=0.1,1;cy=0.1,1")
+    return grid
+
+
+def parse_grid(
+    coefficients: str, lr: str, weight_decay: str, default_lr: float, default_weight_decay: float
+) -> Grid | None:
+    """The grid of `--grid`, `--grid-lr` and `--grid-wd`; None when none of them is given."""
+    if not (coefficients.strip() or lr.strip() or weight_decay.strip()):
+        return None
+    return Grid(
+        coefficients=parse_coefficient_grid(coefficients) if coefficients.strip() else {},
+        lr=parse_values("--grid-lr", lr, positive=True) if lr.strip() else [default_lr],
+        weight_decay=parse_values("--grid-wd", weight_decay, positive=False)
+        if weight_decay.strip()
+        else [default_weight_decay],
+    )
+
+
+def check_grid(grid: Grid, weights: Mapping[str, Mapping[str, float]]) -> None:
+    """Refuse a grid coefficient that no preset uses (a typo would tune nothing) and a point that
+    switches every loss of a preset off."""
+    for category in grid.coefficients:
+        if not any(w.get(category, 0.0) > 0 for w in weights.values()):
+            raise UserError(
+                f"--grid varies {SHORT_NAMES.get(category, category)}, which none of the presets "
+                f"{', '.join(weights)} uses"
+            )
+    for name, base in weights.items():
+        for point in grid.points(base):
+            if not any(point_coefficients(base, point).values()):
+                raise UserError(f"--grid point {point_label(point)} switches every loss of {name} off")
+
+
+def select_points(rows: Sequence[Mapping[str, Any]]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """(the rows of each (preset, N)'s chosen grid point, selection.json).
+
+    The chosen point has the lowest mean over seeds of `VAL_MIN_MEAN`; a point where a seed has no
+    finite value ranks last. A preset without a validation translation loss (`cont`) keeps its first
+    point. Test metrics are read only to report how the choice scores."""
+    chosen_rows: list[dict[str, Any]] = []
+    selected = []
+    for (preset, paired), group in _groups(rows).items():
+        by_point: dict[str, list[Mapping[str, Any]]] = {}
+        for r in group:
+            by_point.setdefault(str(r[GRID_POINT]), []).append(r)
+        scores = {label: _mean_over_seeds(members, VAL_MIN_MEAN) for label, members in by_point.items()}
+        label = min(
+            scores, key=lambda k: (math.inf if scores[k] is None else scores[k], list(scores).index(k))
+        )
+        first = by_point[label][0]
+        selected.append(
+            {
+                "preset": preset,
+                "paired": paired,
+                GRID_POINT: label,
+                LR: first[LR],
+                WEIGHT_DECAY: first[WEIGHT_DECAY],
+                "coefficients": {
+                    k[len(COEFFICIENT_PREFIX) :]: v
+                    for k, v in first.items()
+                    if k.startswith(COEFFICIENT_PREFIX)
+                },
+                "validation": scores[label],
+                "test": _mean_over_seeds(by_point[label], "translation/sum/latent_mse"),
+                "points": [{GRID_POINT: k, "validation": v} for k, v in scores.items()],
+                "note": ""
+                if scores[label] is not None
+                else "no validation translation loss; first point kept",
+            }
+        )
+        chosen_rows += [dict(r) for r in by_point[label]]
+    selection = {
+        "metric": VAL_MIN_MEAN,
+        "aggregate_over_seeds": "mean",
+        "rule": "per (preset, pair count), the grid point with the lowest mean over seeds of the metric, "
+        "which is read on the validation split; `test` is the chosen point's mean summed test "
+        "translation loss, for reference only",
+        "selected": selected,
+    }
+    return chosen_rows, selection
+
+
+def chosen_points(selection: Mapping[str, Any]) -> dict[tuple[str, int], str]:
+    """(preset, N) -> label of the chosen grid point, from selection.json."""
+    return {(s["preset"], int(s["paired"])): s[GRID_POINT] for s in selection["selected"]}
+
+
+def _groups(rows: Iterable[Mapping[str, Any]]) -> dict[tuple[str, int], list[Mapping[str, Any]]]:
+    groups: dict[tuple[str, int], list[Mapping[str, Any]]] = {}
+    for r in rows:
+        groups.setdefault((str(r["preset"]), int(r["paired"])), []).append(r)
+    return groups
+
+
+def _mean_over_seeds(rows: Sequence[Mapping[str, Any]], metric: str) -> float | None:
+    """The mean of `metric` over rows; None when a row lacks a finite value."""
+    values = [r.get(metric) for r in rows]
+    if any(v is None or not math.isfinite(float(v)) for v in values):
+        return None
+    return float(np.mean([float(v) for v in values]))  # type: ignore[arg-type]
