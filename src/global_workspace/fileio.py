@@ -156,6 +156,13 @@ def atomic_save_npy(path: Path, array: np.ndarray) -> None:
     _atomic_write(path, lambda handle: np.save(handle, array), suffix=".npy")
 
 
+def update_digest(digest: Any, path: Path) -> None:
+    """Feed a file's bytes to a hashlib digest in blocks, so large files never sit in memory."""
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 24), b""):
+            digest.update(block)
+
+
 def read_json(path: Path, what: str) -> Any:
     """Read a JSON file, turning a missing or corrupted file into a UserError naming `what`."""
     path = Path(path)

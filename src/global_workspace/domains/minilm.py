@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import UserError
-from ..fileio import atomic_save_npy
+from ..fileio import atomic_save_npy, update_digest
 
 MINILM_ENV = "GW_MINILM_PATH"
 MODE_ENV = "GW_MINILM_MODE"
@@ -63,9 +63,7 @@ def model_identity(folder: Path) -> str:
     for file in sorted(p for p in folder.rglob("*") if p.is_file()):
         digest.update(f"{file.relative_to(folder).as_posix()}\0{file.stat().st_size}\0".encode())
         if file.parent == folder:
-            with file.open("rb") as handle:
-                for chunk in iter(lambda: handle.read(1 << 20), b""):
-                    digest.update(chunk)
+            update_digest(digest, file)
     return digest.hexdigest()
 
 

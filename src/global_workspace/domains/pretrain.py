@@ -56,6 +56,14 @@ class PretrainConfig:
     """Train even where a shipped specialist fits the dataset (shipped.py)."""
 
     @property
+    def train_batch_size(self) -> int:
+        return DEFAULT_BATCH_SIZE if self.batch_size is None else self.batch_size
+
+    @property
+    def train_seed(self) -> int:
+        return DEFAULT_SEED if self.seed is None else self.seed
+
+    @property
     def trains(self) -> str:
         """Why shipped specialists are not used ("" when they are): training was asked for."""
         if self.from_scratch:
@@ -187,7 +195,7 @@ def pretrain(data: Path, config: PretrainConfig) -> dict[str, dict[str, Any]]:
             with atomic_directory(folder, force=True, what=f"domain {name!r}") as tmp:
                 results[name] = _install(domain, shipped, dataset, config, str(device), tmp)
         else:
-            reason = config.trains if shipped is not None else ("" if why.startswith("no shipped") else why)
+            reason = config.trains if shipped is not None else why
             _say(f"{name}: training on {device}" + (f" ({reason})" if reason else ""))
             results[name] = _train(cls(name=name), dataset, config, str(device), folder)
         _say(f"{name}: wrote {folder}")
@@ -205,9 +213,9 @@ def _train(
         settings = FitSettings(
             folder=tmp,
             steps=dict(config.steps),
-            batch_size=DEFAULT_BATCH_SIZE if config.batch_size is None else config.batch_size,
+            batch_size=config.train_batch_size,
             device=device,
-            seed=DEFAULT_SEED if config.seed is None else config.seed,
+            seed=config.train_seed,
             progress=config.progress,
             checkpoints=checkpoints,
         )
@@ -287,8 +295,8 @@ def _identity(domain: Domain, dataset: Dataset, config: PretrainConfig) -> dict[
         "settings": domain.config(),
         "dataset": dataset_fingerprint(dataset),
         "steps": dict(sorted(config.steps.items())),
-        "batch_size": DEFAULT_BATCH_SIZE if config.batch_size is None else config.batch_size,
-        "seed": DEFAULT_SEED if config.seed is None else config.seed,
+        "batch_size": config.train_batch_size,
+        "seed": config.train_seed,
     }
 
 

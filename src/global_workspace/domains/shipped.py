@@ -23,7 +23,7 @@ from typing import Any
 
 from ..data.format import Dataset
 from ..errors import UserError
-from ..fileio import read_json
+from ..fileio import read_json, update_digest
 from .base import Domain
 from .registry import domain_class
 
@@ -35,9 +35,7 @@ REINSTALL = "reinstall global-workspace, or pass --from-scratch to train on your
 
 def sha256_of(file: Path) -> str:
     digest = hashlib.sha256()
-    with open(file, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
+    update_digest(digest, file)
     return digest.hexdigest()
 
 
@@ -115,10 +113,11 @@ def shipped_sets(root: Path | None = None) -> list[ShippedSet]:
 
 
 def find_shipped(dataset: Dataset, kind: str, root: Path | None = None) -> tuple[ShippedSet | None, str]:
-    """The shipped set with a specialist of `kind` that fits `dataset`, or None and why not."""
+    """The shipped set with a specialist of `kind` that fits `dataset`, or None and why it does not
+    fit ("" when no set has a specialist of `kind`: nothing to explain)."""
     candidates = [s for s in shipped_sets(root) if kind in s.kinds]
     if not candidates:
-        return None, f"no shipped specialist of kind {kind!r}"
+        return None, ""
     key = dataset_key(dataset)
     for candidate in candidates:
         if candidate.manifest["dataset"] == key:

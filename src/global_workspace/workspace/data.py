@@ -15,6 +15,7 @@ import torch
 from ..data.format import load_dataset
 from ..domains.latents import LatentSpec, domain_folder, load_latents, read_spec
 from ..errors import UserError
+from ..fileio import update_digest
 
 
 @dataclass
@@ -88,9 +89,7 @@ def train_fingerprint(data: Path | str, domains: Sequence[str]) -> str:
     digest = hashlib.blake2b(digest_size=16)
     for name in sorted(domains):
         digest.update(name.encode() + b"\0")
-        with open(domain_folder(Path(data), name) / "latents" / "train.npy", "rb") as handle:
-            for block in iter(lambda: handle.read(1 << 24), b""):
-                digest.update(block)
+        update_digest(digest, domain_folder(Path(data), name) / "latents" / "train.npy")
     return digest.hexdigest()
 
 
