@@ -154,3 +154,39 @@ def test_the_validators_refuse_what_is_not_a_finite_number() -> None:
         require_positive([("--lr", 0.0)])
     require_at_least([("--steps", 10**400, 1)])  # a whole number is finite, however large
     require_positive([("--lr", 1e-300)])
+
+
+@pytest.mark.parametrize(("command", "option"), sorted({(c, o) for c, o, _ in MEANINGLESS}))
+def test_words_where_numbers_belong_are_one_line_errors(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str, option: str
+) -> None:
+    """Typer's own refusal, drawn as a five-line box before, is one line like the rest."""
+    assert run([*_inputs(tmp_path)[command], option, "many"]) == 2
+    assert option in one_line_error(capsys)
+
+
+BAD_PATHS = {
+    "under a plain file": lambda tmp: tmp / "notes.txt" / "out",
+    "too long": lambda tmp: tmp / ("x" * 300),
+    "missing parent made": lambda tmp: tmp / "new" / "deeper" / "out",
+}
+
+
+@pytest.mark.parametrize("command", sorted(_inputs(Path("/unused"))))
+@pytest.mark.parametrize("where", sorted(BAD_PATHS))
+def test_unusable_paths_are_one_line_errors(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str, where: str
+) -> None:
+    """Every path a command reads or writes replaced by one the system refuses: exit 2, one line
+    (or, for a folder that can be made, success)."""
+    (tmp_path / "notes.txt").write_text("a file, not a folder")
+    bad = str(BAD_PATHS[where](tmp_path))
+    for given in {str(tmp_path / "out"), str(tmp_path / "out.png"), str(tmp_path / "data")}:
+        argv = _inputs(tmp_path)[command]
+        if given not in argv:
+            continue
+        swapped = [bad + (".png" if given.endswith(".png") else "") if a == given else a for a in argv]
+        code = run(swapped)
+        if code != 0 or where != "missing parent made":
+            assert code == 2, (swapped, code)
+            one_line_error(capsys)

@@ -134,3 +134,12 @@ def test_import_refuses_pickled_captions_unless_allowed(tmp_path: Path) -> None:
         "b",
         "c",
     ]
+
+
+def test_import_refuses_captions_that_are_not_utf8(tmp_path: Path) -> None:
+    ref = tmp_path / "ref"
+    _fake_reference(ref)
+    np.save(ref / "val_captions.npy", np.array([b"\xff\xfe bad"] * COUNTS["val"]))
+    with pytest.raises(UserError, match=r"not UTF-8 text.*--our-captions"):
+        import_reference(ref, tmp_path / "ours")
+    import_reference(ref, tmp_path / "ours", our_captions=True)  # theirs are never read then

@@ -25,6 +25,11 @@ def load_plugins(
             importlib.import_module(name)
         except ImportError as exc:
             raise UserError(f"cannot import plugin {name!r} ({exc}); put its folder on PYTHONPATH") from exc
+        except Exception as exc:  # the plugin's own code failed: one line, and how to see the traceback
+            raise UserError(
+                f"plugin {name!r} failed while importing ({type(exc).__name__}: {exc}); "
+                f"run `python -c 'import {name}'` to see where"
+            ) from exc
 
 
 def build_app() -> typer.Typer:
@@ -60,13 +65,56 @@ def build_app() -> typer.Typer:
     return app
 
 
+INTERRUPTED = 130
+"""The exit code of a run stopped by Ctrl-C (128 + SIGINT), as shells report it."""
+
+
 def main(argv: list[str] | None = None) -> None:
-    """Run the CLI; a UserError becomes one line on stderr and exit code 2, never a traceback."""
+    """Run the CLI; every error is one line on stderr (exit 2), never a traceback or a box.
+
+    Click runs outside its standalone mode so that a bad option value or a Ctrl-C reaches the
+    handlers here instead of click's own multi-line rendering and its "Aborted!".
+    """
     try:
-        build_app()(args=argv, prog_name="gw")
+        code = build_app()(args=argv, prog_name="gw", standalone_mode=False)
     except UserError as exc:
-        typer.echo(f"gw: error: {exc}", err=True)
-        sys.exit(2)
-    except KeyboardInterrupt:
-        typer.echo("gw: interrupted", err=True)
-        sys.exit(130)
+        _fail(str(exc))
+    except (KeyboardInterrupt, typer.Abort):
+        _interrupted()
+    except OSError as exc:
+        if exc.errno is None or exc.filename is None:
+            raise  # not the system refusing a path: a bug, whose traceback is wanted
+        _fail(
+            f"cannot use {_short(str(exc.filename))}: {exc.strerror}; choose another location, "
+            "or fix its name, permissions or free space"
+        )
+    except Exception as exc:
+        if not _is_click_error(exc):
+            raise
+        if not exc.format_message():  # type: ignore[attr-defined]  # `gw` alone: the help was shown
+            sys.exit(2)
+        context = getattr(exc, "ctx", None)
+        hint = f" (see `{context.command_path} --help`)" if context is not None else ""
+        _fail(f"{exc.format_message()}{hint}")  # type: ignore[attr-defined]
+    if code == INTERRUPTED:  # Typer turns Ctrl-C into this exit code
+        _interrupted()
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def _interrupted() -> None:
+    typer.echo("gw: interrupted", err=True)
+    sys.exit(INTERRUPTED)
+
+
+def _is_click_error(exc: BaseException) -> bool:
+    """A usage error of click, or of the copy of click that recent Typer versions carry."""
+    return any(cls.__name__ == "ClickException" for cls in type(exc).__mro__)
+
+
+def _short(path: str, keep: int = 100) -> str:
+    return path if len(path) <= keep else f"{path[: keep // 2]}…{path[-keep // 2 :]}"
+
+
+def _fail(message: str) -> None:
+    typer.echo(f"gw: error: {' '.join(message.split())}", err=True)
+    sys.exit(2)

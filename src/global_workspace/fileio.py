@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import tempfile
+import zipfile
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -131,8 +132,10 @@ def atomic_directory(
             old = path.with_name(f".{path.name}.old-{os.getpid()}")
             os.replace(path, old)
         os.replace(tmp, path)
-        if old is not None:
+        if old is not None and old.is_dir():
             shutil.rmtree(old, ignore_errors=True)
+        elif old is not None:  # --force onto a plain file
+            old.unlink(missing_ok=True)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -172,3 +175,31 @@ def read_json(path: Path, what: str) -> Any:
         return json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise UserError(f"{what} {path} is corrupted ({exc}); regenerate it") from exc
+
+
+def read_npz(path: Path, what: str, fix: str) -> dict[str, np.ndarray]:
+    """Every array of an .npz file; a missing, truncated or pickled one is a UserError naming it."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{what} {path} is missing; {fix}")
+    try:
+        with open(path, "rb") as handle, np.load(handle, allow_pickle=False) as npz:
+            return {name: npz[name] for name in npz.files}
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
+        raise UserError(f"{what} {path} is corrupted or truncated ({exc}); {fix}") from exc
+
+
+def require_free_space(path: Path, needed: int, fix: str) -> None:
+    """Refuse, before any byte is written, an output larger than the free space of its disk."""
+    existing = Path(path).resolve()
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    free = shutil.disk_usage(existing).free
+    if needed > free:
+        raise UserError(
+            f"{path} needs about {_gigabytes(needed)} and its disk has {_gigabytes(free)} free; {fix}"
+        )
+
+
+def _gigabytes(size: int) -> str:
+    return f"{size / 1e9:.3g} GB"

@@ -18,7 +18,7 @@ from .data.format import load_dataset
 from .data.show import grid_png
 from .domains.display import displayable
 from .errors import UserError, require_at_least
-from .fileio import atomic_write_bytes, refuse_existing
+from .fileio import atomic_write_bytes, atomic_write_text, refuse_existing
 from .trained import load_workspace
 
 
@@ -37,8 +37,8 @@ def show_translations(
     """Translate the first `n` examples of `split` from `source` (a domain, or domains joined by
     '+' to fuse them) into `target` (see the module)."""
     require_at_least([("--n", n, 1)])
-    if out is not None and out.suffix.lower() != ".png":
-        raise UserError(f"--out {out} must end in .png")
+    if out is not None and out.suffix.lower() not in (".png", ".txt"):
+        raise UserError(f"--out {out} must end in .png (image targets) or .txt (text and attribute targets)")
     sources = [name.strip() for name in source.split("+")]
     if len(set(sources)) != len(sources):
         raise UserError(f"--from {source} names a domain twice; fuse different domains, e.g. v+t")
@@ -57,7 +57,7 @@ def show_translations(
     captions = list(examples.captions[:n])
     label = f"{'+'.join(sources)} → {target}"
     if isinstance(translated[0], np.ndarray):
-        if out is None:
+        if out is None or out.suffix.lower() != ".png":
             raise UserError(f"the translations into {target!r} are images: give --out FILE.png")
         images = np.stack([img for pair in zip(truth, translated, strict=True) for img in pair])
         notes = [text for caption in captions for text in (f"truth: {caption}", label)]
@@ -66,5 +66,13 @@ def show_translations(
         atomic_write_bytes(out, grid_png(images, notes, title, cols=2 * pairs_per_row))
         typer.echo(f"wrote {out}")
         return
-    for i in range(n):
-        typer.echo(f"{i}: truth: {truth[i]}\n   {label}: {translated[i]}")
+    lines = "".join(f"{i}: truth: {truth[i]}\n   {label}: {translated[i]}\n" for i in range(n))
+    if out is None:
+        typer.echo(lines, nl=False)
+    elif out.suffix.lower() != ".txt":
+        raise UserError(
+            f"the translations into {target!r} are text: give --out FILE.txt, or no --out to print them"
+        )
+    else:
+        atomic_write_text(out, lines)
+        typer.echo(f"wrote {out}")

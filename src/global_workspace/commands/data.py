@@ -35,6 +35,10 @@ def run_generator(
     force: bool,
 ) -> None:
     """Run a dataset generator with a command's options, showing progress, and say what it wrote."""
+    from ..fileio import require_free_space
+
+    images = sum(counts.values()) * image_size * image_size * 3
+    require_free_space(out, images, "generate fewer examples or choose another disk")
     dataset = generate(
         out, counts, seed=seed, image_size=image_size, workers=workers, force=force, progress=True
     )

@@ -113,9 +113,16 @@ def evaluate(
         "test", help="Split to score (metrics.json for test, metrics_{split}.json else)."
     ),
     device: str = typer.Option("auto", help="auto (the GPU when present), cpu or cuda."),
+    force: bool = typer.Option(False, "--force", help="Replace the metrics file if it exists."),
 ) -> None:
     """Score every member of a trained run: translation, cycles, retrieval, attributes."""
     from ..workspace.run import evaluate_run
 
-    out = evaluate_run(run, split, device)
-    typer.echo(f"wrote {out}")
+    scored = evaluate_run(run, split, device, force=force)
+    if not scored.finished:
+        typer.echo(
+            f"gw evaluate: the run stopped at step {scored.step} of {scored.steps}; these metrics score "
+            "that checkpoint (rerun its `gw train` command with --resume to finish it)",
+            err=True,
+        )
+    typer.echo(f"wrote {scored.file} (step {scored.step})")

@@ -22,7 +22,9 @@ def translate(
     ),
     split: str = typer.Option("test", help="Dataset split the examples come from."),
     n: int = typer.Option(8, "--n", help="Number of examples (the first n of the split)."),
-    out: Path = typer.Option(None, "--out", help="PNG file to write; needed when the target is images."),
+    out: Path = typer.Option(
+        None, "--out", help="File to write: FILE.png for images (needed), FILE.txt for text and attributes."
+    ),
     data: Path = typer.Option(None, "--data", help="The dataset folder, if it moved since training."),
     device: str = typer.Option("auto", help="auto, cpu or cuda."),
     force: bool = FORCE,

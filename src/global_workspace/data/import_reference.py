@@ -101,9 +101,8 @@ def import_reference(
             raise UserError(
                 f"{path / f'{split}_captions.npy'} has {len(text)} captions for {len(labels[split])} labels"
             )
-        captions[split] = [" ".join(str(c.decode() if isinstance(c, bytes) else c).split()) for c in text]
-        if any(not c for c in captions[split]):
-            raise UserError(f"{path / f'{split}_captions.npy'} holds an empty caption")
+        if not our_captions:  # theirs are replaced by ours: never read them
+            captions[split] = _decode_captions(text, path / f"{split}_captions.npy")
     image_size = _read_png(path / splits[0] / "0.png", None).shape[0]
     with atomic_directory(Path(out), force, what="dataset", marker="dataset.json") as tmp:
         for split in splits:
@@ -134,3 +133,17 @@ def import_reference(
         write_info(tmp, info)
         load_dataset(tmp, expect_name=NAME)  # validated before it replaces anything
     return Dataset(out, info)
+
+
+def _decode_captions(text: np.ndarray, file: Path) -> list[str]:
+    """Their captions as one-line strings; bytes must be UTF-8 and no caption may be empty."""
+    try:
+        captions = [" ".join(str(c.decode() if isinstance(c, bytes) else c).split()) for c in text]
+    except UnicodeDecodeError as exc:
+        raise UserError(
+            f"{file} holds a caption that is not UTF-8 text ({exc}); re-export the captions as UTF-8, "
+            "or pass --our-captions to make ours from the labels"
+        ) from exc
+    if any(not c for c in captions):
+        raise UserError(f"{file} holds an empty caption")
+    return captions

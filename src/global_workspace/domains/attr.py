@@ -221,7 +221,15 @@ class AttrDomain(Domain):
         col = {role: labels[:, self.label_columns.index(name)] for role, name in self.roles.items()}
         parts: list[np.ndarray] = []
         if self.n_classes:
-            parts.append(np.eye(self.n_classes)[col["class"].astype(np.int64)])
+            classes = col["class"]
+            bad = ~np.isin(classes, np.arange(self.n_classes))
+            if bad.any():
+                raise UserError(
+                    f"attr.encode: class {classes[bad][0]:g} (row {int(np.argmax(bad))}) is not one of the "
+                    f"{self.n_classes} classes 0..{self.n_classes - 1} this domain was set up with; "
+                    "fix the labels"
+                )
+            parts.append(np.eye(self.n_classes)[classes.astype(np.int64)])
         parts += [self._scale(col[r], r)[:, None] for r in self.before]
         if self.has_rotation:
             parts += [np.cos(col["rotation"])[:, None], np.sin(col["rotation"])[:, None]]

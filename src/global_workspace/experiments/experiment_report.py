@@ -12,7 +12,7 @@ import torch
 
 from ..domains.display import displayable
 from ..errors import UserError
-from ..fileio import read_json
+from ..fileio import read_json, read_npz
 from ..workspace.presets import MemberSpec
 from .ablations import add_ablations_section
 from .efficiency import level_range
@@ -138,8 +138,8 @@ def _load_pictures(
         if folder.name.startswith(".") or not (folder / "members.json").is_file():
             continue
         specs = [MemberSpec.from_json(o) for o in read_json(folder / "members.json", "chunk members")]
-        with np.load(folder / "pictures.npz") as npz:
-            arrays = {k: npz[k] for k in npz.files}
+        fix = f"delete {folder} and rerun the experiment to retrain it"
+        arrays = read_npz(folder / "pictures.npz", "chunk pictures", fix)
         for i, s in enumerate(specs):
             point = None if s.grid is None else point_label(s.grid)
             if s.seed == seed and (s.preset, s.paired) in want and chosen.get((s.preset, s.paired)) == point:

@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 
 from ..device import resolve_device
-from ..errors import require_at_least, require_positive
+from ..errors import UserError, require_at_least, require_positive
 from ..workspace.data import check_domains, load_latent_data, train_fingerprint
 from ..workspace.families import define_preset
 from ..workspace.presets import preset
@@ -92,9 +92,14 @@ def build_config(options: SemiSupervisedOptions, device: torch.device) -> Experi
         )
     )
     require_positive([("--lr", options.lr)])
-    for text in options.define:
-        define_preset(text)
+    defined = [define_preset(text) for text in options.define]
     presets = parse_presets(options.presets)
+    unused = [name for name in defined if name not in presets]
+    if unused:
+        raise UserError(
+            f"--define made preset {unused[0]!r}, which --presets does not list, so it would not train; "
+            f"add it: --presets {options.presets},{unused[0]}"
+        )
     coefficients = {name: preset(name) for name in presets}
     grid, paper_levels = _tuning(options, coefficients)
     data = Path(options.data).resolve()

@@ -78,7 +78,9 @@ class RunConfig:
         }
 
     @classmethod
-    def from_json(cls, obj: Mapping[str, Any], where: Path) -> RunConfig:
+    def from_json(cls, obj: Any, where: Path) -> RunConfig:
+        if not isinstance(obj, Mapping):
+            raise UserError(f"{where} is not a valid run configuration (not a JSON object); retrain the run")
         version = obj.get("format_version")
         if version != RUN_FORMAT_VERSION:
             raise UserError(
@@ -93,8 +95,8 @@ class RunConfig:
                 learn_logit_scale=bool(obj["learn_logit_scale"]),
                 data_fingerprint=str(obj.get("data_fingerprint", "")),
             )
-        except (KeyError, TypeError, ValueError) as exc:
-            raise UserError(f"{where} is not a valid run configuration ({exc!r})") from exc
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise UserError(f"{where} is not a valid run configuration ({exc!r}); retrain the run") from exc
 
     def identity(self) -> dict[str, Any]:
         """The settings a checkpoint depends on (logging and graph capture left out)."""
@@ -227,9 +229,18 @@ def load_weights(run: Path, model: torch.nn.Module) -> int:
             raise UserError(
                 f"{folder} holds weights of another model configuration; retrain the run"
             ) from exc
-        return int(state["step"])
+        return _step_of(state, folder / "state.json")
 
     return _read_current(Path(run), read)
+
+
+def _step_of(state: Any, file: Path) -> int:
+    step = state.get("step") if isinstance(state, dict) else None
+    if isinstance(step, bool) or not isinstance(step, int) or step < 0:
+        raise UserError(
+            f"checkpoint state {file} has no step count ({state!r}); retrain the run with --force"
+        )
+    return step
 
 
 def load_trainer_state(run: Path) -> dict[str, torch.Tensor]:

@@ -203,11 +203,12 @@ def write_metrics(
     metrics: Metrics,
     skipped: dict[str, str] | None = None,
     not_applicable: Mapping[str, str] | None = None,
+    checkpoint: Mapping[str, Any] | None = None,
 ) -> None:
-    """RUN/metrics.json: {"split", "skipped", "not_applicable", "members": [{"member", "spec",
-    "metrics"}]}, atomically. A not-applicable metric (e.g. retrieval without a shared space) is
-    null in every member's metrics, never 0; `not_applicable` maps it to the reason. A NaN or
-    infinite metric is refused: nothing is written."""
+    """RUN/metrics.json: {"split", "checkpoint", "skipped", "not_applicable", "members": [{"member",
+    "spec", "metrics"}]}, atomically; `checkpoint` says which step was scored. A not-applicable
+    metric (e.g. retrieval without a shared space) is null in every member's metrics, never 0;
+    `not_applicable` maps it to the reason. A NaN or infinite metric is refused: nothing is written."""
     rows: list[dict[str, float | None]] = [dict(r) for r in per_member(metrics)]
     labels = [f"{i} ({MemberSpec.from_json(spec).label()})" for i, spec in enumerate(members)]
     require_finite_metrics(
@@ -219,6 +220,7 @@ def write_metrics(
         path,
         {
             "split": split,
+            "checkpoint": dict(checkpoint or {}),
             "skipped": dict(skipped or {}),
             "not_applicable": dict(not_applicable or {}),
             "members": [

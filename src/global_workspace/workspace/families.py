@@ -166,6 +166,8 @@ def define_preset(text: str) -> str:
     name, base = name.strip(), base.strip()
     if not sep or not colon or not name or not base:
         raise UserError(f"--define {text!r}: write NAME=BASE:COEFFICIENTS, e.g. full-ref=full:dcy=1,cy=1")
+    if name.lower() == "all":
+        raise UserError(f"--define {text!r}: 'all' stands for the six presets in --presets; choose a name")
     if name in PRESETS and name not in _DEFINED:
         raise UserError(f"--define {text!r}: {name!r} is a built-in preset; choose another name")
     weights = edited_preset(base, coefs)

@@ -38,12 +38,19 @@ class WorkspaceConfig:
 
     @classmethod
     def from_json(cls, obj: Mapping[str, Any]) -> WorkspaceConfig:
-        return cls(
+        """Read a stored architecture; a size below 1 is a ValueError (an edited or damaged file)."""
+        config = cls(
             domains={str(k): int(v) for k, v in obj["domains"].items()},
             workspace_dim=int(obj["workspace_dim"]),
             width=int(obj["width"]),
             depth=int(obj["depth"]),
         )
+        sizes = {"workspace_dim": config.workspace_dim, "width": config.width, "depth": config.depth}
+        sizes.update({f"domains.{name}": dim for name, dim in config.domains.items()})
+        small = [f"{name} {size}" for name, size in sizes.items() if size < 1]
+        if small:
+            raise ValueError(f"sizes must be at least 1: {', '.join(small)}")
+        return config
 
 
 class GlobalWorkspace(nn.Module):

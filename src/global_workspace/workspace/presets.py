@@ -151,7 +151,7 @@ def parse_coefficients(
         name = name.strip()
         category = ALIASES.get(name, name)
         if not sep or category not in known:
-            names = sorted({*ALIASES, *known})
+            names = sorted({*(alias for alias, c in ALIASES.items() if c in known), *known})
             raise UserError(f"bad coefficient {item!r}: use NAME=VALUE with NAME one of {', '.join(names)}")
         try:
             weight = float(value)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -176,18 +177,39 @@ def check_split(data: Path, domains: Sequence[str], split: str) -> None:
         raise UserError(f"--split {split!r}: {data} has no such split; choose one of {have}")
 
 
-def evaluate_run(run: Path | str, split: str = "test", device: torch.device | str = "auto") -> Path:
-    """Score a trained run on a split and write its metrics file; returns the file."""
+def evaluate_run(
+    run: Path | str, split: str = "test", device: torch.device | str = "auto", force: bool = False
+) -> Scored:
+    """Score a trained run on a split and write its metrics file, which records the step scored."""
     run = Path(run)
     device = resolve_device(device) if isinstance(device, str) else device
-    config, model, _ = load_run_model(run, device)
+    config, model, step = load_run_model(run, device)
     check_run_data(run, config)
     check_split(Path(config.data), config.domains, split)
+    out = metrics_file(run, split)
+    refuse_existing(out, force, "metrics file")
     family = family_of(config.members)
     data = load_latent_data(config.data, config.domains, device, splits=(split,))
     skipped: dict[str, str] = {}
     metrics = family.evaluate(model, data.split(split), data.specs, Path(config.data), split, skipped)
-    out = metrics_file(run, split)
     specs = [m.to_json() for m in config.members]
-    write_metrics(out, split, specs, metrics, skipped, family.not_applicable(config.domains))
-    return out
+    scored = Scored(out, step, config.train.steps)
+    write_metrics(out, split, specs, metrics, skipped, family.not_applicable(config.domains), scored.record())
+    return scored
+
+
+@dataclass(frozen=True)
+class Scored:
+    """Where a run's metrics went, and which checkpoint they score (an interrupted run's is early)."""
+
+    file: Path
+    step: int
+    steps: int
+    """The steps the run was set to train."""
+
+    @property
+    def finished(self) -> bool:
+        return self.step >= self.steps
+
+    def record(self) -> dict[str, Any]:
+        return {"step": self.step, "steps": self.steps, "finished": self.finished}

@@ -157,10 +157,13 @@ class FlatAdamW:
         return {**{f"exp_avg/{n}": t for n, t in m.items()}, **{f"exp_avg_sq/{n}": t for n, t in v.items()}}
 
     def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
-        expected = set(self.state_dict())
-        if set(state) != expected:
-            raise UserError("the checkpoint's optimiser state belongs to another model configuration")
-        for key, view in self.state_dict().items():
+        own = self.state_dict()
+        if set(state) != set(own) or any(state[k].shape != view.shape for k, view in own.items()):
+            raise UserError(
+                "the checkpoint's optimiser state belongs to another model configuration; "
+                "start over with --force"
+            )
+        for key, view in own.items():
             view.copy_(state[key])
 
 
@@ -264,14 +267,15 @@ class Trainer:
         assert self.output is not None
         return self.output
 
-    def check_finite(self, labels: Sequence[str]) -> None:
-        """Raise NonFiniteLoss naming the first member whose loss stopped being finite."""
+    def check_finite(self, labels: Sequence[str], kept: str = "training stopped") -> None:
+        """Raise NonFiniteLoss naming the first member whose loss stopped being finite; `kept` says
+        what survives it."""
         bad = self.first_bad.tolist()
         for k, s in enumerate(bad):
             if s >= 0:
                 raise NonFiniteLoss(
                     f"the loss of member {k} ({labels[k]}) became NaN or infinite in step {s + 1}; "
-                    "training stopped and the last good checkpoint is kept; try a lower --lr"
+                    f"{kept}; try a lower --lr"
                 )
 
     def state_dict(self) -> dict[str, torch.Tensor]:
@@ -280,7 +284,9 @@ class Trainer:
 
     def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
         state = dict(state)
-        step = state.pop("step")
+        step = state.pop("step", None)
+        if step is None or step.shape != self.step.shape:
+            raise UserError("the checkpoint's trainer state has no valid step; start over with --force")
         self.optimizer.load_state_dict(state)
         self.step.copy_(step)
         self.first_bad.fill_(-1)
@@ -381,6 +387,7 @@ def fit(
     step = trainer.host_step
     last = cfg.steps if until is None else min(until, cfg.steps)
     train_seconds, trained = 0.0, 0
+    saved = step if save is not None and step > 0 else None  # a resumed run starts from a checkpoint
     bar = tqdm(total=cfg.steps, initial=step, disable=not progress, unit="step", dynamic_ncols=True)
     try:
         while step < last:
@@ -391,7 +398,12 @@ def fit(
             train_seconds += time.perf_counter() - started
             trained += stop - step
             step = stop
-            trainer.check_finite(labels)
+            trainer.check_finite(
+                labels,
+                "training stopped before any checkpoint was saved"
+                if saved is None
+                else f"training stopped and the checkpoint of step {saved} is kept",
+            )
             if log is not None and (step % max(cfg.log_every, 1) == 0 or step == last):
                 values = {"lr": out.lr, "loss": out.total}
                 values.update(zip(trainer.term_names, out.terms.unbind(0), strict=True))
@@ -404,6 +416,7 @@ def fit(
                         log.write("val", step, metrics)
                 if save is not None:
                     save(step)
+                    saved = step
             bar.set_postfix(loss=f"{total / len(labels):.4g}")
             bar.update(stop - bar.n)
     finally:
