@@ -90,7 +90,8 @@ def read_info(data: Path | str) -> LatentsInfo:
 def check_latents(array: np.ndarray, dim: int, what: str, fix: str) -> None:
     """Refuse latents that are not a non-empty float32 (N, dim) array of finite values."""
     if array.dtype != np.float32 or array.ndim != 2 or array.shape[1] != dim:
-        raise UserError(f"{what} holds {array.dtype} {array.shape}, expected float32 (N, {dim}); {fix}")
+        want = dim if dim > 0 else "dim"
+        raise UserError(f"{what} holds {array.dtype} {array.shape}, expected float32 (N, {want}); {fix}")
     if array.shape[0] == 0:
         raise UserError(f"{what} is empty; every split needs at least one example; {fix}")
     require_finite_rows(array, what, fix)
@@ -129,19 +130,22 @@ def identity_pairs(n: int, n_domains: int) -> np.ndarray:
     return np.repeat(np.arange(n, dtype=np.int64)[:, None], n_domains, axis=1)
 
 
-def _load(file: Path, what: str) -> np.ndarray:
+def load_npy(
+    file: Path, what: str, missing: str = f"is missing; {REBUILD}", fix: str = REBUILD
+) -> np.ndarray:
+    """An .npy array (never a pickle); a missing or unreadable file is a UserError."""
     if not file.is_file():
-        raise UserError(f"{what} {file} is missing; {REBUILD}")
+        raise UserError(f"{what} {file} {missing}")
     try:
         return np.load(file, allow_pickle=False)
     except (ValueError, OSError, EOFError) as exc:
-        raise UserError(f"{what} {file} is corrupted or truncated ({exc}); {REBUILD}") from exc
+        raise UserError(f"{what} {file} is corrupted or not an .npy array ({exc}); {fix}") from exc
 
 
 def load_domain_latents(data: Path, info: LatentsInfo, name: str, split: str) -> np.ndarray:
     """One domain's latents of a split, checked against latents.json."""
     file = Path(data) / "domains" / name / "latents" / f"{split}.npy"
-    array = _load(file, "latents")
+    array = load_npy(file, "latents")
     check_latents(array, info.domains[name], f"latents {file}", REBUILD)
     if array.shape[0] != info.rows[split][name]:
         raise UserError(
@@ -153,7 +157,7 @@ def load_domain_latents(data: Path, info: LatentsInfo, name: str, split: str) ->
 def load_pairs(data: Path, info: LatentsInfo, split: str) -> np.ndarray:
     """The pairs of a split, checked against latents.json and the domains' lengths."""
     file = Path(data) / "pairs" / f"{split}.npy"
-    pairs = _load(file, "pairs")
+    pairs = load_npy(file, "pairs")
     check_pairs(pairs, info.rows[split], f"pairs {file}", REBUILD)
     if pairs.shape[0] != info.pairs[split]:
         raise UserError(
