@@ -134,6 +134,12 @@ def test_train_evaluate_and_load_a_workspace(
     ws = load_workspace(run, member=1)
     test = np.load(data / "domains" / "v" / "latents" / "test.npy")
     assert ws.translate("v", "t", test[:4]).shape == (4, 4)
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exc:
+        main(["translate", str(run), "--from", "v+t", "--to", "attr", "--n", "3", "--device", "cpu"])
+    assert exc.value.code == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 6 and lines[0].startswith("0: truth: [") and "v+t → attr" in lines[1]
 
 
 def test_more_pairs_than_the_folder_has_is_refused(
