@@ -151,3 +151,13 @@ def test_more_pairs_than_the_folder_has_is_refused(
         main([str(a) for a in args])
     assert exc.value.code == 2
     assert "--paired" in one_line_error(capsys)
+
+
+def test_the_experiment_refuses_own_latents_in_one_line(
+    data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["experiment", "semi-supervised", data, "--domains", "v,t", "--out", tmp_path / "exp"]
+    with pytest.raises(SystemExit) as exc:
+        main([str(a) for a in args])
+    assert exc.value.code == 2
+    assert "does not take yet; train and score them with `gw train`" in one_line_error(capsys)
