@@ -7,10 +7,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import one_line_error, tree_bytes
+from workspace_fixtures import write_domain
 
 from global_workspace.cli import main
 from global_workspace.data.build_latents import build_latents, read_pairs_csv
 from global_workspace.data.latents_format import validate_folder
+from global_workspace.data.split_aligned import split_aligned
 from global_workspace.domains.latents import read_spec
 from global_workspace.errors import UserError
 
@@ -131,3 +133,24 @@ def test_cli_refusals_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture
     before = tree_bytes(out)
     assert "already exists; pass --force" in refused(args)
     assert tree_bytes(out) == before
+
+
+def test_a_row_aligned_dataset_splits_into_disjoint_collections_with_true_pairs(tmp_path: Path) -> None:
+    ids = {s: np.arange(n, dtype=np.float32)[:, None] for s, n in (("train", 100), ("val", 10), ("test", 10))}
+    for name, dim in (("v", 3), ("t", 2), ("attr", 4)):
+        write_domain(tmp_path / "aligned", name, {s: np.repeat(x, dim, axis=1) for s, x in ids.items()})
+    alone = {"v": 30, "t": 20, "attr": 10}
+    info = split_aligned(tmp_path / "aligned", tmp_path / "own", alone, {("v", "t"): 15, ("v", "attr"): 12})
+    assert info.rows["train"] == {"v": 57, "t": 35, "attr": 22} and info.pairs == {
+        "train": 27,
+        "val": 10,
+        "test": 10,
+    }
+    seen = {d: np.load(tmp_path / "own" / "domains" / d / "latents" / "train.npy")[:, 0] for d in alone}
+    pairs = np.load(tmp_path / "own" / "pairs" / "train.npy")
+    for row in pairs:  # each pair joins one underlying example
+        assert len({float(seen[d][i]) for d, i in zip(alone, row, strict=True) if i >= 0}) == 1
+    paired = set(seen["v"][pairs[pairs[:, 0] >= 0, 0]].tolist())
+    only = [set(x.tolist()) - paired for x in seen.values()]
+    assert not (only[0] & only[1]) and not (only[0] & only[2]) and not (only[1] & only[2])
+    assert np.array_equal(np.load(tmp_path / "own" / "pairs" / "test.npy")[:, 2], np.arange(10))
