@@ -2,8 +2,10 @@
 
 "Before" is main's step: the task's loss of the sampler's one batch. "After" is today's: the loss
 merged over `Sampler.batches` (one batch for row-aligned data). The same data as own latents with
-identity pairs (`GroupSampler`: one pair group plus an unpaired batch) is timed beside them.
-Setting of bench_train.py (K members, preset full); rounds alternate so load drifts hit all alike.
+identity pairs (`GroupSampler`: one pair group plus an unpaired batch) is timed beside them, and
+a second "before" trainer shows how far two identical trainers differ on this machine.
+Setting of bench_train.py (K members, preset full); rounds alternate, each trainer first in
+turn, so load drifts hit all alike.
 
     PYTHONPATH=src python3 benchmarks/bench_pairs.py [--device cuda] [--members 1]
 """
@@ -74,14 +76,16 @@ def main() -> None:
     trainers = {
         "before (main)": _trainer(BeforeTrainer, Sampler(train, members, BATCH), members, device),
         "after": _trainer(Trainer, Sampler(train, members, BATCH), members, device),
+        "before (main), again": _trainer(BeforeTrainer, Sampler(train, members, BATCH), members, device),
         "own latents, identity pairs": _trainer(
             Trainer, GroupSampler(train, identity.contiguous(), members, BATCH), members, device
         ),
     }
     times: dict[str, list[float]] = {name: [] for name in trainers}
-    for _ in range(args.rounds):
-        for name, trainer in trainers.items():
-            times[name].append(_seconds_per_step(trainer, steps, device))
+    names = list(trainers)
+    for r in range(args.rounds):
+        for name in names[r % len(names) :] + names[: r % len(names)]:  # each goes first in turn
+            times[name].append(_seconds_per_step(trainers[name], steps, device))
     where = (
         torch.cuda.get_device_name(device)
         if device.type == "cuda"
