@@ -15,10 +15,12 @@ import numpy as np
 import typer
 
 from .data.format import load_dataset
+from .data.latents_format import is_own_latents
 from .data.show import grid_png
 from .domains.display import displayable
 from .errors import UserError, require_at_least
 from .fileio import atomic_write_bytes, atomic_write_text, refuse_existing
+from .own_translations import show_latent_translations
 from .trained import load_workspace
 
 
@@ -43,6 +45,11 @@ def show_translations(
     if len(set(sources)) != len(sources):
         raise UserError(f"--from {source} names a domain twice; fuse different domains, e.g. v+t")
     ws = load_workspace(folder, member, device, data)
+    if is_own_latents(ws.data):
+        if out is not None:
+            raise UserError("own latents have no images to draw; leave --out out to print the translations")
+        show_latent_translations(ws, sources, target, split, n)
+        return
     if out is not None:
         refuse_existing(out, force, what="picture")
     source_domains, target_domain = {d: ws.domain(d) for d in sources}, ws.domain(target)

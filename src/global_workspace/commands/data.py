@@ -66,6 +66,34 @@ def simple_shapes(
     run_generator(generate_simple_shapes, out, counts, seed, image_size, workers, force)
 
 
+@app.command("latents")
+def latents(
+    out: Path = typer.Argument(..., help="Folder to create for the latents and pairs."),
+    domain: list[str] = typer.Option(
+        ...,
+        "--domain",
+        help="NAME=TRAIN.npy[,VAL.npy,TEST.npy]: a domain's float32 (N, dim) latents per split, each "
+        "domain its own N (repeatable; the order gives the pair columns).",
+    ),
+    pairs: list[str] = typer.Option(
+        [],
+        "--pairs",
+        help="SPLIT=FILE.npy|FILE.csv: int64 (P, n_domains) rows indexing each domain's latents, -1 "
+        "(or an empty CSV cell) where absent (repeatable; a split without it has no pairs).",
+    ),
+    force: bool = FORCE,
+) -> None:
+    """Make a folder of your own latents: separate collections per domain and a list of pairs."""
+    from ..data.build_latents import build_from_options
+
+    info = build_from_options(out, domain, pairs, force)
+    sizes = "; ".join(
+        f"{s}: {', '.join(f'{d} {n}' for d, n in info.rows[s].items())}, {info.pairs[s]} pairs"
+        for s in info.splits
+    )
+    typer.echo(f"wrote {out} ({sizes})")
+
+
 @app.command("show")
 def show(
     dataset: Path = typer.Argument(..., help="Dataset folder."),

@@ -1,6 +1,8 @@
 """The latents a workspace trains and is evaluated on, loaded once onto the device.
 
-Row i of every domain in a split is the same example, so paired batches are plain index gathers.
+In a dataset made by `gw pretrain`, row i of every domain in a split is the same example, so paired
+batches are plain index gathers. Own latents (`gw data latents`) give each domain its own length
+and list the pairs (own_latents.py).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from pathlib import Path
 import torch
 
 from ..data.format import load_dataset
+from ..data.latents_format import is_own_latents
 from ..domains.latents import LatentSpec, domain_folder, load_latents, read_spec
 from ..errors import UserError
 from ..fileio import update_digest
@@ -25,6 +28,9 @@ class LatentData:
     path: Path
     specs: dict[str, LatentSpec]
     splits: dict[str, dict[str, torch.Tensor]]
+    pairs: dict[str, torch.Tensor] | None = None
+    """Own latents only: split -> (P, n_domains) long pair rows, columns in `specs` order, -1 where
+    absent; None for row-aligned latents."""
 
     def split(self, name: str) -> dict[str, torch.Tensor]:
         if name not in self.splits:
@@ -33,6 +39,10 @@ class LatentData:
 
     def size(self, name: str) -> int:
         return int(next(iter(self.split(name).values())).shape[0])
+
+    def pair_count(self, name: str) -> int:
+        """Paired examples of a split: its pair rows, or every example of row-aligned latents."""
+        return self.size(name) if self.pairs is None else int(self.pairs[name].shape[0])
 
 
 def check_domains(data: Path, domains: Sequence[str]) -> list[str]:
@@ -69,6 +79,10 @@ def load_latent_data(
     """Read DATA/domains/{d}/latents/{split}.npy for every domain and split onto `device`."""
     data = Path(data)
     names = check_domains(data, domains)
+    if is_own_latents(data):
+        from .own_latents import load_own_latents  # it builds a LatentData of this module
+
+        return load_own_latents(data, names, device, splits)
     dataset = load_dataset(data) if (data / "dataset.json").is_file() else None
     specs = {d: read_spec(data, d) for d in names}
     loaded: dict[str, dict[str, torch.Tensor]] = {}
@@ -85,11 +99,14 @@ def load_latent_data(
 
 
 def train_fingerprint(data: Path | str, domains: Sequence[str]) -> str:
-    """A hash of the train latents of `domains`: what a run learns from, wherever DATA lives."""
+    """A hash of the train latents of `domains` (and of own latents' train pairs): what a run learns
+    from, wherever DATA lives."""
     digest = hashlib.blake2b(digest_size=16)
     for name in sorted(domains):
         digest.update(name.encode() + b"\0")
         update_digest(digest, domain_folder(Path(data), name) / "latents" / "train.npy")
+    if is_own_latents(data):
+        update_digest(digest, Path(data) / "pairs" / "train.npy")
     return digest.hexdigest()
 
 

@@ -36,8 +36,9 @@ from .evaluate import write_metrics
 from .families import family_of
 from .losses import active_categories
 from .model import WorkspaceConfig
+from .pair_eval import split_metrics
+from .pair_groups import make_sampler
 from .presets import MemberSpec
-from .sampling import Sampler
 from .trainer import RunLog, Task, TrainConfig, Trainer, fit, member_coefficients
 
 
@@ -123,11 +124,11 @@ def train_workspace(
             )
     family = family_of(config.members)  # the model and task the presets train (families.py)
     task = family.build_task(data.specs, active_categories(config.members), config.learn_logit_scale)
-    check_members(config.members, task, data.size("train"))
+    check_members(config.members, task, data.pair_count("train"))
     _prepare_folder(run, config, force, resume, command)
 
     model = family.build_model(config.workspace, [m.seed for m in config.members]).to(device)
-    sampler = Sampler(data.split("train"), config.members, config.train.batch_size)
+    sampler = make_sampler(data, config.members, config.train.batch_size)
     coefficients = member_coefficients(task.categories, [m.coefficients for m in config.members], device)
     trainer = Trainer(model, task, sampler, coefficients, config.train)
     start = 0
@@ -137,13 +138,12 @@ def train_workspace(
 
     labels = [m.label() for m in config.members]
     log = RunLog(run, start_step=start, tensorboard=tensorboard)
-    val = data.split("val")
     try:
         speed = fit(
             trainer,
             labels,
             log=log,
-            evaluate=lambda m: family.latent_metrics(m, val, data.specs),
+            evaluate=lambda m: split_metrics(data, "val", lambda v: family.latent_metrics(m, v, data.specs)),
             save=lambda step: save_checkpoint(run, model, trainer.state_dict(), step),
             progress=progress,
             until=until,
@@ -191,7 +191,9 @@ def evaluate_run(
     family = family_of(config.members)
     data = load_latent_data(config.data, config.domains, device, splits=(split,))
     skipped: dict[str, str] = {}
-    metrics = family.evaluate(model, data.split(split), data.specs, Path(config.data), split, skipped)
+    metrics = split_metrics(
+        data, split, lambda v: family.evaluate(model, v, data.specs, Path(config.data), split, skipped)
+    )
     specs = [m.to_json() for m in config.members]
     scored = Scored(out, step, config.train.steps)
     write_metrics(out, split, specs, metrics, skipped, family.not_applicable(config.domains), scored.record())

@@ -86,7 +86,8 @@ def pair_permutation(train_size: int, seed: int) -> torch.Tensor:
     return torch.randperm(train_size, generator=torch_generator(seed, "pairs"))
 
 
-def _name_key(*names: object) -> int:
+def name_key(*names: object) -> int:
+    """A 32-bit key of names, mixed into the hashes so that each draw has its own stream."""
     return derive_seed(0, *names) & MASK32
 
 
@@ -110,7 +111,7 @@ class Sampler:
         paired = [m.paired for m in members]
         if any(p < 0 or p > self.train_size for p in paired):
             raise ValueError(f"paired counts {paired} must lie in [0, {self.train_size}]")
-        self.member_keys = torch.tensor([_name_key(m.seed, "batches") for m in members], device=device)
+        self.member_keys = torch.tensor([name_key(m.seed, "batches") for m in members], device=device)
         self.pool = torch.tensor(paired, dtype=torch.long, device=device)
         self.paired_rows = min(batch_size, max(paired))
         self.unpaired_rows = min(batch_size, self.train_size) if unpaired else 0
@@ -120,15 +121,19 @@ class Sampler:
             table[k, : m.paired] = pair_permutation(self.train_size, m.pairing_seed)[: m.paired]
         self.pair_table = table.to(device)  # (K, max paired): train index of member k's pair i
         positions = torch.arange(batch_size, dtype=torch.long)
-        self.paired_keys = mix32(_name_key("paired") ^ mix32(positions[: self.paired_rows])).to(device)
+        self.paired_keys = mix32(name_key("paired") ^ mix32(positions[: self.paired_rows])).to(device)
         self.unpaired_keys = {
-            d: mix32(_name_key("unpaired", d) ^ mix32(positions[: self.unpaired_rows])).to(device)
+            d: mix32(name_key("unpaired", d) ^ mix32(positions[: self.unpaired_rows])).to(device)
             for d in train
         }
         self.train_pool = torch.full((len(members),), self.train_size, dtype=torch.long, device=device)
         weight = torch.arange(self.paired_rows, device=device).unsqueeze(0) < self.pool.unsqueeze(1)
         # None when every member fills the paired batch: the losses then take plain means.
         self.paired_weight = None if bool(weight.all()) else weight.float()
+
+    def batches(self, step: torch.Tensor) -> list[Batch]:
+        """The step's batches for the trainer: row-aligned data make one (pair_groups.py makes several)."""
+        return [self.batch(step)]
 
     def batch(self, step: torch.Tensor) -> Batch:
         """The batch of a step (an int64 scalar tensor on the device)."""
@@ -147,7 +152,7 @@ class Sampler:
         for d, idx in parts.items():
             index = idx[0] if len(idx) == 1 else torch.cat(idx, dim=1)  # (K, P + U)
             latents[d] = self.train[d][index]  # (K, P + U, latent_dim)
-        key = mix32(self.member_keys ^ mix32(step & MASK32) ^ _name_key("task"))
+        key = mix32(self.member_keys ^ mix32(step & MASK32) ^ name_key("task"))
         return Batch(
             latents=latents,
             paired=self.paired_rows,

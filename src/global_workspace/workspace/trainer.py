@@ -26,7 +26,8 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from ..errors import UserError
-from .sampling import Batch, Sampler
+from .pair_groups import merged_loss
+from .sampling import Batch
 
 Terms = dict[str, torch.Tensor]
 
@@ -34,6 +35,13 @@ Terms = dict[str, torch.Tensor]
 def category(term: str) -> str:
     """The coefficient a term is weighted by: the part of its name before the first '/'."""
     return term.split("/", 1)[0]
+
+
+class BatchSource(Protocol):
+    """What the trainer draws a step's data from: row-aligned (sampling.py) or grouped pairs
+    (pair_groups.py)."""
+
+    def batches(self, step: torch.Tensor) -> list[Batch]: ...
 
 
 class Task(Protocol):
@@ -188,7 +196,7 @@ class Trainer:
         self,
         model: nn.Module,
         task: Task,
-        sampler: Sampler,
+        sampler: BatchSource,
         coefficients: torch.Tensor,
         config: TrainConfig,
     ) -> None:
@@ -204,7 +212,7 @@ class Trainer:
         self.step = torch.zeros((), dtype=torch.long, device=device)
         self.first_bad = torch.full((coefficients.shape[0],), -1, dtype=torch.long, device=device)
         with torch.no_grad():
-            terms, _ = task.loss(model, sampler.batch(self.step))
+            terms, _ = self._loss()
         if not terms:
             raise UserError("no loss term has anything to compute: check the coefficients and --paired")
         self.term_names = list(terms)
@@ -218,9 +226,12 @@ class Trainer:
     def host_step(self) -> int:
         return int(self.step.item())
 
+    def _loss(self) -> tuple[Terms, Terms]:
+        """The task's terms and report over the step's batches."""
+        return merged_loss(lambda batch: self.task.loss(self.model, batch), self.sampler.batches(self.step))
+
     def _step(self) -> StepOutput:
-        batch = self.sampler.batch(self.step)
-        terms, report = self.task.loss(self.model, batch)
+        terms, report = self._loss()
         stacked = torch.stack([terms[n] for n in self.term_names])  # (T, K)
         per_member = (stacked * self.weights).sum(dim=0)  # (K,)
         grads = torch.autograd.grad(per_member.sum(), self.params, allow_unused=True, materialize_grads=True)

@@ -1,0 +1,164 @@
+"""Building an own-latents folder (latents_format.py) from a user's arrays: `gw data latents`.
+
+Everything is checked before anything is written, and the folder appears whole or not at all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from ..domains.latents import DOMAIN_FORMAT_VERSION, check_domain_name
+from ..errors import UserError
+from ..fileio import atomic_directory, atomic_write_json, refuse_overlap
+from .latents_format import INFO_FILE, LatentsInfo, check_latents, check_pairs, load_npy
+
+SPLIT_ORDER = ("train", "val", "test")
+"""The splits of `--domain NAME=TRAIN[,VAL,TEST]`, in the order its files are given."""
+
+
+def build_latents(
+    out: Path | str,
+    domains: Mapping[str, Mapping[str, np.ndarray]],
+    pairs: Mapping[str, np.ndarray],
+    force: bool = False,
+) -> LatentsInfo:
+    """Write OUT from domains {name: {split: float32 (N, dim)}} (the pair columns in this order)
+    and pairs {split: int64 (P, n_domains)}; a split without pairs gets an empty list. Refuses,
+    with a UserError naming the fix, anything the format does not allow."""
+    info = _check(domains, pairs)
+    names = list(info.domains)
+    with atomic_directory(Path(out), force, "latents folder", marker=INFO_FILE) as tmp:
+        for name in names:
+            folder = tmp / "domains" / name
+            (folder / "latents").mkdir(parents=True)
+            for split, array in domains[name].items():
+                np.save(folder / "latents" / f"{split}.npy", array)
+            atomic_write_json(folder / "config.json", _domain_config(name, info.domains[name]))
+        (tmp / "pairs").mkdir()
+        for split in info.splits:
+            rows = pairs.get(split, np.zeros((0, len(names)), dtype=np.int64))
+            np.save(tmp / "pairs" / f"{split}.npy", rows)
+        atomic_write_json(tmp / INFO_FILE, info.to_json())
+    return info
+
+
+def _domain_config(name: str, dim: int) -> dict[str, object]:
+    """What `read_spec` and `load_domain` read of a domain whose latents the user brought."""
+    return {
+        "name": name,
+        "kind": "latents",
+        "latent_dim": dim,
+        "loss": {"categorical": 0},
+        "format_version": DOMAIN_FORMAT_VERSION,
+        "settings": {"latent_dim": dim},
+    }
+
+
+def _check(domains: Mapping[str, Mapping[str, np.ndarray]], pairs: Mapping[str, np.ndarray]) -> LatentsInfo:
+    fix = "give float32 (N, dim) arrays of finite values, at least one row per split"
+    if len(domains) < 2:
+        raise UserError(f"a latents folder needs at least two domains, got {len(domains)}; add --domain")
+    names = [check_domain_name(n, "name each --domain with a plain name") for n in domains]
+    splits = list(next(iter(domains.values())))
+    dims: dict[str, int] = {}
+    for name in names:
+        given = domains[name]
+        if list(given) != splits:
+            raise UserError(
+                f"domain {name!r} has splits {', '.join(given)}, {names[0]!r} has {', '.join(splits)}; "
+                "give every domain the same splits"
+            )
+        first = next(iter(given.values()))
+        dims[name] = int(first.shape[1]) if first.ndim == 2 else 0
+        for split, array in given.items():
+            check_latents(array, dims[name], f"domain {name!r} split {split!r}", fix)
+    unknown = sorted(set(pairs) - set(splits))
+    if unknown:
+        raise UserError(
+            f"pairs are given for split {unknown[0]!r}, which no domain has; use {', '.join(splits)}"
+        )
+    rows = {s: {n: int(domains[n][s].shape[0]) for n in names} for s in splits}
+    for split, array in pairs.items():
+        what = f"pairs of split {split!r}"
+        check_pairs(array, rows[split], what, "give one column per domain in --domain order, -1 where absent")
+        if array.shape[0] == 0:
+            raise UserError(f"{what} are empty; leave the split's --pairs out instead")
+    counts = {s: int(pairs[s].shape[0]) if s in pairs else 0 for s in splits}
+    return LatentsInfo(domains=dims, rows=rows, pairs=counts)
+
+
+def parse_domain_option(text: str) -> tuple[str, dict[str, Path]]:
+    """`NAME=TRAIN.npy[,VAL.npy,TEST.npy]` -> (name, {split: file})."""
+    name, sep, files = text.partition("=")
+    paths = [Path(f.strip()) for f in files.split(",") if f.strip()]
+    if not sep or not name.strip() or not 1 <= len(paths) <= len(SPLIT_ORDER):
+        raise UserError(f"--domain {text!r}: write NAME=TRAIN.npy[,VAL.npy,TEST.npy]")
+    return name.strip(), dict(zip(SPLIT_ORDER, paths, strict=False))
+
+
+def parse_pairs_option(text: str) -> tuple[str, Path]:
+    """`SPLIT=FILE(.npy|.csv)` -> (split, file)."""
+    split, sep, file = text.partition("=")
+    if not sep or not split.strip() or Path(file.strip()).suffix.lower() not in (".npy", ".csv"):
+        raise UserError(f"--pairs {text!r}: write SPLIT=FILE.npy or SPLIT=FILE.csv, e.g. train=pairs.csv")
+    return split.strip(), Path(file.strip())
+
+
+def read_npy(file: Path, what: str) -> np.ndarray:
+    return load_npy(file, what, "does not exist; name an existing .npy file", "save it with numpy.save")
+
+
+def read_pairs_csv(file: Path, names: Sequence[str]) -> np.ndarray:
+    """One pair per line, one integer column per domain in `names` order, an empty cell or -1 where
+    absent; a first line naming the domains is a header."""
+    if not file.is_file():
+        raise UserError(f"pairs {file} does not exist; name an existing .csv file")
+    lines = [line for line in file.read_text(encoding="utf-8").splitlines() if line.strip()]
+    if lines and [c.strip() for c in lines[0].split(",")] == list(names):
+        lines = lines[1:]
+    rows = []
+    for number, line in enumerate(lines, start=1):
+        cells = [c.strip() for c in line.split(",")]
+        try:
+            rows.append([int(c) if c else -1 for c in cells])
+        except ValueError:
+            raise UserError(
+                f"pairs {file} line {number} ({line!r}) is not whole numbers; give one index per domain "
+                f"({', '.join(names)}), empty or -1 where absent"
+            ) from None
+        if len(cells) != len(names):
+            raise UserError(
+                f"pairs {file} line {number} has {len(cells)} columns; give one per domain "
+                f"({', '.join(names)})"
+            )
+    return np.array(rows, dtype=np.int64).reshape(len(rows), len(names))
+
+
+def build_from_options(out: Path, domain: Sequence[str], pairs: Sequence[str], force: bool) -> LatentsInfo:
+    """`gw data latents OUT --domain ... --pairs ...`: read the named files, then `build_latents`."""
+    files: dict[str, dict[str, Path]] = {}
+    for text in domain:
+        name, given = parse_domain_option(text)
+        if name in files:
+            raise UserError(f"--domain {name!r} is given twice; name each domain once")
+        files[name] = given
+    pair_files: dict[str, Path] = {}
+    for text in pairs:
+        split, file = parse_pairs_option(text)
+        if split in pair_files:
+            raise UserError(f"--pairs {split!r} is given twice; give one file per split")
+        pair_files[split] = file
+    inputs = {f"{name} {split} file": f for name, g in files.items() for split, f in g.items()}
+    refuse_overlap(out, {**inputs, **{f"{s} pairs file": f for s, f in pair_files.items()}}, "latents folder")
+    arrays = {
+        name: {split: read_npy(f, f"domain {name!r} {split} latents") for split, f in given.items()}
+        for name, given in files.items()
+    }
+    pair_arrays = {
+        split: read_npy(f, "pairs") if f.suffix.lower() == ".npy" else read_pairs_csv(f, list(files))
+        for split, f in pair_files.items()
+    }
+    return build_latents(out, arrays, pair_arrays, force)
