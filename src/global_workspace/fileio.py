@@ -67,7 +67,8 @@ def refuse_overlap(out: Path, inputs: Mapping[str, Path | str | None], what: str
         raise UserError(f"{what} {out} {where} the {name} {given} that this command reads; {fix}")
 
 
-def _check_parent_writable(path: Path) -> None:
+def check_parent_writable(path: Path) -> None:
+    """Create `path`'s parent folder, or refuse in one line when that or writing into it is not allowed."""
     parent = path.resolve().parent
     try:
         parent.mkdir(parents=True, exist_ok=True)
@@ -95,7 +96,7 @@ def _refusal_is_user_error(path: Path) -> Iterator[None]:
 def _atomic_write(path: Path, write: Callable[[BinaryIO], object], suffix: str = "") -> None:
     """Let `write` fill a temporary file beside `path`, then rename it into place."""
     path = Path(path)
-    _check_parent_writable(path)
+    check_parent_writable(path)
     with _refusal_is_user_error(path):
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.resolve().parent)
         try:
@@ -120,7 +121,7 @@ def atomic_directory(
     """
     path = Path(path)
     refuse_existing(path, force, what, marker)
-    _check_parent_writable(path)
+    check_parent_writable(path)
     with _refusal_is_user_error(path):
         tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.resolve().parent))
     os.chmod(tmp, _default_mode(directory=True))

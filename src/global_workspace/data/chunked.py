@@ -23,6 +23,7 @@ from tqdm import tqdm
 
 from ..errors import UserError
 from ..fileio import atomic_directory, atomic_write_text
+from ..locking import exclusive_output
 from .format import SPLITS, DatasetInfo, load_dataset, write_info
 
 
@@ -119,7 +120,10 @@ def write_chunked_dataset(
     `force`, and survives any failure.
     """
     size = info.image_size
-    with atomic_directory(out, force, what="dataset", marker="dataset.json") as tmp:
+    with (
+        exclusive_output(out, "choose another OUT"),
+        atomic_directory(out, force, what="dataset", marker="dataset.json") as tmp,
+    ):
         for split, n in info.splits.items():
             (tmp / split).mkdir()
             open_memmap(tmp / split / "images.npy", mode="w+", dtype=np.uint8, shape=(n, size, size, 3))

@@ -19,6 +19,7 @@ from tqdm import tqdm
 
 from ..errors import UserError
 from ..fileio import atomic_directory, atomic_write_text, refuse_overlap
+from ..locking import exclusive_output
 from ..seeding import numpy_generator
 from .captions import make_captions
 from .format import SPLITS, Dataset, DatasetInfo, load_dataset, write_info
@@ -105,7 +106,10 @@ def import_reference(
         if any(not c for c in captions[split]):
             raise UserError(f"{path / f'{split}_captions.npy'} holds an empty caption")
     image_size = _read_png(path / splits[0] / "0.png", None).shape[0]
-    with atomic_directory(Path(out), force, what="dataset", marker="dataset.json") as tmp:
+    with (
+        exclusive_output(Path(out), "choose another OUT"),
+        atomic_directory(Path(out), force, what="dataset", marker="dataset.json") as tmp,
+    ):
         for split in splits:
             n = len(labels[split])
             (tmp / split).mkdir()

@@ -28,6 +28,7 @@ gathers and writes the results.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
 import hashlib
@@ -58,6 +59,7 @@ from ..fileio import (
     refuse_overlap,
 )
 from ..finite import require_finite_metrics
+from ..locking import exclusive_output
 from ..workspace.data import LatentData, check_same_latents, load_latent_data
 from ..workspace.evaluate import per_member
 from ..workspace.families import family_of, preset_family
@@ -327,6 +329,12 @@ def finished_members(exp: Path) -> dict[str, tuple[Path, int]]:
         for i, obj in enumerate(specs):
             done[member_id(MemberSpec.from_json(obj))] = (folder, i)
     return done
+
+
+def claim_folder(exp: Path, held: contextlib.ExitStack) -> None:
+    """Lock EXP for the rest of `held`, before anything is loaded (refused while another process
+    writes it)."""
+    held.enter_context(exclusive_output(exp))
 
 
 def prepare_folder(exp: Path, config: ExperimentConfig, force: bool) -> list[str]:
@@ -680,42 +688,44 @@ def run_experiment(
     exp = Path(exp)
     refuse_overlap(exp, {"dataset": config.data}, "experiment folder")
     rank, world = distributed.rank_and_world()
-    data = load_latent_data(config.data, config.domains, device)
     members = config.members()
-    done = set(distributed.run_on_rank0_then_share(lambda: prepare_folder(exp, config, force)))
-    todo = [m for m in members if member_id(m) not in done]
-    if rank == 0:
-        if done:
-            say(f"resuming {exp}: {len(members) - len(todo)} of {len(members)} members already done")
-        grid = " × grid points" if config.grid is not None else ""
-        say(
-            f"training {len(todo)} members ({len(config.presets)} presets × {len(config.paired)} pair "
-            f"counts{grid} × {len(config.seeds)} seeds) on {device}"
-            + (f" over {world} processes" if world > 1 else "")
-        )
-    labels, columns = load_labels(Path(config.data))
-    chunks = plan_chunks(todo, config, parts=world)
-    mine = [chunks[i] for i in assign_chunks(chunks, world)[rank]]
-    for i, chunk in enumerate(mine):
-        names = ", ".join(dict.fromkeys(m.preset for m in chunk))
-        desc = f"ensemble {i + 1}/{len(mine)} ({len(chunk)} members: {names})"
-        if world > 1:
-            desc = f"rank {rank} " + desc
-        result = train_chunk(data, chunk, config, labels, columns, progress, desc)
-        write_chunk(exp, result)
-        if rank == 0 or world == 1:
-            say(f"  {desc}: {result.seconds:.0f} s")
-    local_rows = [r for c in mine for r in read_chunk_rows(exp / "chunks" / chunk_id(c))]
-    gathered = distributed.gather_rows(local_rows)
-    if rank != 0:
-        return None
-    assert gathered is not None
-    by_id = {r["member"]: r for r in gathered}
-    for folder in {folder for folder, _ in finished_members(exp).values()}:
-        for r in read_chunk_rows(folder):
-            by_id.setdefault(r["member"], r)
-    rows = [by_id[member_id(m)] for m in members]
-    return finish(exp, config, data, rows, len(todo), time.perf_counter() - start)
+    with contextlib.ExitStack() as held:  # rank 0's lock on EXP, until the results are written
+        distributed.run_on_rank0_then_share(lambda: claim_folder(exp, held))
+        data = load_latent_data(config.data, config.domains, device)
+        done = set(distributed.run_on_rank0_then_share(lambda: prepare_folder(exp, config, force)))
+        todo = [m for m in members if member_id(m) not in done]
+        if rank == 0:
+            if done:
+                say(f"resuming {exp}: {len(members) - len(todo)} of {len(members)} members already done")
+            grid = " × grid points" if config.grid is not None else ""
+            say(
+                f"training {len(todo)} members ({len(config.presets)} presets × {len(config.paired)} pair "
+                f"counts{grid} × {len(config.seeds)} seeds) on {device}"
+                + (f" over {world} processes" if world > 1 else "")
+            )
+        labels, columns = load_labels(Path(config.data))
+        chunks = plan_chunks(todo, config, parts=world)
+        mine = [chunks[i] for i in assign_chunks(chunks, world)[rank]]
+        for i, chunk in enumerate(mine):
+            names = ", ".join(dict.fromkeys(m.preset for m in chunk))
+            desc = f"ensemble {i + 1}/{len(mine)} ({len(chunk)} members: {names})"
+            if world > 1:
+                desc = f"rank {rank} " + desc
+            result = train_chunk(data, chunk, config, labels, columns, progress, desc)
+            write_chunk(exp, result)
+            if rank == 0 or world == 1:
+                say(f"  {desc}: {result.seconds:.0f} s")
+        local_rows = [r for c in mine for r in read_chunk_rows(exp / "chunks" / chunk_id(c))]
+        gathered = distributed.gather_rows(local_rows)
+        if rank != 0:
+            return None
+        assert gathered is not None
+        by_id = {r["member"]: r for r in gathered}
+        for folder in {folder for folder, _ in finished_members(exp).values()}:
+            for r in read_chunk_rows(folder):
+                by_id.setdefault(r["member"], r)
+        rows = [by_id[member_id(m)] for m in members]
+        return finish(exp, config, data, rows, len(todo), time.perf_counter() - start)
 
 
 def finish(

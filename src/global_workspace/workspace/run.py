@@ -19,6 +19,7 @@ from ..device import resolve_device
 from ..domains.latents import domain_folder, read_spec
 from ..errors import UserError
 from ..fileio import atomic_write_json, atomic_write_text, read_json, refuse_existing, refuse_overlap
+from ..locking import exclusive_output
 from .checkpoint import (
     RunConfig,
     check_run_data,
@@ -113,50 +114,51 @@ def train_workspace(
     run = Path(run)
     refuse_overlap(run, {"dataset": config.data}, "run folder")
     device = resolve_device(device) if isinstance(device, str) else device
-    data = load_latent_data(config.data, config.domains, device, splits=("train", "val"))
-    for d, spec in data.specs.items():
-        if config.workspace.domains[d] != spec.latent_dim:
-            raise UserError(
-                f"domain {d!r} has latent size {spec.latent_dim}, the run expects "
-                f"{config.workspace.domains[d]}; the latents were re-pretrained, retrain the run"
+    with exclusive_output(run):
+        data = load_latent_data(config.data, config.domains, device, splits=("train", "val"))
+        for d, spec in data.specs.items():
+            if config.workspace.domains[d] != spec.latent_dim:
+                raise UserError(
+                    f"domain {d!r} has latent size {spec.latent_dim}, the run expects "
+                    f"{config.workspace.domains[d]}; the latents were re-pretrained, retrain the run"
+                )
+        family = family_of(config.members)  # the model and task the presets train (families.py)
+        task = family.build_task(data.specs, active_categories(config.members), config.learn_logit_scale)
+        check_members(config.members, task, data.size("train"))
+        _prepare_folder(run, config, force, resume, command)
+
+        model = family.build_model(config.workspace, [m.seed for m in config.members]).to(device)
+        sampler = Sampler(data.split("train"), config.members, config.train.batch_size)
+        coefficients = member_coefficients(task.categories, [m.coefficients for m in config.members], device)
+        trainer = Trainer(model, task, sampler, coefficients, config.train)
+        start = 0
+        if resume:
+            start = load_weights(run, model)
+            trainer.load_state_dict({k: v.to(device) for k, v in load_trainer_state(run).items()})
+
+        labels = [m.label() for m in config.members]
+        log = RunLog(run, start_step=start, tensorboard=tensorboard)
+        val = data.split("val")
+        try:
+            speed = fit(
+                trainer,
+                labels,
+                log=log,
+                evaluate=lambda m: family.latent_metrics(m, val, data.specs),
+                save=lambda step: save_checkpoint(run, model, trainer.state_dict(), step),
+                progress=progress,
+                until=until,
             )
-    family = family_of(config.members)  # the model and task the presets train (families.py)
-    task = family.build_task(data.specs, active_categories(config.members), config.learn_logit_scale)
-    check_members(config.members, task, data.size("train"))
-    _prepare_folder(run, config, force, resume, command)
-
-    model = family.build_model(config.workspace, [m.seed for m in config.members]).to(device)
-    sampler = Sampler(data.split("train"), config.members, config.train.batch_size)
-    coefficients = member_coefficients(task.categories, [m.coefficients for m in config.members], device)
-    trainer = Trainer(model, task, sampler, coefficients, config.train)
-    start = 0
-    if resume:
-        start = load_weights(run, model)
-        trainer.load_state_dict({k: v.to(device) for k, v in load_trainer_state(run).items()})
-
-    labels = [m.label() for m in config.members]
-    log = RunLog(run, start_step=start, tensorboard=tensorboard)
-    val = data.split("val")
-    try:
-        speed = fit(
-            trainer,
-            labels,
-            log=log,
-            evaluate=lambda m: family.latent_metrics(m, val, data.specs),
-            save=lambda step: save_checkpoint(run, model, trainer.state_dict(), step),
-            progress=progress,
-            until=until,
-        )
-    finally:
-        log.close()
-    summary = {
-        "steps": config.train.steps,
-        "members": len(labels),
-        "steps_per_second": speed,
-        "device": str(device),
-    }
-    atomic_write_json(run / "summary.json", summary)
-    return summary
+        finally:
+            log.close()
+        summary = {
+            "steps": config.train.steps,
+            "members": len(labels),
+            "steps_per_second": speed,
+            "device": str(device),
+        }
+        atomic_write_json(run / "summary.json", summary)
+        return summary
 
 
 def metrics_file(run: Path, split: str) -> Path:
@@ -181,13 +183,14 @@ def evaluate_run(run: Path | str, split: str = "test", device: torch.device | st
     run = Path(run)
     device = resolve_device(device) if isinstance(device, str) else device
     config, model, _ = load_run_model(run, device)
-    check_run_data(run, config)
-    check_split(Path(config.data), config.domains, split)
-    family = family_of(config.members)
-    data = load_latent_data(config.data, config.domains, device, splits=(split,))
-    skipped: dict[str, str] = {}
-    metrics = family.evaluate(model, data.split(split), data.specs, Path(config.data), split, skipped)
-    out = metrics_file(run, split)
-    specs = [m.to_json() for m in config.members]
-    write_metrics(out, split, specs, metrics, skipped, family.not_applicable(config.domains))
-    return out
+    with exclusive_output(run, fix=None):
+        check_run_data(run, config)
+        check_split(Path(config.data), config.domains, split)
+        family = family_of(config.members)
+        data = load_latent_data(config.data, config.domains, device, splits=(split,))
+        skipped: dict[str, str] = {}
+        metrics = family.evaluate(model, data.split(split), data.specs, Path(config.data), split, skipped)
+        out = metrics_file(run, split)
+        specs = [m.to_json() for m in config.members]
+        write_metrics(out, split, specs, metrics, skipped, family.not_applicable(config.domains))
+        return out
