@@ -49,6 +49,8 @@ from safetensors.torch import save_file
 from torch import nn
 from tqdm.auto import tqdm
 
+from ..data.format import SPLITS
+from ..domains.latents import read_spec
 from ..errors import UserError
 from ..fileio import (
     atomic_directory,
@@ -60,6 +62,7 @@ from ..fileio import (
 )
 from ..finite import require_finite_metrics
 from ..locking import exclusive_output
+from ..memory import latent_bytes, require_fits, training_bytes
 from ..workspace.data import LatentData, check_same_latents, load_latent_data
 from ..workspace.evaluate import per_member
 from ..workspace.families import family_of, preset_family
@@ -161,6 +164,12 @@ class ExperimentConfig:
             for point in points[name]
             for seed in self.seeds
         ]
+
+    def workspace(self, latent_dims: dict[str, int]) -> WorkspaceConfig:
+        """The architecture every member shares, given each domain's latent size."""
+        return WorkspaceConfig(
+            domains=latent_dims, workspace_dim=self.workspace_dim, width=self.width, depth=self.depth
+        )
 
     def to_json(self) -> dict[str, Any]:
         """The settings; a grid and paper levels only where used, so that experiments made before
@@ -331,9 +340,20 @@ def finished_members(exp: Path) -> dict[str, tuple[Path, int]]:
     return done
 
 
-def claim_folder(exp: Path, held: contextlib.ExitStack) -> None:
-    """Lock EXP for the rest of `held`, before anything is loaded (refused while another process
-    writes it)."""
+def claim_folder(
+    exp: Path, config: ExperimentConfig, device: torch.device, world: int, held: contextlib.ExitStack
+) -> None:
+    """Before anything is loaded: refuse an experiment whose largest ensemble cannot fit on
+    `device`, then lock EXP for the rest of `held` (refused while another process writes it)."""
+    biggest = max(len(chunk) for chunk in plan_chunks(config.members(), config, parts=world))
+    dims = {d: read_spec(Path(config.data), d).latent_dim for d in config.domains}
+    require_fits(
+        training_bytes(config.workspace(dims), biggest, config.train.batch_size)
+        + latent_bytes(config.data, config.domains, SPLITS),
+        device,
+        f"training ensembles of {biggest} members of width {config.width}",
+        "lower --max-members, or use a smaller --width or --batch-size",
+    )
     held.enter_context(exclusive_output(exp))
 
 
@@ -442,12 +462,7 @@ def train_chunk(
     train = data.split("train")
     device = next(iter(train.values())).device
     family = family_of(members)
-    ws = WorkspaceConfig(
-        domains={d: s.latent_dim for d, s in data.specs.items()},
-        workspace_dim=config.workspace_dim,
-        width=config.width,
-        depth=config.depth,
-    )
+    ws = config.workspace({d: s.latent_dim for d, s in data.specs.items()})
     model = family.build_model(ws, [m.seed for m in members]).to(device)
     active = active_categories(members)
     task = family.build_task(data.specs, active, False)
@@ -690,7 +705,7 @@ def run_experiment(
     rank, world = distributed.rank_and_world()
     members = config.members()
     with contextlib.ExitStack() as held:  # rank 0's lock on EXP, until the results are written
-        distributed.run_on_rank0_then_share(lambda: claim_folder(exp, held))
+        distributed.run_on_rank0_then_share(lambda: claim_folder(exp, config, device, world, held))
         data = load_latent_data(config.data, config.domains, device)
         done = set(distributed.run_on_rank0_then_share(lambda: prepare_folder(exp, config, force)))
         todo = [m for m in members if member_id(m) not in done]

@@ -20,6 +20,7 @@ from ..domains.latents import domain_folder, read_spec
 from ..errors import UserError
 from ..fileio import atomic_write_json, atomic_write_text, read_json, refuse_existing, refuse_overlap
 from ..locking import exclusive_output
+from ..memory import latent_bytes, require_fits, training_bytes
 from .checkpoint import (
     RunConfig,
     check_run_data,
@@ -114,6 +115,13 @@ def train_workspace(
     run = Path(run)
     refuse_overlap(run, {"dataset": config.data}, "run folder")
     device = resolve_device(device) if isinstance(device, str) else device
+    require_fits(
+        training_bytes(config.workspace, len(config.members), config.train.batch_size)
+        + latent_bytes(config.data, config.domains, ("train", "val")),
+        device,
+        f"training {len(config.members)} members of width {config.workspace.width}",
+        "train fewer --ensemble-seeds, or use a smaller --width or --batch-size",
+    )
     with exclusive_output(run):
         data = load_latent_data(config.data, config.domains, device, splits=("train", "val"))
         for d, spec in data.specs.items():
