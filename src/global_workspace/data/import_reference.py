@@ -14,11 +14,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from numpy.lib.format import open_memmap
 from tqdm import tqdm
 
 from ..errors import UserError
-from ..fileio import atomic_directory, atomic_write_text, refuse_overlap
+from ..fileio import allocated_memmap, atomic_directory, atomic_write_text, refuse_overlap
 from ..locking import exclusive_output
 from ..seeding import numpy_generator
 from .captions import make_captions
@@ -113,7 +112,7 @@ def import_reference(
         for split in splits:
             n = len(labels[split])
             (tmp / split).mkdir()
-            images = open_memmap(tmp / split / "images.npy", "w+", np.uint8, (n, image_size, image_size, 3))
+            images = allocated_memmap(tmp / split / "images.npy", np.uint8, (n, image_size, image_size, 3))
             for k in tqdm(range(n), desc=f"import {split}", unit="img", leave=False):
                 images[k] = _read_png(path / split / f"{k}.png", image_size)
             images.flush()
