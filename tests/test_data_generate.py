@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
 import shutil
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +20,7 @@ from global_workspace.data.captions import parse_caption
 from global_workspace.data.format import load_dataset
 from global_workspace.data.simple_shapes import generate_simple_shapes, render_labels
 from global_workspace.errors import UserError
+from global_workspace.fileio import allocated_memmap
 
 
 def _files(folder: Path) -> dict[str, bytes]:
@@ -261,3 +264,48 @@ def test_cli_refuses_an_output_the_system_will_not_create(capsys: pytest.Capture
     assert _gw("data", "simple-shapes", "/proc/gw-ds", "--train", "10") == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and err.startswith("gw: error:") and "/proc/gw-ds" in err
+
+
+def test_a_full_disk_is_one_line_and_leaves_nothing_behind(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The memory-mapped arrays are reserved on disk before any page is written, so a full disk is
+    an error there (here simulated), not a SIGBUS mid-write."""
+
+    def full(*args: object) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "posix_fallocate", full)
+    out = tmp_path / "ds"
+    assert _gw("data", "simple-shapes", str(out), "--train", "10", "--workers", "1") == 2
+    err = one_line_error(capsys)
+    assert f"cannot write {out}: No space left on device on the disk holding {tmp_path}" in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_arrays_are_reserved_on_disk_before_they_are_written(tmp_path: Path) -> None:
+    array = allocated_memmap(tmp_path / "images.npy", np.uint8, (64, 32, 32, 3))
+    size = (tmp_path / "images.npy").stat().st_size
+    assert (tmp_path / "images.npy").stat().st_blocks * 512 >= size  # not a sparse file
+    assert not array.any()
+
+
+def _dead_pid() -> int:
+    """The pid of a process that has exited (and was reaped)."""
+    finished = subprocess.Popen(["true"])
+    finished.wait()
+    return finished.pid
+
+
+def test_a_killed_run_s_temporary_folder_is_removed_by_the_next_run(tmp_path: Path) -> None:
+    out = tmp_path / "ds"
+    dead = _dead_pid()
+    stale = tmp_path / f".ds.tmp-{dead}-abcd1234"
+    (stale / "train").mkdir(parents=True)
+    (stale / "train" / "images.npy").write_bytes(b"\0" * 1000)
+    live = tmp_path / f".ds.tmp-{os.getpid()}-abcd1234"  # a writer still running: kept
+    other = tmp_path / f".other.tmp-{dead}-abcd1234"  # another output's: kept
+    live.mkdir()
+    other.mkdir()
+    assert _gw("data", "simple-shapes", str(out), "--train", "10", "--workers", "1") == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([live.name, other.name, "ds"])

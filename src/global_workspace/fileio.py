@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
+import re
 import shutil
 import tempfile
 import zipfile
@@ -13,6 +15,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 import numpy as np
+from numpy.lib.format import open_memmap
 
 from .errors import UserError
 
@@ -68,7 +71,8 @@ def refuse_overlap(out: Path, inputs: Mapping[str, Path | str | None], what: str
         raise UserError(f"{what} {out} {where} the {name} {given} that this command reads; {fix}")
 
 
-def _check_parent_writable(path: Path) -> None:
+def check_parent_writable(path: Path) -> None:
+    """Create `path`'s parent folder, or refuse in one line when that or writing into it is not allowed."""
     parent = path.resolve().parent
     try:
         parent.mkdir(parents=True, exist_ok=True)
@@ -93,10 +97,25 @@ def _refusal_is_user_error(path: Path) -> Iterator[None]:
         ) from exc
 
 
+@contextlib.contextmanager
+def _full_disk_is_user_error(path: Path) -> Iterator[None]:
+    """Report a disk or quota filling up while `path` is written in one line naming where; other
+    failures of the writing code keep their own meaning."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        raise UserError(
+            f"cannot write {path}: {exc.strerror} on the disk holding {path.resolve().parent}; "
+            "free space there or choose another location"
+        ) from exc
+
+
 def _atomic_write(path: Path, write: Callable[[BinaryIO], object], suffix: str = "") -> None:
     """Let `write` fill a temporary file beside `path`, then rename it into place."""
     path = Path(path)
-    _check_parent_writable(path)
+    check_parent_writable(path)
     with _refusal_is_user_error(path):
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.resolve().parent)
         try:
@@ -121,12 +140,14 @@ def atomic_directory(
     """
     path = Path(path)
     refuse_existing(path, force, what, marker)
-    _check_parent_writable(path)
+    check_parent_writable(path)
+    remove_stale_temporaries(path)
     with _refusal_is_user_error(path):
-        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.resolve().parent))
+        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-{os.getpid()}-", dir=path.resolve().parent))
     os.chmod(tmp, _default_mode(directory=True))
     try:
-        yield tmp
+        with _full_disk_is_user_error(path):
+            yield tmp
         old = None
         if path.exists():
             old = path.with_name(f".{path.name}.old-{os.getpid()}")
@@ -139,6 +160,39 @@ def atomic_directory(
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def remove_stale_temporaries(path: Path) -> None:
+    """Delete the temporary folders of `path` (`.{name}.tmp-{pid}-…`) whose writing process is dead:
+    what a killed run of the same command left behind. A live writer's temporaries are kept."""
+    path = Path(path).resolve()
+    pattern = re.compile(rf"\.{re.escape(path.name)}\.tmp-(\d+)-[^/]*")
+    for entry in path.parent.iterdir():
+        found = pattern.fullmatch(entry.name)
+        if found is not None and entry.is_dir() and not _alive(int(found.group(1))):
+            shutil.rmtree(entry, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+def allocated_memmap(path: Path, dtype: Any, shape: tuple[int, ...]) -> np.memmap:
+    """A new zero-filled .npy memory map whose disk blocks are reserved before anything is written:
+    a sparse file lets a full disk surface as SIGBUS on a page write, which nothing can catch."""
+    array = open_memmap(path, mode="w+", dtype=dtype, shape=shape)
+    fd = os.open(path, os.O_RDWR)
+    try:
+        os.posix_fallocate(fd, 0, os.fstat(fd).st_size)
+    finally:
+        os.close(fd)
+    return array
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:

@@ -34,6 +34,8 @@ from ..domains.attr import column_roles
 from ..domains.latents import LatentSpec
 from ..errors import UserError, require_at_least, require_positive
 from ..fileio import atomic_directory, atomic_write_text, refuse_existing, refuse_overlap
+from ..locking import exclusive_output
+from ..memory import latent_bytes, require_fits
 from ..seeding import derive_seed
 from ..workspace.checkpoint import check_run_data, load_model
 from ..workspace.data import load_latent_data
@@ -448,11 +450,23 @@ def attention_experiment(
         )
     if len(names) < 2:
         raise UserError(f"the attention experiment needs at least two domains, got {names}")
-    data, _ = load_attention_data(Path(config.data), names, device)
-    results = run_attention(model, data, settings, device, progress)
-    results["run"] = str(Path(run).resolve())
-    with atomic_directory(Path(out), force, "experiment folder", marker="results.json") as tmp:
-        if command is not None:
-            atomic_write_text(tmp / "command.txt", command + "\n")
-        write_attention(tmp, results, command)
+    require_fits(
+        grid_bytes(settings.grid_points, len(names)) + latent_bytes(config.data, names, ("train", "test")),
+        device,
+        f"a grid of {settings.grid_points} x {settings.grid_points} noise scales",
+        "choose fewer --grid-points",
+    )
+    with exclusive_output(Path(out)):
+        data, _ = load_attention_data(Path(config.data), names, device)
+        results = run_attention(model, data, settings, device, progress)
+        results["run"] = str(Path(run).resolve())
+        with atomic_directory(Path(out), force, "experiment folder", marker="results.json") as tmp:
+            if command is not None:
+                atomic_write_text(tmp / "command.txt", command + "\n")
+            write_attention(tmp, results, command)
     return results
+
+
+def grid_bytes(points: int, domains: int) -> int:
+    """Memory of the two-sided grid's tables: accuracy and each domain's attention per pair of scales."""
+    return (1 + domains) * points * points * np.dtype(np.float64).itemsize

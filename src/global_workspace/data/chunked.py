@@ -22,7 +22,8 @@ from numpy.lib.format import open_memmap
 from tqdm import tqdm
 
 from ..errors import UserError
-from ..fileio import atomic_directory, atomic_write_text
+from ..fileio import allocated_memmap, atomic_directory, atomic_write_text
+from ..locking import exclusive_output
 from .format import SPLITS, DatasetInfo, load_dataset, write_info
 
 
@@ -119,13 +120,14 @@ def write_chunked_dataset(
     `force`, and survives any failure.
     """
     size = info.image_size
-    with atomic_directory(out, force, what="dataset", marker="dataset.json") as tmp:
+    with (
+        exclusive_output(out, "choose another OUT"),
+        atomic_directory(out, force, what="dataset", marker="dataset.json") as tmp,
+    ):
         for split, n in info.splits.items():
             (tmp / split).mkdir()
-            open_memmap(tmp / split / "images.npy", mode="w+", dtype=np.uint8, shape=(n, size, size, 3))
-            open_memmap(
-                tmp / split / "labels.npy", mode="w+", dtype=np.float32, shape=(n, len(info.label_columns))
-            )
+            allocated_memmap(tmp / split / "images.npy", np.uint8, (n, size, size, 3))
+            allocated_memmap(tmp / split / "labels.npy", np.float32, (n, len(info.label_columns)))
         tasks = list(_tasks(tmp, info.splits, info.seed, size, chunk))
         captions: dict[str, list[str]] = {split: [] for split in info.splits}
         results = _run_chunks(render_chunk, [task for _, task in tasks], workers)

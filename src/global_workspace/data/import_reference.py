@@ -14,11 +14,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from numpy.lib.format import open_memmap
 from tqdm import tqdm
 
 from ..errors import UserError
-from ..fileio import atomic_directory, atomic_write_text, refuse_overlap
+from ..fileio import allocated_memmap, atomic_directory, atomic_write_text, refuse_overlap
+from ..locking import exclusive_output
 from ..seeding import numpy_generator
 from .captions import make_captions
 from .format import SPLITS, Dataset, DatasetInfo, load_dataset, write_info
@@ -104,11 +104,14 @@ def import_reference(
         if not our_captions:  # theirs are replaced by ours: never read them
             captions[split] = _decode_captions(text, path / f"{split}_captions.npy")
     image_size = _read_png(path / splits[0] / "0.png", None).shape[0]
-    with atomic_directory(Path(out), force, what="dataset", marker="dataset.json") as tmp:
+    with (
+        exclusive_output(Path(out), "choose another OUT"),
+        atomic_directory(Path(out), force, what="dataset", marker="dataset.json") as tmp,
+    ):
         for split in splits:
             n = len(labels[split])
             (tmp / split).mkdir()
-            images = open_memmap(tmp / split / "images.npy", "w+", np.uint8, (n, image_size, image_size, 3))
+            images = allocated_memmap(tmp / split / "images.npy", np.uint8, (n, image_size, image_size, 3))
             for k in tqdm(range(n), desc=f"import {split}", unit="img", leave=False):
                 images[k] = _read_png(path / split / f"{k}.png", image_size)
             images.flush()

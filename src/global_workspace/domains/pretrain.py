@@ -21,6 +21,7 @@ from ..data.format import Dataset, load_dataset
 from ..device import resolve_device
 from ..errors import UserError, require_at_least
 from ..fileio import atomic_directory, atomic_save_npy, atomic_write_json, read_json
+from ..locking import exclusive_output
 from .base import Domain
 from .latents import domain_folder, load_latents, read_spec
 from .nets import TorchDomain
@@ -175,31 +176,32 @@ def pretrain(data: Path, config: PretrainConfig) -> dict[str, dict[str, Any]]:
     if config.batch_size is not None:
         require_at_least([("--batch-size", config.batch_size, 1)])
     dataset = load_dataset(data)
-    device = resolve_device(config.device)
-    classes = {name: domain_class(name) for name in config.domains}
-    reuse = [name for name in classes if domain_folder(data, name).exists() and not config.force]
-    for name in reuse:
-        check_existing(data, name, dataset)
-        check_settings(data, name, config)
-    results: dict[str, dict[str, Any]] = {}
-    for name, cls in classes.items():
-        folder = domain_folder(data, name)
-        if name in reuse:
-            _say(f"{name}: reusing {folder} (pass --force to retrain)")
-            results[name] = read_json(folder / "metrics.json", f"domain {name!r} metrics")
-            continue
-        shipped, why = find_shipped(dataset, cls.kind)
-        if shipped is not None and not config.trains:
-            _say(f"{name}: using the {shipped.summary()}; --from-scratch trains one on {data} instead")
-            domain = shipped.load(cls.kind, name)
-            with atomic_directory(folder, force=True, what=f"domain {name!r}") as tmp:
-                results[name] = _install(domain, shipped, dataset, config, str(device), tmp)
-        else:
-            reason = config.trains if shipped is not None else why
-            _say(f"{name}: training on {device}" + (f" ({reason})" if reason else ""))
-            results[name] = _train(cls(name=name), dataset, config, str(device), folder)
-        _say(f"{name}: wrote {folder}")
-    return results
+    with exclusive_output(data, fix=None):
+        device = resolve_device(config.device)
+        classes = {name: domain_class(name) for name in config.domains}
+        reuse = [name for name in classes if domain_folder(data, name).exists() and not config.force]
+        for name in reuse:
+            check_existing(data, name, dataset)
+            check_settings(data, name, config)
+        results: dict[str, dict[str, Any]] = {}
+        for name, cls in classes.items():
+            folder = domain_folder(data, name)
+            if name in reuse:
+                _say(f"{name}: reusing {folder} (pass --force to retrain)")
+                results[name] = read_json(folder / "metrics.json", f"domain {name!r} metrics")
+                continue
+            shipped, why = find_shipped(dataset, cls.kind)
+            if shipped is not None and not config.trains:
+                _say(f"{name}: using the {shipped.summary()}; --from-scratch trains one on {data} instead")
+                domain = shipped.load(cls.kind, name)
+                with atomic_directory(folder, force=True, what=f"domain {name!r}") as tmp:
+                    results[name] = _install(domain, shipped, dataset, config, str(device), tmp)
+            else:
+                reason = config.trains if shipped is not None else why
+                _say(f"{name}: training on {device}" + (f" ({reason})" if reason else ""))
+                results[name] = _train(cls(name=name), dataset, config, str(device), folder)
+            _say(f"{name}: wrote {folder}")
+        return results
 
 
 def _train(

@@ -31,6 +31,7 @@ import torch
 
 from ..errors import UserError, require_at_least, require_positive
 from ..fileio import atomic_write_json, read_json, refuse_foreign
+from ..locking import exclusive_output
 from .runner import SemiSupervisedOptions, run_semi_supervised
 from .semi_supervised import parse_paired, parse_presets
 
@@ -195,10 +196,15 @@ def _experiment_rank(rank: int, world: int, port: int, options: SemiSupervisedOp
 
 def run_demo(options: DemoOptions) -> list[Path]:
     """Run (or continue) every stage; returns the report paths."""
+    check_options(options)
+    with exclusive_output(Path(options.out), "choose another OUT"):
+        return _run_stages(options)
+
+
+def _run_stages(options: DemoOptions) -> list[Path]:
     from ..data.simple_shapes import generate_simple_shapes
     from ..domains.pretrain import PretrainConfig, pretrain
 
-    check_options(options)
     out = Path(options.out)
     timings = _open_folder(options)
 

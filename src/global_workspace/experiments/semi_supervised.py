@@ -28,6 +28,7 @@ gathers and writes the results.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
 import hashlib
@@ -48,6 +49,8 @@ from safetensors.torch import save_file
 from torch import nn
 from tqdm.auto import tqdm
 
+from ..data.format import SPLITS
+from ..domains.latents import read_spec
 from ..errors import UserError
 from ..fileio import (
     atomic_directory,
@@ -58,6 +61,8 @@ from ..fileio import (
     refuse_overlap,
 )
 from ..finite import require_finite_metrics
+from ..locking import exclusive_output
+from ..memory import latent_bytes, require_fits, training_bytes
 from ..workspace.data import LatentData, check_same_latents, load_latent_data
 from ..workspace.evaluate import per_member
 from ..workspace.families import family_of, preset_family
@@ -159,6 +164,12 @@ class ExperimentConfig:
             for point in points[name]
             for seed in self.seeds
         ]
+
+    def workspace(self, latent_dims: dict[str, int]) -> WorkspaceConfig:
+        """The architecture every member shares, given each domain's latent size."""
+        return WorkspaceConfig(
+            domains=latent_dims, workspace_dim=self.workspace_dim, width=self.width, depth=self.depth
+        )
 
     def to_json(self) -> dict[str, Any]:
         """The settings; a grid and paper levels only where used, so that experiments made before
@@ -329,6 +340,23 @@ def finished_members(exp: Path) -> dict[str, tuple[Path, int]]:
     return done
 
 
+def claim_folder(
+    exp: Path, config: ExperimentConfig, device: torch.device, world: int, held: contextlib.ExitStack
+) -> None:
+    """Before anything is loaded: refuse an experiment whose largest ensemble cannot fit on
+    `device`, then lock EXP for the rest of `held` (refused while another process writes it)."""
+    biggest = max(len(chunk) for chunk in plan_chunks(config.members(), config, parts=world))
+    dims = {d: read_spec(Path(config.data), d).latent_dim for d in config.domains}
+    require_fits(
+        training_bytes(config.workspace(dims), biggest, config.train.batch_size)
+        + latent_bytes(config.data, config.domains, SPLITS),
+        device,
+        f"training ensembles of {biggest} members of width {config.width}",
+        "lower --max-members, or use a smaller --width or --batch-size",
+    )
+    held.enter_context(exclusive_output(exp))
+
+
 def prepare_folder(exp: Path, config: ExperimentConfig, force: bool) -> list[str]:
     """Create EXP, or resume an unfinished EXP of the same experiment; returns the ids of the
     members already done (read once, on rank 0, so every rank plans from the same list).
@@ -434,12 +462,7 @@ def train_chunk(
     train = data.split("train")
     device = next(iter(train.values())).device
     family = family_of(members)
-    ws = WorkspaceConfig(
-        domains={d: s.latent_dim for d, s in data.specs.items()},
-        workspace_dim=config.workspace_dim,
-        width=config.width,
-        depth=config.depth,
-    )
+    ws = config.workspace({d: s.latent_dim for d, s in data.specs.items()})
     model = family.build_model(ws, [m.seed for m in members]).to(device)
     active = active_categories(members)
     task = family.build_task(data.specs, active, False)
@@ -680,42 +703,44 @@ def run_experiment(
     exp = Path(exp)
     refuse_overlap(exp, {"dataset": config.data}, "experiment folder")
     rank, world = distributed.rank_and_world()
-    data = load_latent_data(config.data, config.domains, device)
     members = config.members()
-    done = set(distributed.run_on_rank0_then_share(lambda: prepare_folder(exp, config, force)))
-    todo = [m for m in members if member_id(m) not in done]
-    if rank == 0:
-        if done:
-            say(f"resuming {exp}: {len(members) - len(todo)} of {len(members)} members already done")
-        grid = " × grid points" if config.grid is not None else ""
-        say(
-            f"training {len(todo)} members ({len(config.presets)} presets × {len(config.paired)} pair "
-            f"counts{grid} × {len(config.seeds)} seeds) on {device}"
-            + (f" over {world} processes" if world > 1 else "")
-        )
-    labels, columns = load_labels(Path(config.data))
-    chunks = plan_chunks(todo, config, parts=world)
-    mine = [chunks[i] for i in assign_chunks(chunks, world)[rank]]
-    for i, chunk in enumerate(mine):
-        names = ", ".join(dict.fromkeys(m.preset for m in chunk))
-        desc = f"ensemble {i + 1}/{len(mine)} ({len(chunk)} members: {names})"
-        if world > 1:
-            desc = f"rank {rank} " + desc
-        result = train_chunk(data, chunk, config, labels, columns, progress, desc)
-        write_chunk(exp, result)
-        if rank == 0 or world == 1:
-            say(f"  {desc}: {result.seconds:.0f} s")
-    local_rows = [r for c in mine for r in read_chunk_rows(exp / "chunks" / chunk_id(c))]
-    gathered = distributed.gather_rows(local_rows)
-    if rank != 0:
-        return None
-    assert gathered is not None
-    by_id = {r["member"]: r for r in gathered}
-    for folder in {folder for folder, _ in finished_members(exp).values()}:
-        for r in read_chunk_rows(folder):
-            by_id.setdefault(r["member"], r)
-    rows = [by_id[member_id(m)] for m in members]
-    return finish(exp, config, data, rows, len(todo), time.perf_counter() - start)
+    with contextlib.ExitStack() as held:  # rank 0's lock on EXP, until the results are written
+        distributed.run_on_rank0_then_share(lambda: claim_folder(exp, config, device, world, held))
+        data = load_latent_data(config.data, config.domains, device)
+        done = set(distributed.run_on_rank0_then_share(lambda: prepare_folder(exp, config, force)))
+        todo = [m for m in members if member_id(m) not in done]
+        if rank == 0:
+            if done:
+                say(f"resuming {exp}: {len(members) - len(todo)} of {len(members)} members already done")
+            grid = " × grid points" if config.grid is not None else ""
+            say(
+                f"training {len(todo)} members ({len(config.presets)} presets × {len(config.paired)} pair "
+                f"counts{grid} × {len(config.seeds)} seeds) on {device}"
+                + (f" over {world} processes" if world > 1 else "")
+            )
+        labels, columns = load_labels(Path(config.data))
+        chunks = plan_chunks(todo, config, parts=world)
+        mine = [chunks[i] for i in assign_chunks(chunks, world)[rank]]
+        for i, chunk in enumerate(mine):
+            names = ", ".join(dict.fromkeys(m.preset for m in chunk))
+            desc = f"ensemble {i + 1}/{len(mine)} ({len(chunk)} members: {names})"
+            if world > 1:
+                desc = f"rank {rank} " + desc
+            result = train_chunk(data, chunk, config, labels, columns, progress, desc)
+            write_chunk(exp, result)
+            if rank == 0 or world == 1:
+                say(f"  {desc}: {result.seconds:.0f} s")
+        local_rows = [r for c in mine for r in read_chunk_rows(exp / "chunks" / chunk_id(c))]
+        gathered = distributed.gather_rows(local_rows)
+        if rank != 0:
+            return None
+        assert gathered is not None
+        by_id = {r["member"]: r for r in gathered}
+        for folder in {folder for folder, _ in finished_members(exp).values()}:
+            for r in read_chunk_rows(folder):
+                by_id.setdefault(r["member"], r)
+        rows = [by_id[member_id(m)] for m in members]
+        return finish(exp, config, data, rows, len(todo), time.perf_counter() - start)
 
 
 def finish(

@@ -20,6 +20,8 @@ from ..device import resolve_device
 from ..domains.latents import domain_folder, read_spec
 from ..errors import UserError
 from ..fileio import atomic_write_json, atomic_write_text, read_json, refuse_existing, refuse_overlap
+from ..locking import exclusive_output
+from ..memory import latent_bytes, require_fits, training_bytes
 from .checkpoint import (
     RunConfig,
     check_run_data,
@@ -115,49 +117,59 @@ def train_workspace(
     run = Path(run)
     refuse_overlap(run, {"dataset": config.data}, "run folder")
     device = resolve_device(device) if isinstance(device, str) else device
-    data = load_latent_data(config.data, config.domains, device, splits=("train", "val"))
-    for d, spec in data.specs.items():
-        if config.workspace.domains[d] != spec.latent_dim:
-            raise UserError(
-                f"domain {d!r} has latent size {spec.latent_dim}, the run expects "
-                f"{config.workspace.domains[d]}; the latents were re-pretrained, retrain the run"
+    require_fits(
+        training_bytes(config.workspace, len(config.members), config.train.batch_size)
+        + latent_bytes(config.data, config.domains, ("train", "val")),
+        device,
+        f"training {len(config.members)} members of width {config.workspace.width}",
+        "train fewer --ensemble-seeds, or use a smaller --width or --batch-size",
+    )
+    with exclusive_output(run):
+        data = load_latent_data(config.data, config.domains, device, splits=("train", "val"))
+        for d, spec in data.specs.items():
+            if config.workspace.domains[d] != spec.latent_dim:
+                raise UserError(
+                    f"domain {d!r} has latent size {spec.latent_dim}, the run expects "
+                    f"{config.workspace.domains[d]}; the latents were re-pretrained, retrain the run"
+                )
+        family = family_of(config.members)  # the model and task the presets train (families.py)
+        task = family.build_task(data.specs, active_categories(config.members), config.learn_logit_scale)
+        check_members(config.members, task, data.pair_count("train"))
+        _prepare_folder(run, config, force, resume, command)
+
+        model = family.build_model(config.workspace, [m.seed for m in config.members]).to(device)
+        sampler = make_sampler(data, config.members, config.train.batch_size)
+        coefficients = member_coefficients(task.categories, [m.coefficients for m in config.members], device)
+        trainer = Trainer(model, task, sampler, coefficients, config.train)
+        start = 0
+        if resume:
+            start = load_weights(run, model)
+            trainer.load_state_dict({k: v.to(device) for k, v in load_trainer_state(run).items()})
+
+        labels = [m.label() for m in config.members]
+        log = RunLog(run, start_step=start, tensorboard=tensorboard)
+        try:
+            speed = fit(
+                trainer,
+                labels,
+                log=log,
+                evaluate=lambda m: split_metrics(
+                    data, "val", lambda v: family.latent_metrics(m, v, data.specs)
+                ),
+                save=lambda step: save_checkpoint(run, model, trainer.state_dict(), step),
+                progress=progress,
+                until=until,
             )
-    family = family_of(config.members)  # the model and task the presets train (families.py)
-    task = family.build_task(data.specs, active_categories(config.members), config.learn_logit_scale)
-    check_members(config.members, task, data.pair_count("train"))
-    _prepare_folder(run, config, force, resume, command)
-
-    model = family.build_model(config.workspace, [m.seed for m in config.members]).to(device)
-    sampler = make_sampler(data, config.members, config.train.batch_size)
-    coefficients = member_coefficients(task.categories, [m.coefficients for m in config.members], device)
-    trainer = Trainer(model, task, sampler, coefficients, config.train)
-    start = 0
-    if resume:
-        start = load_weights(run, model)
-        trainer.load_state_dict({k: v.to(device) for k, v in load_trainer_state(run).items()})
-
-    labels = [m.label() for m in config.members]
-    log = RunLog(run, start_step=start, tensorboard=tensorboard)
-    try:
-        speed = fit(
-            trainer,
-            labels,
-            log=log,
-            evaluate=lambda m: split_metrics(data, "val", lambda v: family.latent_metrics(m, v, data.specs)),
-            save=lambda step: save_checkpoint(run, model, trainer.state_dict(), step),
-            progress=progress,
-            until=until,
-        )
-    finally:
-        log.close()
-    summary = {
-        "steps": config.train.steps,
-        "members": len(labels),
-        "steps_per_second": speed,
-        "device": str(device),
-    }
-    atomic_write_json(run / "summary.json", summary)
-    return summary
+        finally:
+            log.close()
+        summary = {
+            "steps": config.train.steps,
+            "members": len(labels),
+            "steps_per_second": speed,
+            "device": str(device),
+        }
+        atomic_write_json(run / "summary.json", summary)
+        return summary
 
 
 def metrics_file(run: Path, split: str) -> Path:
@@ -184,20 +196,22 @@ def evaluate_run(
     run = Path(run)
     device = resolve_device(device) if isinstance(device, str) else device
     config, model, step = load_run_model(run, device)
-    check_run_data(run, config)
-    check_split(Path(config.data), config.domains, split)
-    out = metrics_file(run, split)
-    refuse_existing(out, force, "metrics file")
-    family = family_of(config.members)
-    data = load_latent_data(config.data, config.domains, device, splits=(split,))
-    skipped: dict[str, str] = {}
-    metrics = split_metrics(
-        data, split, lambda v: family.evaluate(model, v, data.specs, Path(config.data), split, skipped)
-    )
-    specs = [m.to_json() for m in config.members]
-    scored = Scored(out, step, config.train.steps)
-    write_metrics(out, split, specs, metrics, skipped, family.not_applicable(config.domains), scored.record())
-    return scored
+    with exclusive_output(run, fix=None):
+        check_run_data(run, config)
+        check_split(Path(config.data), config.domains, split)
+        out = metrics_file(run, split)
+        refuse_existing(out, force, "metrics file")
+        family = family_of(config.members)
+        data = load_latent_data(config.data, config.domains, device, splits=(split,))
+        skipped: dict[str, str] = {}
+        metrics = split_metrics(
+            data, split, lambda v: family.evaluate(model, v, data.specs, Path(config.data), split, skipped)
+        )
+        specs = [m.to_json() for m in config.members]
+        scored = Scored(out, step, config.train.steps)
+        not_applicable = family.not_applicable(config.domains)
+        write_metrics(out, split, specs, metrics, skipped, not_applicable, scored.record())
+        return scored
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,84 @@
+"""One writer per output: a command holds an exclusive lock on the folder it writes until it ends.
+
+The lock is a file `.{name}.lock` beside the output (not inside it, so that --force replacing the
+folder cannot replace the lock). It is held with `flock`, which the kernel releases when its holder
+dies, so a lock file left by a killed process blocks nothing; it records the holder's pid and host
+for the refusal message only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+from .errors import UserError
+from .fileio import check_parent_writable
+
+
+def lock_file(path: Path) -> Path:
+    """The lock file of output `path`: a hidden sibling, found the same way however `path` is spelt."""
+    path = Path(path).resolve()
+    return path.with_name(f".{path.name}.lock")
+
+
+@contextlib.contextmanager
+def exclusive_output(path: Path, fix: str | None = "choose another --out") -> Iterator[None]:
+    """Hold the lock on output `path` for the block, or refuse at once when another process holds it.
+
+    `fix` ends the refusal: what the user can do besides waiting (None: nothing else).
+    """
+    path = Path(path)
+    lock = lock_file(path)
+    check_parent_writable(lock)
+    fd = _acquire(lock, path, fix)
+    try:
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()} {socket.gethostname()}\n".encode())
+        yield
+    finally:
+        # Unlinked while still held: a process that opened the old file sees it is gone and retries.
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(lock)
+        os.close(fd)
+
+
+def _acquire(lock: Path, path: Path, fix: str | None) -> int:
+    """An open descriptor of `lock` holding its flock; retried when the holder removed the file
+    between our open and our flock, since that lock guards nothing any more."""
+    while True:
+        try:
+            fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666)
+        except OSError as exc:
+            raise UserError(
+                f"cannot write {path}: its lock file {lock} cannot be created ({exc.strerror}); "
+                "choose a writable location"
+            ) from exc
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = _holder(fd)
+            os.close(fd)
+            also = f" or {fix}" if fix else ""
+            raise UserError(
+                f"{path} is being written by another gw process{holder}; wait for it to finish{also}"
+            ) from None
+        try:
+            current = os.stat(lock).st_ino
+        except FileNotFoundError:
+            current = None
+        if current == os.fstat(fd).st_ino:
+            return fd
+        os.close(fd)
+
+
+def _holder(fd: int) -> str:
+    """' (pid N)', or ' (pid N on HOST)' for another machine; empty before the holder wrote it."""
+    words = os.pread(fd, 256, 0).decode(errors="replace").split()
+    if len(words) != 2 or not words[0].isdigit():
+        return ""
+    pid, host = words
+    return f" (pid {pid})" if host == socket.gethostname() else f" (pid {pid} on {host})"

@@ -1,0 +1,136 @@
+"""Two writers on one output: the second is refused at once; a killed writer's lock blocks nothing."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from conftest import one_line_error, run_cli
+from workspace_fixtures import linear_pair
+
+import global_workspace
+from global_workspace.errors import UserError
+from global_workspace.locking import exclusive_output, lock_file
+
+HOLD = """
+import sys
+from pathlib import Path
+from global_workspace.locking import exclusive_output
+with exclusive_output(Path(sys.argv[1])):
+    print("held", flush=True)
+    sys.stdin.read()
+"""
+
+TINY_DATA = ["--train", "16", "--val", "8", "--test", "8", "--workers", "1"]
+
+
+@pytest.fixture(scope="module")
+def latents(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return linear_pair(tmp_path_factory.mktemp("latents") / "data", n=64)
+
+
+def _holder(path: Path) -> subprocess.Popen[str]:
+    """Another process holding the lock on `path` until its stdin closes (or it is killed)."""
+    env = dict(os.environ, PYTHONPATH=str(Path(global_workspace.__file__).parents[1]))
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD, str(path)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+    return holder
+
+
+@pytest.fixture
+def held(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[tuple[Path, int]]:
+    """(the output another process is writing, that process's pid)."""
+    path = tmp_path / request.param
+    holder = _holder(path)
+    yield path, holder.pid
+    holder.communicate("")
+
+
+def _commands(data: Path, out: Path) -> dict[str, list[str]]:
+    train = ["--domains", "a,b", "--paired", "8", "--steps", "2", "--device", "cpu", "--quiet"]
+    return {
+        "data": ["data", "simple-shapes", str(out), *TINY_DATA],
+        "demo": ["demo", str(out), "--quiet"],
+        "train": ["train", str(data), *train, "--out", str(out)],
+        "resume": ["train", str(data), *train, "--out", str(out), "--resume"],
+        "experiment": [
+            *["experiment", "semi-supervised", str(data), "--domains", "a,b", "--paired", "8"],
+            *["--presets", "tr", "--seeds", "1", "--out", str(out)],
+        ],
+        "pretrain": ["pretrain", str(out), "--quiet"],
+        "evaluate": ["evaluate", str(out), "--device", "cpu"],
+    }
+
+
+@pytest.mark.parametrize("held", ["out"], indirect=True)
+@pytest.mark.parametrize("command", ["data", "demo", "train", "resume", "experiment"])
+def test_a_second_writer_is_refused_at_once(
+    held: tuple[Path, int], command: str, latents: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out, pid = held
+    assert run_cli(_commands(latents, out)[command]) == 2
+    err = one_line_error(capsys)
+    assert f"{out} is being written by another gw process (pid {pid}); wait for it to finish" in err
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("held", ["run"], indirect=True)
+def test_evaluate_waits_for_the_training_of_its_run(
+    held: tuple[Path, int], latents: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A run being trained (here: a trained run whose lock another process holds) is not scored."""
+    run, pid = held
+    args = _commands(latents, tmp_path / "trained")["train"]
+    assert run_cli(args) == 0
+    (tmp_path / "trained").rename(run)
+    assert run_cli(_commands(latents, run)["evaluate"]) == 2
+    assert f"(pid {pid})" in one_line_error(capsys)
+    assert not (run / "metrics.json").exists()
+
+
+def test_pretrain_is_refused_while_its_dataset_is_written(
+    tiny_shapes: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    holder = _holder(tiny_shapes)
+    try:
+        assert run_cli(_commands(tiny_shapes, tiny_shapes)["pretrain"]) == 2
+        assert f"(pid {holder.pid}); wait for it to finish" in one_line_error(capsys)
+        assert not (tiny_shapes / "domains").exists()
+    finally:
+        holder.communicate("")
+    assert not lock_file(tiny_shapes).exists()
+
+
+def test_a_lock_left_by_a_killed_writer_blocks_nothing(tmp_path: Path) -> None:
+    out = tmp_path / "shapes"
+    holder = _holder(out)
+    holder.send_signal(signal.SIGKILL)
+    holder.communicate()
+    assert lock_file(out).read_text().split()[0] == str(holder.pid)  # left behind, but not held
+    assert run_cli(_commands(tmp_path, out)["data"]) == 0
+    assert (out / "dataset.json").is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["shapes"]  # the stale lock file went too
+
+
+def test_one_process_cannot_hold_a_lock_twice_and_a_failure_releases_it(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    refusal = f"^{re.escape(str(out))} is being written .* or choose another --out$"
+    with pytest.raises(RuntimeError), exclusive_output(out):
+        with pytest.raises(UserError, match=refusal), exclusive_output(tmp_path / "." / "out"):
+            pass
+        raise RuntimeError("the command failed")
+    with exclusive_output(out):
+        pass
+    assert list(tmp_path.iterdir()) == []
