@@ -178,6 +178,24 @@ def test_rerun_reuses_and_force_retrains(
     np.testing.assert_array_equal(load_latents(data, "attr", "val"), load_latents(pretrained, "attr", "val"))
 
 
+@pytest.mark.parametrize("damage", ["flip a byte", "delete"])
+def test_a_damaged_weights_file_is_never_reused(
+    damage: str, pretrained: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The weights' hashes in config.json are checked before a domain is reused."""
+    data = tmp_path / "copy"
+    shutil.copytree(pretrained, data)
+    weights = data / "domains" / "v" / "probe" / "weights.safetensors"
+    if damage == "delete":
+        weights.unlink()
+    else:
+        raw = bytearray(weights.read_bytes())
+        raw[-1] ^= 0xFF
+        weights.write_bytes(bytes(raw))
+    code = run_cli(["pretrain", str(data), "--domains", "v", *ARGS])
+    _one_line_error(capsys, code, "probe/weights.safetensors", "missing or damaged", "--force")
+
+
 def _one_line_error(capsys: pytest.CaptureFixture[str], code: int, *words: str) -> None:
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2

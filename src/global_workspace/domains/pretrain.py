@@ -27,7 +27,7 @@ from .latents import domain_folder, load_latents, read_spec
 from .nets import TorchDomain
 from .registry import domain_class
 from .resume import check_identity
-from .shipped import ShippedSet, find_shipped
+from .shipped import ShippedSet, find_shipped, sha256_of
 from .store import dataset_fingerprint, move_to, write_config
 from .training import FitSettings
 
@@ -128,6 +128,14 @@ def check_existing(data: Path, name: str, dataset: Dataset) -> None:
         )
     for split in dataset.info.splits:
         load_latents(data, name, split, dataset)
+    recorded = config.get("weights")
+    for relative, digest in (recorded if isinstance(recorded, dict) else {}).items():
+        file = domain_folder(data, name) / relative
+        if not file.is_file() or sha256_of(file) != digest:
+            raise UserError(
+                f"domain {name!r}: {file} is missing or damaged (it does not match the hash in its "
+                f"config.json); rerun `gw pretrain {data} --domains {name} --force`"
+            )
 
 
 def check_settings(data: Path, name: str, config: PretrainConfig) -> None:
@@ -280,9 +288,14 @@ def _store(
         "command": sys.argv,
         **record,
     }
-    write_config(out, domain, dataset, {"pretrain": run})
+    write_config(out, domain, dataset, {"pretrain": run, "weights": _weight_hashes(out)})
     atomic_write_json(out / "metrics.json", metrics)
     return metrics
+
+
+def _weight_hashes(folder: Path) -> dict[str, str]:
+    """sha256 of every weights file below a domain folder, so a reuse can tell a damaged one."""
+    return {f.relative_to(folder).as_posix(): sha256_of(f) for f in sorted(folder.rglob("*.safetensors"))}
 
 
 def checkpoint_folder(data: Path, name: str) -> Path:
