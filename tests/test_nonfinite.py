@@ -143,6 +143,11 @@ def test_nan_in_a_chunks_weights_or_metrics_is_refused(tmp_path: Path) -> None:
     with pytest.raises(UserError, match=rf"{pattern} is nan.*delete {chunk}"):
         run_semi_supervised(_experiment(data, exp))
     assert not (exp / "results.csv").exists()
+    metrics["members"][1]["translation/a_to_b/latent_mse"] = 1.0
+    metrics["members"][1]["kept_step"] = float("nan")
+    (chunk / "metrics.json").write_text(json.dumps(metrics))
+    with pytest.raises(UserError, match=r"kept_step of member tr/paired=8/seed=1 is nan"):
+        run_semi_supervised(_experiment(data, exp))
 
 
 def test_an_experiment_refuses_a_nan_validation(tmp_path: Path) -> None:
