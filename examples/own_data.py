@@ -86,13 +86,12 @@ def main() -> None:
     parser.add_argument("--collection", type=int, default=10_000, help="Train examples per domain.")
     parser.add_argument("--pairs", type=int, default=1_000, help="True pairs of v-t and of v-attr.")
     parser.add_argument("--seeds", type=int, default=5, help="Members (seeds 0, 1, ...) per run.")
-    parser.add_argument("--steps", type=int, default=1_000, help="Training steps.")
+    parser.add_argument("--steps", type=int, default=2_000, help="Training steps.")
     parser.add_argument("--batch-size", type=int, default=256, help="Rows per batch.")
     args = parser.parse_args()
     shapes, aligned, own = args.root / "shapes", args.root / "aligned", args.root / "own"
     sizes = ["--val", 2000, "--test", 2000, "--seed", 0]
-    # The aligned dataset's train split is the first COLLECTION of the shapes' (same seed); the
-    # val and test splits of the two are the same examples.
+    # Same seed: the two datasets' val and test splits are the same examples; their train splits differ.
     gw(["data", "simple-shapes", shapes, "--train", args.train, *sizes])
     gw(["data", "simple-shapes", aligned, "--train", args.collection, *sizes])
     gw(["pretrain", shapes, "--quiet"])  # the shipped v and t specialists: encoding only
