@@ -14,6 +14,28 @@ from global_workspace.data.simple_shapes import generate_simple_shapes
 TINY_COUNTS = {"train": 256, "val": 64, "test": 64}
 TINY_SEED = 7
 PRETRAIN_STEPS = "v=80,probe=40,t=100,caption=60"
+BRIGHTNESS_PLUGIN = """
+import numpy as np
+import torch
+from global_workspace.domains.base import Domain
+from global_workspace.domains.registry import register_domain
+
+@register_domain
+class Brightness(Domain):
+    kind = "brightness"
+    latent_dim = 1
+
+    def raw(self, split):
+        return split.images
+
+    def encode(self, raw):
+        images = np.asarray(raw, dtype=np.float32) / 255.0
+        return torch.from_numpy(images.reshape(len(images), -1).mean(axis=1, keepdims=True))
+
+    def decode(self, latent):
+        return latent.numpy()
+"""
+"""The README's plugin domain, as a user's my_domains.py: the mean brightness of an image."""
 PRETRAIN_ARGS = ["--steps", PRETRAIN_STEPS, "--batch-size", "64", "--device", "cpu", "--quiet"]
 
 

@@ -5,12 +5,11 @@ from __future__ import annotations
 import math
 import shutil
 import sys
-import textwrap
 from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import one_line_error
+from conftest import BRIGHTNESS_PLUGIN, one_line_error
 from workspace_fixtures import linear_pair
 
 from global_workspace.cli import main
@@ -37,31 +36,7 @@ def test_every_command_has_help(command: list[str], capsys: pytest.CaptureFixtur
 def test_plugin_registers_a_users_domain(
     tiny_shapes: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    (tmp_path / "my_domains.py").write_text(
-        textwrap.dedent(
-            """
-            import numpy as np
-            import torch
-            from global_workspace.domains.base import Domain
-            from global_workspace.domains.registry import register_domain
-
-            @register_domain
-            class Brightness(Domain):
-                kind = "brightness"
-                latent_dim = 1
-
-                def raw(self, split):
-                    return split.images
-
-                def encode(self, raw):
-                    images = np.asarray(raw, dtype=np.float32) / 255.0
-                    return torch.from_numpy(images.reshape(len(images), -1).mean(axis=1, keepdims=True))
-
-                def decode(self, latent):
-                    return latent.numpy()
-            """
-        )
-    )
+    (tmp_path / "my_domains.py").write_text(BRIGHTNESS_PLUGIN)
     monkeypatch.syspath_prepend(str(tmp_path))
     data = tmp_path / "shapes"
     shutil.copytree(tiny_shapes, data)

@@ -30,6 +30,13 @@ def pretrain(
         help="Train every specialist on DATA, even where a shipped one fits it (Simple Shapes at 32x32; "
         "`gw specialists list`). --steps, --batch-size and --seed imply it.",
     ),
+    raw: list[str] = typer.Option(
+        [],
+        "--raw",
+        help="NAME=TRAIN[,VAL,TEST]: domain NAME encodes these files (.npy, .txt lines, or what its "
+        "read_raw reads), one example per example of the split, instead of what it reads from DATA "
+        "(repeatable).",
+    ),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bars."),
 ) -> None:
     """Store frozen specialists in DATA/domains/{name}/ with weights, metrics and latents.
@@ -41,6 +48,7 @@ def pretrain(
     it was trained with are refused (pass --force to retrain it)."""
     from ..domains.pretrain import PretrainConfig, parse_domains, parse_steps
     from ..domains.pretrain import pretrain as run
+    from ..domains.raw_files import parse_raw_options
 
     config = PretrainConfig(
         domains=parse_domains(domains),
@@ -51,6 +59,7 @@ def pretrain(
         force=force,
         progress=not quiet,
         from_scratch=from_scratch,
+        raw=parse_raw_options(raw),
     )
     results = run(data, config)
     for name, metrics in results.items():

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..domains.latent_loss import LatentLoss
 from ..domains.latents import DOMAIN_FORMAT_VERSION, check_domain_name
 from ..errors import UserError
 from ..fileio import atomic_directory, atomic_write_json, refuse_overlap
@@ -24,11 +25,14 @@ def build_latents(
     domains: Mapping[str, Mapping[str, np.ndarray]],
     pairs: Mapping[str, np.ndarray],
     force: bool = False,
+    losses: Mapping[str, LatentLoss] | None = None,
 ) -> LatentsInfo:
     """Write OUT from domains {name: {split: float32 (N, dim)}} (the pair columns in this order)
     and pairs {split: int64 (P, n_domains)}; a split without pairs gets an empty list. Refuses,
-    with a UserError naming the fix, anything the format does not allow."""
+    with a UserError naming the fix, anything the format does not allow. `losses` keeps a domain's
+    latent loss (a one-hot block scored by cross-entropy); the others are plain MSE."""
     info = _check(domains, pairs)
+    losses = losses or {}
     names = list(info.domains)
     with atomic_directory(Path(out), force, "latents folder", marker=INFO_FILE) as tmp:
         for name in names:
@@ -36,7 +40,10 @@ def build_latents(
             (folder / "latents").mkdir(parents=True)
             for split, array in domains[name].items():
                 np.save(folder / "latents" / f"{split}.npy", array)
-            atomic_write_json(folder / "config.json", _domain_config(name, info.domains[name]))
+            atomic_write_json(
+                folder / "config.json",
+                _domain_config(name, info.domains[name], losses.get(name, LatentLoss())),
+            )
         (tmp / "pairs").mkdir()
         for split in info.splits:
             rows = pairs.get(split, np.zeros((0, len(names)), dtype=np.int64))
@@ -45,13 +52,13 @@ def build_latents(
     return info
 
 
-def _domain_config(name: str, dim: int) -> dict[str, object]:
+def _domain_config(name: str, dim: int, loss: LatentLoss) -> dict[str, object]:
     """What `read_spec` and `load_domain` read of a domain whose latents the user brought."""
     return {
         "name": name,
         "kind": "latents",
         "latent_dim": dim,
-        "loss": {"categorical": 0},
+        "loss": loss.to_json(),
         "format_version": DOMAIN_FORMAT_VERSION,
         "settings": {"latent_dim": dim},
     }

@@ -3,7 +3,8 @@
 The train examples are dealt out, seeded and disjointly: each pair group (a, b) gets its count of
 examples that both a and b see, paired; each domain then gets its count of examples that only it
 sees. Val and test stay whole and row-aligned (identity pairs), so scores compare with runs on the
-row-aligned dataset itself.
+row-aligned dataset itself; each domain keeps its latent loss (attr's class block stays categorical)
+so that training and scores mean the same on both.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..domains.latents import load_latents
+from ..domains.latents import load_latents, read_spec
 from ..errors import UserError
 from ..seeding import numpy_generator
 from .build_latents import build_latents
@@ -67,4 +68,5 @@ def split_aligned(
     }
     if rows:
         all_pairs["train"] = np.concatenate(rows)
-    return build_latents(out, domains, all_pairs, force)
+    losses = {d: read_spec(Path(data), d).loss for d in names}
+    return build_latents(out, domains, all_pairs, force, losses)

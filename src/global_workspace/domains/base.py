@@ -15,6 +15,7 @@ import torch
 
 from ..data.format import Dataset, Split
 from .latent_loss import LatentLoss
+from .raw_files import read_raw_file
 
 
 class Domain(ABC):
@@ -34,6 +35,11 @@ class Domain(ABC):
     @abstractmethod
     def raw(self, split: Split) -> Any:
         """The raw input of this domain in a dataset split (images, labels, captions, ...)."""
+
+    def read_raw(self, file: Path) -> Any:
+        """The raw input held in a file a user names (`gw pretrain --raw`), in the form `raw`
+        returns. Default: an .npy array or a .txt file's lines; override for other formats."""
+        return read_raw_file(file)
 
     @abstractmethod
     def encode(self, raw: Any) -> torch.Tensor:

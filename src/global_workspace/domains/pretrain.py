@@ -25,6 +25,7 @@ from ..locking import exclusive_output
 from .base import Domain
 from .latents import domain_folder, load_latents, read_spec
 from .nets import TorchDomain
+from .raw_files import RawFiles, check_raw_files, check_raw_length
 from .registry import domain_class
 from .resume import check_identity
 from .shipped import ShippedSet, find_shipped, sha256_of
@@ -55,6 +56,8 @@ class PretrainConfig:
     progress: bool = True
     from_scratch: bool = False
     """Train even where a shipped specialist fits the dataset (shipped.py)."""
+    raw: RawFiles = field(default_factory=dict)
+    """domain -> split -> file: what the domain encodes for that split instead of `raw(split)`."""
 
     @property
     def train_batch_size(self) -> int:
@@ -154,6 +157,12 @@ def check_settings(data: Path, name: str, config: PretrainConfig) -> None:
             f"{record['shipped']!r}; pass --force with {config.trains.removesuffix(' given')} "
             f"to train one on {data}"
         )
+    asked_raw = {s: str(f) for s, f in config.raw.get(name, {}).items()}
+    if asked_raw and record.get("raw", {}) != asked_raw:
+        raise UserError(
+            f"domain {name!r} in {domain_folder(data, name)} encodes other raw data than --raw names; "
+            "pass --force to encode those files, or leave --raw out to reuse it"
+        )
     trained = record.get("trained")
     if trained == {}:
         return
@@ -187,6 +196,7 @@ def pretrain(data: Path, config: PretrainConfig) -> dict[str, dict[str, Any]]:
     with exclusive_output(data, fix=None):
         device = resolve_device(config.device)
         classes = {name: domain_class(name) for name in config.domains}
+        check_raw_files(config.raw, config.domains, dataset.info.splits)
         reuse = [name for name in classes if domain_folder(data, name).exists() and not config.force]
         for name in reuse:
             check_existing(data, name, dataset)
@@ -270,8 +280,14 @@ def _store(
 ) -> dict[str, Any]:
     """Encode every split with `domain` and write config.json / metrics.json into `out`."""
     encode_start = time.perf_counter()
+    files = config.raw.get(domain.name, {})
     for split in dataset.info.splits:
-        latents = domain.encode(domain.raw(dataset.split(split))).detach().cpu().numpy().astype(np.float32)
+        if split in files:
+            raw = domain.read_raw(files[split])
+            check_raw_length(raw, files[split], split, dataset.info.splits[split])
+        else:
+            raw = domain.raw(dataset.split(split))
+        latents = domain.encode(raw).detach().cpu().numpy().astype(np.float32)
         expected = (dataset.info.splits[split], domain.latent_dim)
         if latents.shape != expected:
             raise RuntimeError(
@@ -287,6 +303,7 @@ def _store(
         "device": device,
         "command": sys.argv,
         **record,
+        **({"raw": {s: str(f) for s, f in files.items()}} if files else {}),
     }
     write_config(out, domain, dataset, {"pretrain": run, "weights": _weight_hashes(out)})
     atomic_write_json(out / "metrics.json", metrics)
