@@ -378,7 +378,7 @@ def _plain_group_terms(
     model: GlobalWorkspace, task: BroadcastTask, group: Group, key: torch.Tensor
 ) -> dict[str, torch.Tensor]:
     """The broadcast loss of one group, one subset at a time, with the same fusion weights."""
-    from global_workspace.workspace.broadcast import _row_mean
+    from global_workspace.workspace.losses import weighted_mean
 
     names = [d for d in model.domain_names if d in group.latents]
     every = model.domain_names
@@ -398,7 +398,7 @@ def _plain_group_terms(
         label = "+".join(subset)
         for t in names:
             cat = "demi_cycle" if subset == (t,) else "translation" if t not in subset else "fused"
-            loss = _row_mean(task.specs[t].loss(dec[t], u[t]).unsqueeze(1), group.weight)[:, 0]
+            loss = weighted_mean(task.specs[t].loss(dec[t], u[t]).unsqueeze(1), group.weight)[:, 0]
             terms[f"{cat}/{group.name}/{label}_to_{t}"] = loss
         if s < n_cyc:
             assert cyc_u is not None
@@ -408,7 +408,7 @@ def _plain_group_terms(
             re = {d: model.encode(d, task.specs[d].loss.as_latent(dec[d])) for d in out}
             z2 = model.fused_state(re, {d: beta[..., every.index(d)] for d in out}, learn_gates=False)
             for t in subset:
-                loss = _row_mean(task.specs[t].loss(model.decode(t, z2), u[t]).unsqueeze(1), group.weight)
+                loss = weighted_mean(task.specs[t].loss(model.decode(t, z2), u[t]).unsqueeze(1), group.weight)
                 terms[f"cycle/{group.name}/{label}_to_{t}"] = loss[:, 0]
     return terms
 

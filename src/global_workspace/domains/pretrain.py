@@ -8,6 +8,7 @@ what it trains.
 
 from __future__ import annotations
 
+import functools
 import shutil
 import sys
 import time
@@ -21,6 +22,7 @@ from ..data.format import Dataset, load_dataset
 from ..device import resolve_device
 from ..errors import UserError, require_at_least
 from ..fileio import atomic_directory, atomic_save_npy, atomic_write_json, read_json
+from ..say import say
 from .base import Domain
 from .latents import domain_folder, load_latents, read_spec
 from .nets import TorchDomain
@@ -300,5 +302,4 @@ def _identity(domain: Domain, dataset: Dataset, config: PretrainConfig) -> dict[
     }
 
 
-def _say(text: str) -> None:
-    print(f"gw pretrain: {text}", file=sys.stderr, flush=True)
+_say = functools.partial(say, "pretrain")

@@ -13,12 +13,12 @@ import torch
 from ..domains.display import displayable
 from ..errors import UserError
 from ..fileio import read_json
-from ..workspace.presets import MemberSpec
+from ..workspace.presets import MemberSpec, point_label
 from .ablations import add_ablations_section
 from .efficiency import level_range
 from .figures import efficiency_figure, experiment_figures
 from .fusion_report import add_fused_inputs_section
-from .grid import chosen_points, point_label
+from .grid import chosen_points
 from .report import Report
 
 if TYPE_CHECKING:

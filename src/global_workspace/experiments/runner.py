@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import sys
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -10,6 +10,7 @@ import torch
 
 from ..device import resolve_device
 from ..errors import require_at_least, require_positive
+from ..say import say
 from ..workspace.data import check_domains, load_latent_data, train_fingerprint
 from ..workspace.families import define_preset
 from ..workspace.presets import preset
@@ -71,12 +72,11 @@ class SemiSupervisedOptions:
     """Loss levels of the paper's reading of the ratio, `0.6,0.8`; empty: a few inside the curves."""
 
 
-def _say(text: str) -> None:
-    print(f"gw experiment: {text}", file=sys.stderr, flush=True)
+_say = functools.partial(say, "experiment")
 
 
-def build_config(options: SemiSupervisedOptions, device: torch.device) -> ExperimentConfig:
-    """Check every option before any work; UserError names the first bad one."""
+def check_numbers(options: SemiSupervisedOptions) -> None:
+    """The checks that need no data, so that the demo can make them before it writes anything."""
     require_at_least(
         (
             ("--seeds", options.seeds, 1),
@@ -92,6 +92,11 @@ def build_config(options: SemiSupervisedOptions, device: torch.device) -> Experi
         )
     )
     require_positive([("--lr", options.lr)])
+
+
+def build_config(options: SemiSupervisedOptions, device: torch.device) -> ExperimentConfig:
+    """Check every option before any work; UserError names the first bad one."""
+    check_numbers(options)
     for text in options.define:
         define_preset(text)
     presets = parse_presets(options.presets)

@@ -63,7 +63,7 @@ from ..workspace.evaluate import per_member
 from ..workspace.families import family_of, preset_family
 from ..workspace.losses import active_categories
 from ..workspace.model import GlobalWorkspace, WorkspaceConfig
-from ..workspace.presets import MemberSpec, preset, step_cost
+from ..workspace.presets import MemberSpec, point_label, preset, step_cost
 from ..workspace.sampling import Sampler
 from ..workspace.trainer import TrainConfig, Trainer, member_coefficients
 from . import ablations, distributed
@@ -83,7 +83,6 @@ from .grid import (
     WEIGHT_DECAY,
     Grid,
     point_coefficients,
-    point_label,
     select_points,
 )
 
@@ -206,11 +205,6 @@ def parse_select_on(text: str, domains: Sequence[str]) -> str:
     return ",".join(chosen)
 
 
-def member_id(spec: MemberSpec) -> str:
-    base = f"{spec.preset}/paired={spec.paired}/seed={spec.seed}"
-    return base if spec.grid is None else f"{base}/grid={point_label(spec.grid)}"
-
-
 def parse_paired(text: str, train_size: int) -> list[int]:
     """`250,1000,ALL` -> sorted distinct counts; ALL is the whole train split."""
     counts: set[int] = set()
@@ -259,7 +253,7 @@ def parse_presets(text: str) -> list[str]:
 
 
 def chunk_id(members: Sequence[MemberSpec]) -> str:
-    text = "|".join(member_id(m) for m in members)
+    text = "|".join(m.label() for m in members)
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
@@ -325,7 +319,7 @@ def finished_members(exp: Path) -> dict[str, tuple[Path, int]]:
     for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
         specs = read_json(folder / "members.json", "chunk members")
         for i, obj in enumerate(specs):
-            done[member_id(MemberSpec.from_json(obj))] = (folder, i)
+            done[MemberSpec.from_json(obj).label()] = (folder, i)
     return done
 
 
@@ -399,7 +393,7 @@ def _check_validation(
     if bool(bad.any()):
         k = int(bad.nonzero()[0])
         raise UserError(
-            f"member {member_id(members[k])}: its validation translation loss is {float(loss[k])} at "
+            f"member {members[k].label()}: its validation translation loss is {float(loss[k])} at "
             f"step {step}; check the val latents, or try a lower --lr"
         )
 
@@ -465,7 +459,7 @@ def train_chunk(
         bar.update(n)
         if done % every and done < config.train.steps:
             continue
-        trainer.check_finite([member_id(m) for m in members])
+        trainer.check_finite([m.label() for m in members])
         if select:
             with torch.no_grad():
                 val = family.latent_metrics(model, data.split("val"), data.specs)
@@ -517,7 +511,7 @@ def train_chunk(
                 if a != b:
                     pictures[f"{a}_to_{b}"] = model.translate(a, b, rows[a]).cpu().numpy()  # type: ignore[operator]
     require_finite_metrics(
-        metrics, [member_id(m) for m in members], "", "the chunk is not written; try a lower --lr"
+        metrics, [m.label() for m in members], "", "the chunk is not written; try a lower --lr"
     )
     weights = {k: v.detach().to("cpu", copy=True).contiguous() for k, v in model.state_dict().items()}
     return ChunkResult(list(members), metrics, pictures, weights, time.perf_counter() - start, family.name)
@@ -544,13 +538,13 @@ def read_chunk_rows(folder: Path) -> list[dict[str, Any]]:
     metrics = read_json(folder / "metrics.json", "chunk metrics")["members"]
     require_finite_metrics(
         metrics,
-        [member_id(s) for s in specs],
+        [s.label() for s in specs],
         f"{folder / 'metrics.json'}: ",
         f"delete {folder} and rerun the experiment to retrain its members",
     )
     return [
         {
-            "member": member_id(s),
+            "member": s.label(),
             "preset": s.preset,
             "paired": s.paired,
             "seed": s.seed,
@@ -683,7 +677,7 @@ def run_experiment(
     data = load_latent_data(config.data, config.domains, device)
     members = config.members()
     done = set(distributed.run_on_rank0_then_share(lambda: prepare_folder(exp, config, force)))
-    todo = [m for m in members if member_id(m) not in done]
+    todo = [m for m in members if m.label() not in done]
     if rank == 0:
         if done:
             say(f"resuming {exp}: {len(members) - len(todo)} of {len(members)} members already done")
@@ -714,7 +708,7 @@ def run_experiment(
     for folder in {folder for folder, _ in finished_members(exp).values()}:
         for r in read_chunk_rows(folder):
             by_id.setdefault(r["member"], r)
-    rows = [by_id[member_id(m)] for m in members]
+    rows = [by_id[m.label()] for m in members]
     return finish(exp, config, data, rows, len(todo), time.perf_counter() - start)
 
 

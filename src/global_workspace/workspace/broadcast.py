@@ -45,7 +45,7 @@ from torch import nn
 from ..domains.latents import LatentSpec
 from ..errors import UserError
 from ..seeding import derive_seed
-from .losses import Terms, contrastive_loss, workspace_parameters
+from .losses import Terms, contrastive_loss, weighted_mean, workspace_parameters
 from .model import GlobalWorkspace
 from .presets import BACK_TRANSLATION, CONTRASTIVE, CYCLE, DEMI_CYCLE, FUSED, GATE_TERMS, TRANSLATION
 from .sampling import MASK32, Batch
@@ -126,14 +126,6 @@ def group_key(group: Group) -> int:
 def _times(weight: torch.Tensor | None, factor: torch.Tensor) -> torch.Tensor:
     """Row weights (K, B) scaled by `factor` (K, B); None stands for all ones."""
     return factor if weight is None else weight * factor
-
-
-def _row_mean(loss: torch.Tensor, weight: torch.Tensor | None) -> torch.Tensor:
-    """(K, S, B) per-example losses -> (K, S) means over the rows of weight 1."""
-    if weight is None:
-        return loss.mean(dim=-1)
-    w = weight.unsqueeze(1)
-    return (loss * w).sum(dim=-1) / w.sum(dim=-1).clamp_min(1.0)
 
 
 class BroadcastTask:
@@ -220,7 +212,7 @@ class BroadcastTask:
         decoded = {d: model.decode(d, z.flatten(1, 2)).unflatten(1, z.shape[1:3]) for d in model.domain_names}
 
         for t in names:
-            loss = _row_mean(self.specs[t].loss(decoded[t], u[t].unsqueeze(1)), group.weight)  # (K, S)
+            loss = weighted_mean(self.specs[t].loss(decoded[t], u[t].unsqueeze(1)), group.weight)  # (K, S)
             for s, subset in enumerate(subsets):
                 if subset == (t,):
                     cat = DEMI_CYCLE
@@ -255,7 +247,7 @@ class BroadcastTask:
         z = self._fuse(model, enc, subset_mask(len(names), key.device), key, "fuse", learn_gates=True)
         for t in names:
             pred = model.decode_frozen(t, z.flatten(1, 2)).unflatten(1, z.shape[1:3])  # (K, S, B, dim)
-            loss = _row_mean(self.specs[t].loss(pred, u[t].unsqueeze(1)), group.weight)  # (K, S)
+            loss = weighted_mean(self.specs[t].loss(pred, u[t].unsqueeze(1)), group.weight)  # (K, S)
             for s, subset in enumerate(subsets):
                 if len(subset) > 1:
                     self._add(terms, f"{GATE_TERMS}/{subset_name(subset)}_to_{t}", loss[:, s])
@@ -309,7 +301,9 @@ class BroadcastTask:
         z = self._fuse(model, enc, outside, key, "cycle", learn_gates=False).flatten(1, 2)  # (K, C·B, ws)
         for t in names:
             pred = model.decode(t, z).unflatten(1, (n_cyc, -1))  # (K, C, B, dim)
-            loss = _row_mean(self.specs[t].loss(pred, group.latents[t].unsqueeze(1)), group.weight)  # (K, C)
+            loss = weighted_mean(
+                self.specs[t].loss(pred, group.latents[t].unsqueeze(1)), group.weight
+            )  # (K, C)
             for s, subset in enumerate(subsets[:n_cyc]):
                 if t in subset:
                     self._add(terms, f"{category}/{group.name}/{subset_name(subset)}_to_{t}", loss[:, s])

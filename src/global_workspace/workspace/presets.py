@@ -31,6 +31,8 @@ ALIASES: dict[str, str] = {
     "bt": BACK_TRANSLATION,
 }
 """Short coefficient names accepted by `--coef`; the full category names work too."""
+SHORT_NAMES = {category: alias for alias, category in ALIASES.items()}
+"""Category -> its short name, for labels."""
 
 DEFAULT_COEFFICIENTS: dict[str, float] = {TRANSLATION: 1.0, CONTRASTIVE: 0.1, DEMI_CYCLE: 0.1, CYCLE: 0.1}
 """A preset switches a category on with its default weight. REFERENCE §5 weighs demi-cycle and
@@ -164,6 +166,13 @@ def parse_coefficients(
     return out
 
 
+def point_label(point: Mapping[str, float]) -> str:
+    """`lr=0.003,wd=1e-06,cy=1.0`: names a tuning-grid point (experiments/grid.py) in member
+    labels, results.csv and selection.json."""
+    short = {"weight_decay": "wd", **SHORT_NAMES}
+    return ",".join(f"{short.get(k, k)}={float(v)!r}" for k, v in point.items())
+
+
 @dataclass(frozen=True)
 class MemberSpec:
     """One ensemble member: what it trains on and with which loss weights.
@@ -198,7 +207,9 @@ class MemberSpec:
         return float(self.coefficients.get(category, 0.0))
 
     def label(self) -> str:
-        return f"{self.preset}/paired={self.paired}/seed={self.seed}"
+        """Names the member in messages, results and resumed experiments: unique within an experiment."""
+        base = f"{self.preset}/paired={self.paired}/seed={self.seed}"
+        return base if self.grid is None else f"{base}/grid={point_label(self.grid)}"
 
     def to_json(self) -> dict[str, Any]:
         obj: dict[str, Any] = {
