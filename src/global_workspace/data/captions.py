@@ -349,7 +349,6 @@ _NOUN = (
 )
 _OPENER_RE = re.compile(rf"(?:(?:{_alternation(o[:-2] for o in OPENERS if o != 'a')}) )?{_NOUN}")
 _HEAD_LINK_RE = re.compile(rf", there is {_NOUN}")
-_LINKER_RE = re.compile(rf"(?:{_alternation(LINKERS)})")
 
 
 def _normalise(text: str) -> str:
