@@ -60,7 +60,7 @@ from ..fileio import (
 from ..finite import require_finite_metrics
 from ..workspace.data import LatentData, check_same_latents, load_latent_data
 from ..workspace.evaluate import per_member
-from ..workspace.families import family_of, preset_family
+from ..workspace.families import Family, family_of, preset_family
 from ..workspace.losses import active_categories
 from ..workspace.model import GlobalWorkspace, WorkspaceConfig
 from ..workspace.presets import MemberSpec, point_label, preset, step_cost
@@ -414,6 +414,20 @@ def _keep_best(model: nn.Module, best: dict[str, torch.Tensor], better: torch.Te
         best[key] = torch.where(mask, value.detach(), best[key])
 
 
+@dataclass
+class TrainedChunk:
+    """An ensemble after training, with what its members' results need besides their weights."""
+
+    model: nn.Module
+    family: Family
+    selectable: torch.Tensor
+    """(K,) bool: the members with a translation loss, which keep their best validation weights."""
+    kept_step: torch.Tensor
+    """(K,) the step whose weights each member kept."""
+    val_min: dict[str, torch.Tensor]
+    """`val_min/{metric}` -> (K,) the lowest validation value of each translation loss."""
+
+
 def train_chunk(
     data: LatentData,
     members: Sequence[MemberSpec],
@@ -425,6 +439,19 @@ def train_chunk(
 ) -> ChunkResult:
     """Train one ensemble of `members`, pick each member's best validation weights, score on test."""
     start = time.perf_counter()
+    trained = _train(data, members, config, progress, desc)
+    metrics, pictures = score_chunk(trained, members, data, config, labels, label_columns)
+    model = trained.model
+    weights = {k: v.detach().to("cpu", copy=True).contiguous() for k, v in model.state_dict().items()}
+    return ChunkResult(
+        list(members), metrics, pictures, weights, time.perf_counter() - start, trained.family.name
+    )
+
+
+def _train(
+    data: LatentData, members: Sequence[MemberSpec], config: ExperimentConfig, progress: bool, desc: str
+) -> TrainedChunk:
+    """Train the ensemble, checking validation every `eval_every` steps for the weights to keep."""
     train = data.split("train")
     device = next(iter(train.values())).device
     family = family_of(members)
@@ -476,9 +503,23 @@ def train_chunk(
             for key, value in model.state_dict().items():
                 mask = selectable.view(-1, *([1] * (value.dim() - 1)))
                 value.copy_(torch.where(mask, best[key], value))
+    return TrainedChunk(model, family, selectable, kept_step, val_min)
 
+
+def score_chunk(
+    trained: TrainedChunk,
+    members: Sequence[MemberSpec],
+    data: LatentData,
+    config: ExperimentConfig,
+    labels: dict[str, np.ndarray] | None,
+    label_columns: Sequence[str],
+) -> tuple[list[dict[str, float | None]], dict[str, np.ndarray]]:
+    """(per-member test metrics, predicted latents of the first test examples per direction); the
+    metrics are the family's evaluation, the kept step, the validation minima and the downstream
+    tasks read from the workspace state."""
+    model, family, selectable = trained.model, trained.family, trained.selectable
     model.eval()
-    test = data.split("test")
+    train, test = data.split("train"), data.split("test")
     with torch.no_grad():
         skipped: dict[str, str] = {}
         has_dataset = (Path(config.data) / "dataset.json").is_file()
@@ -486,11 +527,11 @@ def train_chunk(
             model, test, data.specs, Path(config.data) if has_dataset else None, "test", skipped
         )
         metrics: list[dict[str, float | None]] = [dict(r) for r in per_member(scores)]
-        for k, (row, step) in enumerate(zip(metrics, kept_step.tolist(), strict=True)):
+        for k, (row, step) in enumerate(zip(metrics, trained.kept_step.tolist(), strict=True)):
             row.update(dict.fromkeys(family.not_applicable(list(data.specs))))
             row[KEPT_STEP] = float(step)
             # Members without a translation loss (`cont`) never trained their decoders: no minimum.
-            row.update({name: float(v[k]) if selectable[k] else None for name, v in val_min.items()})
+            row.update({name: float(v[k]) if selectable[k] else None for name, v in trained.val_min.items()})
         if labels is not None and family.shared_space:
             assert isinstance(model, GlobalWorkspace)
             n_train = min(len(labels["train"]), max(config.downstream.labelled, config.downstream.odd_pool))
@@ -513,8 +554,7 @@ def train_chunk(
     require_finite_metrics(
         metrics, [m.label() for m in members], "", "the chunk is not written; try a lower --lr"
     )
-    weights = {k: v.detach().to("cpu", copy=True).contiguous() for k, v in model.state_dict().items()}
-    return ChunkResult(list(members), metrics, pictures, weights, time.perf_counter() - start, family.name)
+    return metrics, pictures
 
 
 def write_chunk(exp: Path, result: ChunkResult) -> Path:
