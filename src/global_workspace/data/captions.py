@@ -1,6 +1,6 @@
 """Seeded English captions for Simple Shapes, and the parser that reads them back.
 
-The grammar (REFERENCE §3, our own wording). A caption is
+The grammar (docs/design.md §3, our own wording). A caption is
 
     HEAD  (LINKER PHRASE)*  "."
 

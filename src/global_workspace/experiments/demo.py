@@ -1,7 +1,7 @@
 """The whole pipeline behind `gw demo`: dataset, specialists and the semi-supervision experiment.
 
 Two sizes. `demo` is sized for 2 CPU cores and ~10 minutes of compute: 12,000 training images
-(REFERENCE §11 saw the effect at that size), the shipped visual VAE and image probe (trained on
+(docs/design.md §11 saw the effect at that size), the shipped visual VAE and image probe (trained on
 500k images; `--pretrain-steps` trains them on the demo's data instead), the attribute domain
 (nothing to train), and the six presets of the paper plus our `full-bt` at five
 pair counts × three seeds, the ensembles shared out over one process per core. Three of the pair
@@ -64,7 +64,7 @@ class DemoOptions:
     thread per process is fastest: the workspaces are small and extra threads mostly wait."""
     pretrain_threads: int = field(default_factory=lambda: os.cpu_count() or 1)
     """CPU threads while the specialists train (0: torch's default). Their convolutions and the
-    sentence encoder do use more cores: on 2 cores the visual VAE trains 1.6× faster with 2 than 1."""
+    sentence encoder do use more cores (docs/results.md, "Figures that were in the code")."""
     processes: int = field(default_factory=lambda: os.cpu_count() or 1)
     """Processes that share an experiment's ensembles (on the CPU; a GPU run uses one), as under
     `torchrun --nproc-per-node`: with one thread each, every core trains."""

@@ -1,9 +1,9 @@
 """A tuning grid for the semi-supervision experiment, and the choice of a point on validation.
 
 The paper chose the full model's loss coefficients per pair count as the argmin of a grid on the
-validation loss (REFERENCE §12). `--grid` does that for every preset, and `--grid-lr` and
+validation loss (docs/design.md §12). `--grid` does that for every preset, and `--grid-lr` and
 `--grid-wd` add learning rate and weight decay for every preset, so that `tr` gets the same tuning
-budget as `full` (REFERENCE §13: a ratio that exists only because `tr` is under-tuned is not the
+budget as `full` (docs/design.md §13: a ratio that exists only because `tr` is under-tuned is not the
 paper's claim).
 
 A grid point of a preset is one value for each gridded coefficient the preset uses (a coefficient

@@ -116,7 +116,7 @@ class ExperimentConfig:
     depth: int = 5
     select_on: str = SELECT_ALL
     """Which weights a member with a translation loss keeps, checked every `train.eval_every` steps
-    (small-N `tr` overfits, REFERENCE §11): `all`, those of its lowest validation translation loss
+    (small-N `tr` overfits, docs/design.md §11): `all`, those of its lowest validation translation loss
     summed over every direction; a comma-separated list of directions (`attr_to_v,v_to_attr`), summed
     over those; `last`, the last step's (`parse_select_on`)."""
     max_members: int = 64
@@ -666,7 +666,7 @@ def translation_metrics(rows: Sequence[dict[str, Any]]) -> list[str]:
 
 
 def add_summed_translation(rows: list[dict[str, Any]]) -> None:
-    """Each row gains translation/sum/latent_mse, the sum over directions (REFERENCE §11's figure)."""
+    """Each row gains translation/sum/latent_mse, the sum over directions (docs/design.md §11's figure)."""
     names = translation_metrics(rows)
     for r in rows:
         values = [r.get(n) for n in names]

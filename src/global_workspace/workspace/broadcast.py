@@ -1,4 +1,4 @@
-"""The broadcast loss of a workspace with fusion (REFERENCE §7), as a trainer task.
+"""The broadcast loss of a workspace with fusion (docs/design.md §7), as a trainer task.
 
 A batch holds groups of rows: the paired group (every domain of the batch, rows [0, P)) and one
 unpaired group per domain (its rows [P, P + U_d)). For each group G and each non-empty subset S of
@@ -52,7 +52,7 @@ from .sampling import MASK32, Batch
 from .selection import RandomSoftmax, Selection, hash_uniform
 
 FUSION_CATEGORIES = (TRANSLATION, CONTRASTIVE, DEMI_CYCLE, CYCLE, FUSED)
-"""The categories of the broadcast loss in the fusion paper (REFERENCE §7), in a fixed order."""
+"""The categories of the broadcast loss in the fusion paper (docs/design.md §7), in a fixed order."""
 
 BROADCAST_CATEGORIES = (*FUSION_CATEGORIES, BACK_TRANSLATION)
 """The coefficient categories of the broadcast loss: the paper's and back-translation."""
@@ -64,13 +64,9 @@ PAIRED, UNPAIRED, GATES = "paired", "unpaired", "gates"
 
 GATE_PAIRS = 0.1
 """Share of each member's pairs that only the fusion gates learn from (preset `fusion-gated`).
-Learning from the pairs everything else trains on, the gates of a model with 200 pairs trusted `t`,
-whose encoder memorised those pairs. Measured on make demo's data with captions (v,attr,t, 1500
-steps, medians over seeds), fused input vs the better single one with 200 pairs: attr+t->v 6.35 vs
-2.21 before, 2.06 vs 2.05 with gate pairs; v+t->v 6.27 vs 1.93, now 2.54 vs 1.83. The price is 10%
-fewer pairs for translation: summed translation MSE at 60 / 1000 pairs 18.07 / 14.15 (5 seeds)
-against 17.83 / 13.86 before (3 seeds) and full's 17.82 / 13.96. A share of 0.05 gave 17.99 /
-13.83 but v+t->v 3.21 vs 1.83 with 200 pairs."""
+Learning from the pairs everything else trains on, gates trusted a domain whose encoder had
+memorised those pairs; the price is fewer pairs for translation (docs/results.md, "Figures that
+were in the code")."""
 
 
 def subset_members(domains: Sequence[str]) -> list[tuple[str, ...]]:

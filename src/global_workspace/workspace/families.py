@@ -4,7 +4,7 @@ A preset belongs to a family (`presets.PRESET_FAMILY`; `workspace` unless regist
 Everything that builds a model from a run or experiment (run.py, checkpoint.py, the experiments)
 asks the family instead of assuming a `GlobalWorkspace`; members of one ensemble share a family.
 
-  workspace   GlobalWorkspace + GWTask, the presets of REFERENCE §5
+  workspace   GlobalWorkspace + GWTask, the presets of docs/design.md §5
   direct      DirectTranslators + DirectTask: the no-shared-workspace ablation (direct.py)
   fusion      GlobalWorkspace + BroadcastTask: several domains enter at once (broadcast.py);
               its evaluation adds the fused-input metrics (fusion_eval.py)

@@ -124,7 +124,7 @@ def _apply(fn: Callable[[torch.Tensor], torch.Tensor], pieces: Sequence[torch.Te
 
 
 class GWTask:
-    """The losses of the global workspace (REFERENCE §5, plus back-translation) as a trainer task;
+    """The losses of the global workspace (docs/design.md §5, plus back-translation) as a trainer task;
     by default the paper's four."""
 
     categories: tuple[str, ...] = WORKSPACE_CATEGORIES
