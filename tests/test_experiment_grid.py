@@ -16,11 +16,8 @@ from global_workspace.experiments.grid import (
     parse_grid,
     select_points,
 )
-from global_workspace.experiments.semi_supervised import (
-    ExperimentConfig,
-    chunk_train_config,
-    plan_chunks,
-)
+from global_workspace.experiments.semi_supervised.config import ExperimentConfig
+from global_workspace.experiments.semi_supervised.planning import chunk_train_config, plan_chunks
 from global_workspace.workspace.presets import point_label, preset
 from global_workspace.workspace.trainer import TrainConfig
 

@@ -29,7 +29,8 @@ from .domains.base import Domain
 from .domains.latents import LatentSpec, read_spec
 from .domains.store import load_domain
 from .errors import UserError
-from .experiments.semi_supervised import KEPT_STEP, finished_members
+from .experiments.semi_supervised.config import KEPT_STEP
+from .experiments.semi_supervised.resume import finished_members
 from .fileio import read_json
 from .finite import require_finite_tensors
 from .workspace.checkpoint import check_run_data, load_model

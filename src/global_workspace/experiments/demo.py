@@ -33,7 +33,7 @@ from ..errors import UserError, require_at_least
 from ..fileio import atomic_write_json, read_json, refuse_foreign
 from ..say import say
 from .runner import SemiSupervisedOptions, check_numbers, run_semi_supervised
-from .semi_supervised import parse_paired, parse_presets
+from .semi_supervised.parsing import parse_paired, parse_presets
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from .grid import chosen_points
 from .report import Report
 
 if TYPE_CHECKING:
-    from .semi_supervised import ExperimentConfig
+    from .semi_supervised.config import ExperimentConfig
 
 DOWNSTREAM_PREFIXES = ("probe/", "zero_shot/", "retrieval/", "odd_one_out/")
 

@@ -18,15 +18,10 @@ from ..workspace.trainer import TrainConfig
 from . import distributed
 from .downstream import DownstreamSettings
 from .grid import Grid, check_grid, parse_grid, parse_values
-from .semi_supervised import (
-    ExperimentConfig,
-    ExperimentOutcome,
-    headline,
-    parse_paired,
-    parse_presets,
-    parse_select_on,
-    run_experiment,
-)
+from .semi_supervised.config import ExperimentConfig
+from .semi_supervised.parsing import parse_paired, parse_presets, parse_select_on
+from .semi_supervised.run import ExperimentOutcome, run_experiment
+from .semi_supervised.summary import headline
 
 
 @dataclass(frozen=True)
