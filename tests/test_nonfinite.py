@@ -21,7 +21,7 @@ from global_workspace.errors import UserError
 from global_workspace.experiments.runner import SemiSupervisedOptions, run_semi_supervised
 from global_workspace.experiments.semi_supervised.config import ExperimentConfig
 from global_workspace.experiments.semi_supervised.run import train_chunk
-from global_workspace.trained import load_workspace
+from global_workspace.loading import load_workspace
 from global_workspace.workspace.checkpoint import current_checkpoint
 from global_workspace.workspace.data import load_latent_data
 from global_workspace.workspace.evaluate import write_metrics

@@ -19,7 +19,7 @@ from .data.show import grid_png
 from .domains.display import displayable
 from .errors import UserError, require_at_least
 from .fileio import atomic_write_bytes, refuse_existing
-from .trained import load_workspace
+from .loading import load_workspace
 
 
 def show_translations(

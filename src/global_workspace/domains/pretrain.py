@@ -26,11 +26,11 @@ from ..say import say
 from .base import Domain
 from .latents import domain_folder, load_latents, read_spec
 from .nets import TorchDomain
+from .optimise import FitSettings
 from .registry import domain_class
 from .resume import check_identity
 from .shipped import ShippedSet, find_shipped
 from .store import dataset_fingerprint, move_to, write_config
-from .training import FitSettings
 
 DEFAULT_DOMAINS = ("v", "attr", "t")
 DEFAULT_BATCH_SIZE = 128

@@ -29,8 +29,8 @@ from .caption_scoring import GRAMMARS, caption_scores, parse_all
 from .figures import caption_figure
 from .minilm import EMBED_DIM, EmbeddingCache, SentenceEmbedder
 from .nets import TorchDomain, freeze, gaussian_kl, load_weights, save_weights
+from .optimise import FitSettings, TrainLog, batch_indices, optimise
 from .registry import register_domain
-from .training import FitSettings, TrainLog, batch_indices, optimise
 
 DECODE_BATCH = 1024
 

@@ -37,9 +37,9 @@ from .nets import (
     save_weights,
     tensor_to_images,
 )
+from .optimise import FitSettings, TrainLog, batch_indices, optimise
 from .probe import Probe, train_probe
 from .registry import register_domain
-from .training import FitSettings, TrainLog, batch_indices, optimise
 
 ENCODE_BATCH = 1024
 
