@@ -28,7 +28,7 @@ import torch
 
 from global_workspace.data.simple_shapes import generate_simple_shapes
 from global_workspace.domains.minilm import SentenceEmbedder
-from global_workspace.domains.training import FitSettings, TrainLog
+from global_workspace.domains.optimise import FitSettings, TrainLog
 from global_workspace.domains.visual import VisualDomain
 
 

@@ -1,4 +1,4 @@
-"""`gw data import-reference`: the authors' layout (REFERENCE §10) into ours, and refusals."""
+"""`gw data import-reference`: the authors' layout (docs/design.md §10) into ours, and refusals."""
 
 from __future__ import annotations
 

@@ -12,7 +12,9 @@ from test_experiment_semi_supervised import exp_data  # noqa: F401  (the module'
 from workspace_fixtures import one_thread  # noqa: F401
 
 from global_workspace.cli import main
-from global_workspace.experiments.semi_supervised import ExperimentConfig, parse_presets, plan_chunks
+from global_workspace.experiments.semi_supervised.config import ExperimentConfig
+from global_workspace.experiments.semi_supervised.parsing import parse_presets
+from global_workspace.experiments.semi_supervised.planning import plan_chunks
 from global_workspace.workspace.families import preset_family
 
 PRESETS = "full,direct-tr,direct-tr+cy"

@@ -1,4 +1,4 @@
-"""The attribute domain and the attribute errors: REFERENCE §2 exactly, and generic columns."""
+"""The attribute domain and the attribute errors: docs/design.md §2 exactly, and generic columns."""
 
 from __future__ import annotations
 

@@ -14,16 +14,11 @@ from global_workspace.experiments.grid import (
     Grid,
     check_grid,
     parse_grid,
-    point_label,
     select_points,
 )
-from global_workspace.experiments.semi_supervised import (
-    ExperimentConfig,
-    chunk_train_config,
-    member_id,
-    plan_chunks,
-)
-from global_workspace.workspace.presets import preset
+from global_workspace.experiments.semi_supervised.config import ExperimentConfig
+from global_workspace.experiments.semi_supervised.planning import chunk_train_config, plan_chunks
+from global_workspace.workspace.presets import point_label, preset
 from global_workspace.workspace.trainer import TrainConfig
 
 GRID = Grid(coefficients={"demi_cycle": [0.1, 1.0], "cycle": [0.1, 1.0]}, lr=[1e-3, 3e-3], weight_decay=[0.0])
@@ -43,7 +38,7 @@ def test_every_point_pair_count_and_seed_is_a_member_and_ensembles_share_their_o
     )  # fmt: skip
     members = config.members()
     assert len(members) == (2 + 8) * 2 * 2
-    assert len({member_id(m) for m in members}) == len(members)
+    assert len({m.label() for m in members}) == len(members)
     heavy = [m for m in members if m.preset == "full" and m.grid and m.grid["cycle"] == 1.0]
     assert heavy and all(m.coefficients["cycle"] == 1.0 for m in heavy)
     assert all(
@@ -66,7 +61,7 @@ def test_without_a_grid_the_settings_and_members_are_as_before() -> None:
     assert [m.to_json() for m in config.members()] == [
         {"seed": 0, "coefficients": {"translation": 1.0}, "paired": 8, "preset": "tr", "pair_seed": None}
     ]
-    assert member_id(config.members()[0]) == "tr/paired=8/seed=0"
+    assert config.members()[0].label() == "tr/paired=8/seed=0"
     assert chunk_train_config(config.members(), config.train) is config.train
 
 

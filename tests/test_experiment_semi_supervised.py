@@ -21,8 +21,12 @@ from workspace_fixtures import one_thread, write_domain  # noqa: F401
 from global_workspace.cli import main
 from global_workspace.domains.pretrain import PretrainConfig, pretrain
 from global_workspace.errors import UserError
-from global_workspace.experiments import semi_supervised
 from global_workspace.experiments.runner import SemiSupervisedOptions, run_semi_supervised
+from global_workspace.experiments.semi_supervised import keep_best, run
+from global_workspace.experiments.semi_supervised.config import KEPT_STEP, ExperimentConfig
+from global_workspace.experiments.semi_supervised.parsing import parse_select_on
+from global_workspace.experiments.semi_supervised.planning import assign_chunks, plan_chunks
+from global_workspace.experiments.semi_supervised.run import train_chunk
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -109,7 +113,7 @@ def test_interrupted_experiment_resumes_without_redoing_members(
     full = run_semi_supervised(options(exp_data, tmp_path / "uninterrupted", **small))
     assert full is not None
 
-    real = semi_supervised.train_chunk
+    real = run.train_chunk
     trained: list[str] = []
 
     def flaky(data, members, *args, **kwargs):  # type: ignore[no-untyped-def]
@@ -118,7 +122,7 @@ def test_interrupted_experiment_resumes_without_redoing_members(
         trained.append(members[0].preset)
         return real(data, members, *args, **kwargs)
 
-    monkeypatch.setattr(semi_supervised, "train_chunk", flaky)
+    monkeypatch.setattr(run, "train_chunk", flaky)
     exp = tmp_path / "exp"
     with pytest.raises(KeyboardInterrupt):
         run_semi_supervised(options(exp_data, exp, **small))
@@ -133,9 +137,7 @@ def test_interrupted_experiment_resumes_without_redoing_members(
     with pytest.raises(UserError, match="other latents"):
         run_semi_supervised(options(other, exp, **small))
 
-    monkeypatch.setattr(
-        semi_supervised, "train_chunk", lambda *a, **k: (trained.append("again"), real(*a, **k))[1]
-    )
+    monkeypatch.setattr(run, "train_chunk", lambda *a, **k: (trained.append("again"), real(*a, **k))[1])
     resumed = run_semi_supervised(options(exp_data, exp, **small))
     assert resumed is not None and resumed.trained_members == 4
     assert trained == ["tr", "again", "again"]  # the finished `tr` ensemble was not trained again
@@ -191,12 +193,12 @@ def test_select_on_keeps_the_weights_best_on_the_named_directions(exp_data: Path
     kept_steps: dict[str, list[float | None]] = {}
 
     def val_after(select_on: str, eval_every: int = 10) -> dict[str, torch.Tensor]:
-        config = semi_supervised.ExperimentConfig(
+        config = ExperimentConfig(
             data=str(exp_data), domains=["attr", "x"], presets=["tr"], paired=[8], seeds=[0, 1],
             train=TrainConfig(steps=60, batch_size=32, lr=1e-2, eval_every=eval_every), select_on=select_on,
         )  # fmt: skip
-        result = semi_supervised.train_chunk(data, members, config, None, (), progress=False)
-        kept_steps[select_on] = [row[semi_supervised.KEPT_STEP] for row in result.metrics]
+        result = train_chunk(data, members, config, None, (), progress=False)
+        kept_steps[select_on] = [row[KEPT_STEP] for row in result.metrics]
         ws = WorkspaceConfig(domains={d: s.latent_dim for d, s in data.specs.items()})
         model = family.build_model(ws, [m.seed for m in members])
         model.load_state_dict(result.weights)
@@ -231,7 +233,7 @@ def test_the_validation_minimum_of_each_direction_is_recorded(
             {"translation/attr_to_x/latent_mse": [2.5, 3.0], "translation/x_to_attr/latent_mse": [1.5, 3.0]},
         ]
     )
-    real = semi_supervised.family_of
+    real = keep_best.family_of
 
     def planting(members):  # type: ignore[no-untyped-def]
         def latent_metrics(*args, **kwargs):  # type: ignore[no-untyped-def]
@@ -239,25 +241,25 @@ def test_the_validation_minimum_of_each_direction_is_recorded(
 
         return dataclasses.replace(real(members), latent_metrics=latent_metrics)
 
-    monkeypatch.setattr(semi_supervised, "family_of", planting)
+    monkeypatch.setattr(keep_best, "family_of", planting)
     data = load_latent_data(exp_data, ["attr", "x"], torch.device("cpu"))
     members = [MemberSpec.from_preset(p, seed=0, paired=8) for p in ("tr", "cont")]
-    config = semi_supervised.ExperimentConfig(
+    config = ExperimentConfig(
         data=str(exp_data), domains=["attr", "x"], presets=["tr", "cont"], paired=[8], seeds=[0],
         train=TrainConfig(steps=30, batch_size=32, eval_every=10),
     )  # fmt: skip
-    result = semi_supervised.train_chunk(data, members, config, None, (), progress=False)
+    result = train_chunk(data, members, config, None, (), progress=False)
     tr, cont = result.metrics
     assert tr["val_min/translation/attr_to_x/latent_mse"] == 1.0
     assert tr["val_min/translation/x_to_attr/latent_mse"] == 1.5
-    assert tr[semi_supervised.KEPT_STEP] == 20.0  # the lowest sum over directions (4.0)
+    assert tr[KEPT_STEP] == 20.0  # the lowest sum over directions (4.0)
     assert cont["val_min/translation/attr_to_x/latent_mse"] is None
     assert next(planted, None) is None  # every check was read
 
 
 def test_select_on_is_part_of_an_experiment_and_reads_as_before_where_unchanged() -> None:
     def identity(select_on: str) -> dict[str, object]:
-        config = semi_supervised.ExperimentConfig(
+        config = ExperimentConfig(
             data="unused", domains=["v", "attr"], presets=["tr"], paired=[60], seeds=[0], select_on=select_on
         )
         return config.identity()
@@ -265,10 +267,8 @@ def test_select_on_is_part_of_an_experiment_and_reads_as_before_where_unchanged(
     assert identity("all")["select_on_val"] is True and "select_on" not in identity("all")
     assert identity("last")["select_on_val"] is False
     assert identity("attr_to_v") != identity("all")
-    assert semi_supervised.parse_select_on(" attr_to_v,v_to_attr,attr_to_v", ["v", "attr"]) == (
-        "attr_to_v,v_to_attr"
-    )
-    assert semi_supervised.parse_select_on("LAST", ["v", "attr"]) == "last"
+    assert parse_select_on(" attr_to_v,v_to_attr,attr_to_v", ["v", "attr"]) == ("attr_to_v,v_to_attr")
+    assert parse_select_on("LAST", ["v", "attr"]) == "last"
 
 
 def test_defined_preset_trains_with_its_weights_and_a_resume_keeps_them(
@@ -321,13 +321,13 @@ def test_a_grid_trains_every_point_and_keeps_the_best_on_validation(
     from test_report import assert_renders
 
     optimisers: list[tuple[float, float]] = []
-    real = semi_supervised.Trainer
+    real = keep_best.Trainer
 
     def recording(model, task, sampler, coefficients, train):  # type: ignore[no-untyped-def]
         optimisers.append((train.lr, train.weight_decay))
         return real(model, task, sampler, coefficients, train)
 
-    monkeypatch.setattr(semi_supervised, "Trainer", recording)
+    monkeypatch.setattr(keep_best, "Trainer", recording)
     exp = tmp_path / "exp"
     with pytest.raises(SystemExit) as done:
         run_cli("experiment", "semi-supervised", str(exp_data), *ARGS, "--presets", "tr,full", "--seeds", "1",
@@ -447,12 +447,12 @@ def test_ensembles_are_shared_out_so_ranks_finish_together() -> None:
     """The demo's six one-preset ensembles on two processes: by index (i mod 2) one rank got tr+cont,
     tr+dcy and full, 23% more work than the other; by estimated cost the loads differ by < 5%."""
     presets = ["tr", "tr+cont", "tr+cy", "tr+dcy", "cont", "full"]
-    config = semi_supervised.ExperimentConfig(
+    config = ExperimentConfig(
         data="unused", domains=["v", "attr"], presets=presets, paired=[60, 250, 12000], seeds=[0, 1, 2, 3, 4]
     )
-    chunks = semi_supervised.plan_chunks(config.members(), config, parts=2)
+    chunks = plan_chunks(config.members(), config, parts=2)
     assert [c[0].preset for c in chunks] == presets
-    plan = semi_supervised.assign_chunks(chunks, world=2)
+    plan = assign_chunks(chunks, world=2)
     assert sorted(i for rank in plan for i in rank) == list(range(len(chunks)))
     # Measured on the CPU for these 15-member ensembles: 1500 steps (ms per step, presets.STEP_COST)
     # and ~20 s of evaluation each.
@@ -462,13 +462,13 @@ def test_ensembles_are_shared_out_so_ranks_finish_together() -> None:
     assert max(by_index) / min(by_index) > 1.2
     loads = [sum(seconds[presets[i]] for i in rank) for rank in plan]
     assert max(loads) / min(loads) < 1.05, plan
-    assert semi_supervised.assign_chunks(chunks, world=2) == plan  # every rank computes the same
-    assert semi_supervised.assign_chunks(chunks[:1], world=3) == [[0], [], []]
+    assert assign_chunks(chunks, world=2) == plan  # every rank computes the same
+    assert assign_chunks(chunks[:1], world=3) == [[0], [], []]
 
 
 def test_results_csv_reads_back_what_was_written(tmp_path: Path) -> None:
     """Users load results.csv for their own analysis: numbers exact, not-applicable stays None."""
-    from global_workspace.experiments.semi_supervised import read_results_csv, write_results_csv
+    from global_workspace.experiments.semi_supervised.results_io import read_results_csv, write_results_csv
 
     rows = [
         {"member": "a", "preset": "full", "paired": 60, "seed": 0, "retrieval/v_to_attr/top1": 0.1 / 3},

@@ -18,9 +18,10 @@ from global_workspace.data.format import load_dataset
 from global_workspace.domains.latents import load_latents
 from global_workspace.domains.nets import load_weights, save_weights
 from global_workspace.errors import UserError
-from global_workspace.experiments import semi_supervised
 from global_workspace.experiments.runner import SemiSupervisedOptions, run_semi_supervised
-from global_workspace.trained import load_workspace
+from global_workspace.experiments.semi_supervised.config import ExperimentConfig
+from global_workspace.experiments.semi_supervised.run import train_chunk
+from global_workspace.loading import load_workspace
 from global_workspace.workspace.checkpoint import current_checkpoint
 from global_workspace.workspace.data import load_latent_data
 from global_workspace.workspace.evaluate import write_metrics
@@ -156,9 +157,9 @@ def test_an_experiment_refuses_a_nan_validation(tmp_path: Path) -> None:
     data = load_latent_data(linear_pair(tmp_path / "data", n=100), ["a", "b"], torch.device("cpu"))
     data.splits["val"]["b"][:] = float("nan")
     members = [MemberSpec.from_preset("tr", seed=s, paired=8) for s in (0, 1)]
-    config = semi_supervised.ExperimentConfig(
+    config = ExperimentConfig(
         data=str(data.path), domains=["a", "b"], presets=["tr"], paired=[8], seeds=[0, 1],
         train=TrainConfig(steps=10, batch_size=16, eval_every=5),
     )  # fmt: skip
     with pytest.raises(UserError, match=r"member tr/paired=8/seed=0: .*validation.* nan at step 5"):
-        semi_supervised.train_chunk(data, members, config, None, (), progress=False)
+        train_chunk(data, members, config, None, (), progress=False)

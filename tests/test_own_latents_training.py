@@ -66,7 +66,7 @@ def test_pairs_are_grouped_by_the_domains_present(data: Path) -> None:
     assert set(groups) == {("v", "t"), ("t", "attr"), ("v", "t", "attr")}
     *paired, unpaired = sampler.batches(torch.tensor(3))
     for batch, group in zip(paired, sampler.groups, strict=True):
-        assert batch.domains() == list(group.domains) and batch.paired == group.size
+        assert list(batch.latents) == list(group.domains) and batch.paired == group.size
         real = torch.ones(2, batch.paired) if batch.paired_weight is None else batch.paired_weight
         ids = [batch.latents[d][..., 0] * real for d in group.domains]
         for other in ids[1:]:  # every real row of a group's batch is one example in all its domains

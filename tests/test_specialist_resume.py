@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from global_workspace.domains.training import TrainLog, TrainSettings, optimise
+from global_workspace.domains.optimise import TrainLog, TrainSettings, optimise
 from global_workspace.errors import UserError
 
 

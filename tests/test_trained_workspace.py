@@ -19,7 +19,7 @@ from global_workspace.data.format import load_dataset
 from global_workspace.domains.attr import Attributes
 from global_workspace.domains.pretrain import PretrainConfig, pretrain
 from global_workspace.errors import UserError
-from global_workspace.experiments.semi_supervised import read_results_csv
+from global_workspace.experiments.semi_supervised.results_io import read_results_csv
 from global_workspace.workspace.checkpoint import load_model, read_config
 from global_workspace.workspace.data import load_latent_data
 from global_workspace.workspace.evaluate import latent_metrics

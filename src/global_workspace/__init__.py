@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
-    from .trained import TrainedWorkspace, load_workspace
+    from .loading import TrainedWorkspace, load_workspace
 
 __all__ = ["TrainedWorkspace", "load_workspace"]
 
@@ -15,7 +15,7 @@ __all__ = ["TrainedWorkspace", "load_workspace"]
 def __getattr__(name: str) -> Any:
     """`load_workspace` and `TrainedWorkspace` on first use, so that `gw --help` need not import torch."""
     if name in __all__:
-        from . import trained
+        from . import loading
 
-        return getattr(trained, name)
+        return getattr(loading, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

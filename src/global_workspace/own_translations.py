@@ -11,7 +11,7 @@ import typer
 
 from .data.latents_format import load_domain_latents, load_pairs, read_info
 from .errors import UserError
-from .trained import TrainedWorkspace
+from .loading import TrainedWorkspace
 
 
 def show_latent_translations(

@@ -20,8 +20,8 @@ from .data.show import grid_png
 from .domains.display import displayable
 from .errors import UserError, require_at_least
 from .fileio import atomic_write_bytes, atomic_write_text, refuse_existing
+from .loading import load_workspace
 from .own_translations import show_latent_translations
-from .trained import load_workspace
 
 
 def show_translations(

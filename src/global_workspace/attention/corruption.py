@@ -1,6 +1,6 @@
 """Corrupting unimodal latents: u_d + amplitude · scale · n, n a standardised Gaussian vector.
 
-`n` has zero mean and unit variance over the latent's entries; amplitude is 5 (REFERENCE §8).
+`n` has zero mean and unit variance over the latent's entries; amplitude is 5 (docs/design.md §8).
 Noise is either `fixed` (one vector per domain, drawn once from the seed and added to every
 example) or `random` (drawn afresh for every example and every call).
 - one-sided: per example one domain, chosen uniformly, is corrupted with a scale drawn

@@ -1,4 +1,4 @@
-"""The attention experiment (REFERENCE §8): can a selector keep a frozen workspace robust to noise?
+"""The attention experiment (docs/design.md §8): can a selector keep a frozen workspace robust to noise?
 
 1. A shape classifier is trained on clean workspace states. Its inputs are fused with random
    weights (the `random-softmax` selection), so it knows states of one domain and of mixtures.

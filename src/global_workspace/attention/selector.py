@@ -1,4 +1,4 @@
-"""A key–query selector: which domains enter a frozen workspace, and how much (REFERENCE §8).
+"""A key–query selector: which domains enter a frozen workspace, and how much (docs/design.md §8).
 
 Keys come from each domain's unimodal latent, K_d = W_d u_d (each domain has its own projection,
 so latent sizes need not match the workspace); the query from a workspace vector, Q = W_q z.

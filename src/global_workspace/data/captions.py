@@ -1,6 +1,6 @@
 """Seeded English captions for Simple Shapes, and the parser that reads them back.
 
-The grammar (REFERENCE §3, our own wording). A caption is
+The grammar (docs/design.md §3, our own wording). A caption is
 
     HEAD  (LINKER PHRASE)*  "."
 
@@ -349,7 +349,6 @@ _NOUN = (
 )
 _OPENER_RE = re.compile(rf"(?:(?:{_alternation(o[:-2] for o in OPENERS if o != 'a')}) )?{_NOUN}")
 _HEAD_LINK_RE = re.compile(rf", there is {_NOUN}")
-_LINKER_RE = re.compile(rf"(?:{_alternation(LINKERS)})")
 
 
 def _normalise(text: str) -> str:

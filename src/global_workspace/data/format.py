@@ -21,7 +21,6 @@ from ..finite import require_finite_rows
 
 FORMAT_VERSION = 1
 SPLITS = ("train", "val", "test")
-KNOWN_DATASETS = ("simple-shapes", "factory")
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Convert the authors' published Simple Shapes layout (REFERENCE §10) into our format.
+"""Convert the authors' published Simple Shapes layout (docs/design.md §10) into our format.
 
 Their layout, per split (train, val, test):
     {split}/{k}.png           32×32 RGBA images (alpha 255), k = 0 .. N−1

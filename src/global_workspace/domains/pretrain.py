@@ -8,6 +8,7 @@ what it trains.
 
 from __future__ import annotations
 
+import functools
 import shutil
 import sys
 import time
@@ -22,15 +23,16 @@ from ..device import resolve_device
 from ..errors import UserError, require_at_least
 from ..fileio import atomic_directory, atomic_save_npy, atomic_write_json, read_json
 from ..locking import exclusive_output
+from ..say import say
 from .base import Domain
 from .latents import domain_folder, load_latents, read_spec
 from .nets import TorchDomain
+from .optimise import FitSettings
 from .raw_files import RawFiles, check_raw_files, check_raw_length
 from .registry import domain_class
 from .resume import check_identity
 from .shipped import ShippedSet, find_shipped, sha256_of
 from .store import dataset_fingerprint, move_to, write_config
-from .training import FitSettings
 
 DEFAULT_DOMAINS = ("v", "attr", "t")
 DEFAULT_BATCH_SIZE = 128
@@ -332,5 +334,4 @@ def _identity(domain: Domain, dataset: Dataset, config: PretrainConfig) -> dict[
     }
 
 
-def _say(text: str) -> None:
-    print(f"gw pretrain: {text}", file=sys.stderr, flush=True)
+_say = functools.partial(say, "pretrain")

@@ -19,7 +19,7 @@ from ..fileio import atomic_write_json, read_json
 from ..seeding import derive_seed, torch_generator
 from .attr import AttrDomain, Attributes
 from .nets import freeze, images_to_tensor, load_weights, save_weights
-from .training import FitSettings, TrainLog, batch_indices, optimise
+from .optimise import FitSettings, TrainLog, batch_indices, optimise
 
 PROBE_BATCH = 1024
 

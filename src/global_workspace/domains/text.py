@@ -29,8 +29,8 @@ from .caption_scoring import GRAMMARS, caption_scores, parse_all
 from .figures import caption_figure
 from .minilm import EMBED_DIM, EmbeddingCache, SentenceEmbedder
 from .nets import TorchDomain, freeze, gaussian_kl, load_weights, save_weights
+from .optimise import FitSettings, TrainLog, batch_indices, optimise
 from .registry import register_domain
-from .training import FitSettings, TrainLog, batch_indices, optimise
 
 DECODE_BATCH = 1024
 
@@ -228,14 +228,9 @@ class TextDomain(TorchDomain):
     ) -> dict[str, float]:
         """The VAE's encoder with both its decoders: the caption decoder and the bag of words.
 
-        Measured on 12k Simple Shapes (1200 steps, latent 64, hidden 256), location cell of
-        decoded test captions: 39% with the standardised embedding reconstructed as well, 43% with
-        the caption decoder alone, 62% with the bag of words (54% with both); hidden 512: 66%.
         The bag of words gives every stated word its own gradient from the first step, before the
-        caption decoder has learnt to use the latent. An MLP trained to read the cell straight
-        from the MiniLM embeddings of the 12k train captions scores 81% on test (whitened input;
-        standardised: 59%, and 48% and 37% from 6k and 3k captions): at this scale, 12k captions
-        are too few to learn where MiniLM puts the location.
+        caption decoder has learnt to use the latent (figures in docs/results.md, "Figures that
+        were in the code").
         """
         train = settings.train("t", default_steps=2000, lr=self.lr)
         device = torch.device(settings.device)

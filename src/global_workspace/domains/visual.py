@@ -1,12 +1,12 @@
 """The image domain `v`: a convolutional VAE whose mean latent is what the workspace sees.
 
-Architecture as in the reference (REFERENCE §4): four strided 4x4 convolutions 3→32→64→128→256
+Architecture as in the reference (docs/design.md §4): four strided 4x4 convolutions 3→32→64→128→256
 with BatchNorm and ReLU down to (image_size/16)², a linear map to mean and log-variance; the
 decoder mirrors it with transposed convolutions and a sigmoid.
 
 Colour. The reference's loss, 0.5·SSE + 0.1·KL, is a Gaussian likelihood with a pixel noise of
 σ ≈ 0.3 (in [0, 1] units), so hue differences sit inside the noise and the prototype reconstructed
-grey shapes (REFERENCE §11). Here the loss is `SSE_w + β·KL` with a small β (σ² = β/2, default
+grey shapes (docs/design.md §11). Here the loss is `SSE_w + β·KL` with a small β (σ² = β/2, default
 β = 0.01, σ ≈ 0.07) and the squared error of the shape's pixels (non-black in the target) weighted
 `foreground_weight` times more, since the shape is only 5–20% of the image but carries all of its
 content. The probe's colour error on reconstructions (metrics.json) checks that hue survives.
@@ -37,9 +37,9 @@ from .nets import (
     save_weights,
     tensor_to_images,
 )
+from .optimise import FitSettings, TrainLog, batch_indices, optimise
 from .probe import Probe, train_probe
 from .registry import register_domain
-from .training import FitSettings, TrainLog, batch_indices, optimise
 
 ENCODE_BATCH = 1024
 

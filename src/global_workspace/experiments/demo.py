@@ -1,7 +1,7 @@
 """The whole pipeline behind `gw demo`: dataset, specialists and the semi-supervision experiment.
 
 Two sizes. `demo` is sized for 2 CPU cores and ~10 minutes of compute: 12,000 training images
-(REFERENCE §11 saw the effect at that size), the shipped visual VAE and image probe (trained on
+(docs/design.md §11 saw the effect at that size), the shipped visual VAE and image probe (trained on
 500k images; `--pretrain-steps` trains them on the demo's data instead), the attribute domain
 (nothing to train), and the six presets of the paper plus our `full-bt` at five
 pair counts × three seeds, the ensembles shared out over one process per core. Three of the pair
@@ -18,10 +18,10 @@ reusing the dataset, the specialists and the finished members.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import shutil
 import socket
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,11 +29,12 @@ from typing import Any
 
 import torch
 
-from ..errors import UserError, require_at_least, require_positive
+from ..errors import UserError, require_at_least
 from ..fileio import atomic_write_json, read_json, refuse_foreign
 from ..locking import exclusive_output
-from .runner import SemiSupervisedOptions, run_semi_supervised
-from .semi_supervised import parse_paired, parse_presets
+from ..say import say
+from .runner import SemiSupervisedOptions, check_numbers, run_semi_supervised
+from .semi_supervised.parsing import parse_paired, parse_presets
 
 
 @dataclass(frozen=True)
@@ -64,7 +65,7 @@ class DemoOptions:
     thread per process is fastest: the workspaces are small and extra threads mostly wait."""
     pretrain_threads: int = field(default_factory=lambda: os.cpu_count() or 1)
     """CPU threads while the specialists train (0: torch's default). Their convolutions and the
-    sentence encoder do use more cores: on 2 cores the visual VAE trains 1.6× faster with 2 than 1."""
+    sentence encoder do use more cores (docs/results.md, "Figures that were in the code")."""
     processes: int = field(default_factory=lambda: os.cpu_count() or 1)
     """Processes that share an experiment's ensembles (on the CPU; a GPU run uses one), as under
     `torchrun --nproc-per-node`: with one thread each, every core trains."""
@@ -101,8 +102,7 @@ def demo_options(scale: str, out: Path, **overrides: Any) -> DemoOptions:
     return DemoOptions(out=out, **chosen)
 
 
-def _say(text: str) -> None:
-    print(f"gw demo: {text}", file=sys.stderr, flush=True)
+_say = functools.partial(say, "demo")
 
 
 def _identity(options: DemoOptions) -> dict[str, Any]:
@@ -124,22 +124,38 @@ def check_options(options: DemoOptions) -> None:
             ("--train", options.train, 1),
             ("val", options.val, 1),
             ("test", options.test, 1),
-            ("--seeds", options.seeds, 1),
-            ("--steps", options.steps, 1),
-            ("--batch-size", options.batch_size, 1),
             ("pretrain batch size", options.pretrain_batch_size or 1, 1),
-            ("eval_every", options.eval_every, 0),
             ("workers", options.workers, 1),
             ("processes", options.processes, 1),
-            ("--threads", options.threads, 0),
             ("pretrain threads", options.pretrain_threads, 0),
         )
     )
-    require_positive([("the learning rate", options.lr)])
+    out = Path(options.out)
+    check_numbers(_experiment_options(options, "v,attr", out / "data", out / "experiment"))
     check_steps(options.pretrain_steps, "--pretrain-steps")
     parse_presets(options.presets)
     parse_paired(options.paired, options.train)
     resolve_device(options.device)
+
+
+def _experiment_options(options: DemoOptions, domains: str, data: Path, out: Path) -> SemiSupervisedOptions:
+    """The semi-supervision experiment the demo runs on `domains`."""
+    return SemiSupervisedOptions(
+        data=data,
+        domains=domains,
+        paired=options.paired,
+        presets=options.presets,
+        seeds=options.seeds,
+        seed=options.seed,
+        steps=options.steps,
+        batch_size=options.batch_size,
+        lr=options.lr,
+        eval_every=options.eval_every,
+        out=out,
+        device=options.device,
+        progress=options.progress,
+        threads=options.threads,
+    )
 
 
 def _open_folder(options: DemoOptions) -> dict[str, float]:
@@ -256,22 +272,7 @@ def _run_stages(options: DemoOptions) -> list[Path]:
             f"experiment_{a}_{b}",
             f"3/3 semi-supervision experiment on {a},{b} ({i + 1}/{len(pairs)})",
             lambda a=a, b=b, exp=exp: run_sharded(
-                SemiSupervisedOptions(
-                    data=data,
-                    domains=f"{a},{b}",
-                    paired=options.paired,
-                    presets=options.presets,
-                    seeds=options.seeds,
-                    seed=options.seed,
-                    steps=options.steps,
-                    batch_size=options.batch_size,
-                    lr=options.lr,
-                    eval_every=options.eval_every,
-                    out=exp,
-                    device=options.device,
-                    progress=options.progress,
-                    threads=options.threads,
-                ),
+                _experiment_options(options, f"{a},{b}", data, exp),
                 options.processes if options.device == "cpu" else 1,
             ),
             finished=(exp / "results.csv").is_file(),

@@ -2,9 +2,9 @@
 
 torchrun sets RANK / WORLD_SIZE / LOCAL_RANK / MASTER_ADDR; every process runs the same command.
 Rank 0 prepares the output folder and tells the others whether that worked; the ensembles are
-shared out by estimated cost (`semi_supervised.assign_chunks`); each rank writes the chunks it trained and
-sends its result rows to rank 0, which writes results, figures and report. The backend is gloo
-on the CPU and nccl when every process has its own GPU (cuda:LOCAL_RANK).
+shared out by estimated cost (`semi_supervised.planning.assign_chunks`); each rank writes the
+chunks it trained and sends its result rows to rank 0, which writes results, figures and report.
+The backend is gloo on the CPU and nccl when every process has its own GPU (cuda:LOCAL_RANK).
 
 Without torchrun (WORLD_SIZE unset or 1) every function here is a no-op for a single process.
 """

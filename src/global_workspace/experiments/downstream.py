@@ -1,4 +1,4 @@
-"""Downstream tasks on frozen workspace states (REFERENCE §6), for every ensemble member at once.
+"""Downstream tasks on frozen workspace states (docs/design.md §6), for every ensemble member at once.
 
 All tasks read the workspace state of one domain alone, z = tanh(E_d(u_d)), shape (K, N, ws):
 - linear probe: a linear classifier of shape class trained on the states of a small labelled set

@@ -1,4 +1,4 @@
-"""The data-efficiency ratio (REFERENCE §6): how many more pairs a model needs for the same loss.
+"""The data-efficiency ratio (docs/design.md §6): how many more pairs a model needs for the same loss.
 
 For one metric (lower is better, e.g. `translation/v_to_attr/latent_mse`) every preset gives a
 curve loss(N) over the pair counts N it was trained with, one value per seed. The ratio of a
@@ -23,7 +23,7 @@ The ratio need not be the same at every level: where the reference's curve flatt
 gaining from more pairs) the ratio grows, and a single number hides that. `ratio_by_level` reads
 it at many levels for the report's efficiency figure.
 
-`paper_protocol` reads the ratio as the paper's code did (REFERENCE §12) instead: the loss is the
+`paper_protocol` reads the ratio as the paper's code did (docs/design.md §12) instead: the loss is the
 minimum over training of the validation translation loss, averaged over directions and over seeds
 (mean, no monotone fit), and the ratio is read at chosen loss levels on the measured curves,
 interpolated in log–log. Both readings are written side by side.

@@ -13,16 +13,16 @@ import torch
 from ..domains.display import displayable
 from ..errors import UserError
 from ..fileio import read_json, read_npz
-from ..workspace.presets import MemberSpec
+from ..workspace.presets import MemberSpec, point_label
 from .ablations import add_ablations_section
 from .efficiency import level_range
 from .figures import efficiency_figure, experiment_figures
 from .fusion_report import add_fused_inputs_section
-from .grid import chosen_points, point_label
+from .grid import chosen_points
 from .report import Report
 
 if TYPE_CHECKING:
-    from .semi_supervised import ExperimentConfig
+    from .semi_supervised.config import ExperimentConfig
 
 DOWNSTREAM_PREFIXES = ("probe/", "zero_shot/", "retrieval/", "odd_one_out/")
 

@@ -1,9 +1,9 @@
 """A tuning grid for the semi-supervision experiment, and the choice of a point on validation.
 
 The paper chose the full model's loss coefficients per pair count as the argmin of a grid on the
-validation loss (REFERENCE §12). `--grid` does that for every preset, and `--grid-lr` and
+validation loss (docs/design.md §12). `--grid` does that for every preset, and `--grid-lr` and
 `--grid-wd` add learning rate and weight decay for every preset, so that `tr` gets the same tuning
-budget as `full` (REFERENCE §13: a ratio that exists only because `tr` is under-tuned is not the
+budget as `full` (docs/design.md §13: a ratio that exists only because `tr` is under-tuned is not the
 paper's claim).
 
 A grid point of a preset is one value for each gridded coefficient the preset uses (a coefficient
@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import UserError
-from ..workspace.presets import ALIASES, PRESETS
+from ..workspace.presets import ALIASES, PRESETS, SHORT_NAMES, point_label
 from .efficiency import VAL_MIN_MEAN
 
 LR, WEIGHT_DECAY = "lr", "weight_decay"
@@ -32,7 +32,6 @@ GRID_POINT = "grid_point"
 """results.csv column: the label of a member's grid point (`point_label`)."""
 COEFFICIENT_PREFIX = "coefficient/"
 """results.csv columns of a gridded member's loss coefficients, `coefficient/{category}`."""
-SHORT_NAMES = {category: alias for alias, category in ALIASES.items()}
 
 
 @dataclass(frozen=True)
@@ -56,12 +55,6 @@ class Grid:
 def point_coefficients(base: Mapping[str, float], point: Mapping[str, float]) -> dict[str, float]:
     """A preset's weights with those of its grid point in place."""
     return {**base, **{c: v for c, v in point.items() if c not in (LR, WEIGHT_DECAY)}}
-
-
-def point_label(point: Mapping[str, float]) -> str:
-    """`lr=0.003,wd=1e-06,cy=1.0`: names a grid point in member ids, results.csv and selection.json."""
-    short = {LR: "lr", WEIGHT_DECAY: "wd", **SHORT_NAMES}
-    return ",".join(f"{short.get(k, k)}={float(v)!r}" for k, v in point.items())
 
 
 def known_categories() -> list[str]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import sys
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,6 +11,7 @@ import torch
 from ..data.latents_format import is_own_latents
 from ..device import resolve_device
 from ..errors import UserError, require_at_least, require_positive
+from ..say import say
 from ..workspace.data import check_domains, load_latent_data, train_fingerprint
 from ..workspace.families import define_preset
 from ..workspace.presets import preset
@@ -18,15 +19,10 @@ from ..workspace.trainer import TrainConfig
 from . import distributed
 from .downstream import DownstreamSettings
 from .grid import Grid, check_grid, parse_grid, parse_values
-from .semi_supervised import (
-    ExperimentConfig,
-    ExperimentOutcome,
-    headline,
-    parse_paired,
-    parse_presets,
-    parse_select_on,
-    run_experiment,
-)
+from .semi_supervised.config import ExperimentConfig
+from .semi_supervised.parsing import parse_paired, parse_presets, parse_select_on
+from .semi_supervised.run import ExperimentOutcome, run_experiment
+from .semi_supervised.summary import headline
 
 
 @dataclass(frozen=True)
@@ -72,12 +68,11 @@ class SemiSupervisedOptions:
     """Loss levels of the paper's reading of the ratio, `0.6,0.8`; empty: a few inside the curves."""
 
 
-def _say(text: str) -> None:
-    print(f"gw experiment: {text}", file=sys.stderr, flush=True)
+_say = functools.partial(say, "experiment")
 
 
-def build_config(options: SemiSupervisedOptions, device: torch.device) -> ExperimentConfig:
-    """Check every option before any work; UserError names the first bad one."""
+def check_numbers(options: SemiSupervisedOptions) -> None:
+    """The checks that need no data, so that the demo can make them before it writes anything."""
     require_at_least(
         (
             ("--seeds", options.seeds, 1),
@@ -93,6 +88,11 @@ def build_config(options: SemiSupervisedOptions, device: torch.device) -> Experi
         )
     )
     require_positive([("--lr", options.lr)])
+
+
+def build_config(options: SemiSupervisedOptions, device: torch.device) -> ExperimentConfig:
+    """Check every option before any work; UserError names the first bad one."""
+    check_numbers(options)
     defined = [define_preset(text) for text in options.define]
     presets = parse_presets(options.presets)
     unused = [name for name in defined if name not in presets]

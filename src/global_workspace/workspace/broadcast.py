@@ -1,4 +1,4 @@
-"""The broadcast loss of a workspace with fusion (REFERENCE §7), as a trainer task.
+"""The broadcast loss of a workspace with fusion (docs/design.md §7), as a trainer task.
 
 A batch holds groups of rows: the paired group (every domain of the batch, rows [0, P)) and one
 unpaired group per domain (its rows [P, P + U_d)). For each group G and each non-empty subset S of
@@ -45,14 +45,14 @@ from torch import nn
 from ..domains.latents import LatentSpec
 from ..errors import UserError
 from ..seeding import derive_seed
-from .losses import Terms, contrastive_loss, workspace_parameters
+from .losses import Terms, contrastive_loss, weighted_mean, workspace_parameters
 from .model import GlobalWorkspace
 from .presets import BACK_TRANSLATION, CONTRASTIVE, CYCLE, DEMI_CYCLE, FUSED, GATE_TERMS, TRANSLATION
 from .sampling import MASK32, Batch
 from .selection import RandomSoftmax, Selection, hash_uniform
 
 FUSION_CATEGORIES = (TRANSLATION, CONTRASTIVE, DEMI_CYCLE, CYCLE, FUSED)
-"""The categories of the broadcast loss in the fusion paper (REFERENCE §7), in a fixed order."""
+"""The categories of the broadcast loss in the fusion paper (docs/design.md §7), in a fixed order."""
 
 BROADCAST_CATEGORIES = (*FUSION_CATEGORIES, BACK_TRANSLATION)
 """The coefficient categories of the broadcast loss: the paper's and back-translation."""
@@ -64,13 +64,9 @@ PAIRED, UNPAIRED, GATES = "paired", "unpaired", "gates"
 
 GATE_PAIRS = 0.1
 """Share of each member's pairs that only the fusion gates learn from (preset `fusion-gated`).
-Learning from the pairs everything else trains on, the gates of a model with 200 pairs trusted `t`,
-whose encoder memorised those pairs. Measured on make demo's data with captions (v,attr,t, 1500
-steps, medians over seeds), fused input vs the better single one with 200 pairs: attr+t->v 6.35 vs
-2.21 before, 2.06 vs 2.05 with gate pairs; v+t->v 6.27 vs 1.93, now 2.54 vs 1.83. The price is 10%
-fewer pairs for translation: summed translation MSE at 60 / 1000 pairs 18.07 / 14.15 (5 seeds)
-against 17.83 / 13.86 before (3 seeds) and full's 17.82 / 13.96. A share of 0.05 gave 17.99 /
-13.83 but v+t->v 3.21 vs 1.83 with 200 pairs."""
+Learning from the pairs everything else trains on, gates trusted a domain whose encoder had
+memorised those pairs; the price is fewer pairs for translation (docs/results.md, "Figures that
+were in the code")."""
 
 
 def subset_members(domains: Sequence[str]) -> list[tuple[str, ...]]:
@@ -126,14 +122,6 @@ def group_key(group: Group) -> int:
 def _times(weight: torch.Tensor | None, factor: torch.Tensor) -> torch.Tensor:
     """Row weights (K, B) scaled by `factor` (K, B); None stands for all ones."""
     return factor if weight is None else weight * factor
-
-
-def _row_mean(loss: torch.Tensor, weight: torch.Tensor | None) -> torch.Tensor:
-    """(K, S, B) per-example losses -> (K, S) means over the rows of weight 1."""
-    if weight is None:
-        return loss.mean(dim=-1)
-    w = weight.unsqueeze(1)
-    return (loss * w).sum(dim=-1) / w.sum(dim=-1).clamp_min(1.0)
 
 
 class BroadcastTask:
@@ -220,7 +208,7 @@ class BroadcastTask:
         decoded = {d: model.decode(d, z.flatten(1, 2)).unflatten(1, z.shape[1:3]) for d in model.domain_names}
 
         for t in names:
-            loss = _row_mean(self.specs[t].loss(decoded[t], u[t].unsqueeze(1)), group.weight)  # (K, S)
+            loss = weighted_mean(self.specs[t].loss(decoded[t], u[t].unsqueeze(1)), group.weight)  # (K, S)
             for s, subset in enumerate(subsets):
                 if subset == (t,):
                     cat = DEMI_CYCLE
@@ -255,7 +243,7 @@ class BroadcastTask:
         z = self._fuse(model, enc, subset_mask(len(names), key.device), key, "fuse", learn_gates=True)
         for t in names:
             pred = model.decode_frozen(t, z.flatten(1, 2)).unflatten(1, z.shape[1:3])  # (K, S, B, dim)
-            loss = _row_mean(self.specs[t].loss(pred, u[t].unsqueeze(1)), group.weight)  # (K, S)
+            loss = weighted_mean(self.specs[t].loss(pred, u[t].unsqueeze(1)), group.weight)  # (K, S)
             for s, subset in enumerate(subsets):
                 if len(subset) > 1:
                     self._add(terms, f"{GATE_TERMS}/{subset_name(subset)}_to_{t}", loss[:, s])
@@ -309,7 +297,9 @@ class BroadcastTask:
         z = self._fuse(model, enc, outside, key, "cycle", learn_gates=False).flatten(1, 2)  # (K, C·B, ws)
         for t in names:
             pred = model.decode(t, z).unflatten(1, (n_cyc, -1))  # (K, C, B, dim)
-            loss = _row_mean(self.specs[t].loss(pred, group.latents[t].unsqueeze(1)), group.weight)  # (K, C)
+            loss = weighted_mean(
+                self.specs[t].loss(pred, group.latents[t].unsqueeze(1)), group.weight
+            )  # (K, C)
             for s, subset in enumerate(subsets[:n_cyc]):
                 if t in subset:
                     self._add(terms, f"{category}/{group.name}/{subset_name(subset)}_to_{t}", loss[:, s])

@@ -34,7 +34,7 @@ from torch import nn
 from ..domains.latents import LatentSpec
 from ..errors import UserError
 from .ensemble import EnsembleMLP
-from .evaluate import ROW_CHUNK, Metrics, as_latent
+from .evaluate import Metrics, add_squared_error, as_latent, row_chunks, row_count
 from .losses import Terms, weighted_mean
 from .model import WorkspaceConfig
 from .presets import CYCLE, TRANSLATION
@@ -187,22 +187,16 @@ def direct_latent_metrics(
     computed as the workspace's `latent_metrics` (a one-hot block compared as probabilities)."""
     assert isinstance(model, DirectTranslators)
     domains = [d for d in model.domain_names if d in latents]
-    n = int(next(iter(latents.values())).shape[0])
     specs = specs or {}
     sums: dict[str, torch.Tensor] = {}
-
-    def add(name: str, pred: torch.Tensor, target: torch.Tensor) -> None:
-        err = (pred - target).pow(2).mean(dim=-1).sum(dim=1)  # (K,)
-        sums[name] = sums[name] + err if name in sums else err
-
-    for start in range(0, n, ROW_CHUNK):
-        rows = {d: latents[d][start : start + ROW_CHUNK] for d in domains}
+    for _, rows in row_chunks(latents, domains):
         for a, b in itertools.permutations(domains, 2):
             pred = model.translate(a, b, rows[a])  # (K, c, dim_b)
             pred = as_latent(pred, specs.get(b))
-            add(f"translation/{a}_to_{b}/latent_mse", pred, rows[b])
-            back = model.translate(b, a, pred)
-            add(f"cycle/{a}_through_{b}/latent_mse", as_latent(back, specs.get(a)), rows[a])
+            add_squared_error(sums, f"translation/{a}_to_{b}/latent_mse", pred, rows[b])
+            back = as_latent(model.translate(b, a, pred), specs.get(a))
+            add_squared_error(sums, f"cycle/{a}_through_{b}/latent_mse", back, rows[a])
+    n = row_count(latents)
     return {k: v / n for k, v in sums.items()}
 
 

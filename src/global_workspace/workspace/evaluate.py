@@ -17,7 +17,7 @@ and for every domain a: demi_cycle/{a}/latent_mse. Attribute metrics need the da
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Hashable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -44,6 +44,29 @@ def as_latent(pred: torch.Tensor, spec: LatentSpec | None) -> torch.Tensor:
     return pred if spec is None else spec.loss.as_latent(pred)
 
 
+def row_count(latents: Mapping[str, torch.Tensor]) -> int:
+    """Examples of a split (row i of every domain is example i)."""
+    return int(next(iter(latents.values())).shape[0])
+
+
+def row_chunks(
+    latents: Mapping[str, torch.Tensor], domains: Sequence[str]
+) -> Iterator[tuple[int, dict[str, torch.Tensor]]]:
+    """(start, the domains' rows from start) in blocks of ROW_CHUNK: scoring a split of any size
+    holds one block of activations at a time."""
+    for start in range(0, row_count(latents), ROW_CHUNK):
+        yield start, {d: latents[d][start : start + ROW_CHUNK] for d in domains}
+
+
+def add_squared_error(
+    sums: dict[Any, torch.Tensor], name: Hashable, pred: torch.Tensor, target: torch.Tensor
+) -> None:
+    """Add to sums[name] the (K,) per-member sum over the block's rows of each row's mean squared
+    error; divided by the row count at the end, it is the split's latent MSE."""
+    err = (pred - target).pow(2).mean(dim=-1).sum(dim=1)  # (K,)
+    sums[name] = sums[name] + err if name in sums else err
+
+
 @torch.no_grad()
 def latent_metrics(
     model: GlobalWorkspace,
@@ -56,27 +79,23 @@ def latent_metrics(
     after its predicted logits become probabilities (see `as_latent`).
     """
     domains = [d for d in model.domain_names if d in latents]
-    n = int(next(iter(latents.values())).shape[0])
     sums: dict[str, torch.Tensor] = {}
     specs = specs or {}
-
-    def add(name: str, pred: torch.Tensor, target: torch.Tensor) -> None:
-        err = (pred - target).pow(2).mean(dim=-1).sum(dim=1)  # (K,)
-        sums[name] = sums[name] + err if name in sums else err
-
-    for start in range(0, n, ROW_CHUNK):
-        rows = {d: latents[d][start : start + ROW_CHUNK] for d in domains}
+    for _, rows in row_chunks(latents, domains):
         for a in domains:
             state = model.state(a, rows[a])  # (K, c, ws)
             for b in domains:
                 pred = model.decode(b, state)  # (K, c, dim_b)
                 if a == b:
-                    add(f"demi_cycle/{a}/latent_mse", as_latent(pred, specs.get(a)), rows[a])
+                    add_squared_error(
+                        sums, f"demi_cycle/{a}/latent_mse", as_latent(pred, specs.get(a)), rows[a]
+                    )
                     continue
                 pred = as_latent(pred, specs.get(b))
-                add(f"translation/{a}_to_{b}/latent_mse", pred, rows[b])
-                back = model.decode(a, model.state(b, pred))
-                add(f"cycle/{a}_through_{b}/latent_mse", as_latent(back, specs.get(a)), rows[a])
+                add_squared_error(sums, f"translation/{a}_to_{b}/latent_mse", pred, rows[b])
+                back = as_latent(model.decode(a, model.state(b, pred)), specs.get(a))
+                add_squared_error(sums, f"cycle/{a}_through_{b}/latent_mse", back, rows[a])
+    n = row_count(latents)
     return {k: v / n for k, v in sums.items()}
 
 
@@ -182,6 +201,19 @@ def evaluate_split(
     """Every metric of the module docstring; attribute metrics when `data` has a dataset.json."""
     metrics = latent_metrics(model, latents, specs)
     metrics.update(retrieval_metrics(model, latents))
+    return with_attributes(model, latents, metrics, data, split, skipped)
+
+
+def with_attributes(
+    model: Translator,
+    latents: Mapping[str, torch.Tensor],
+    metrics: Metrics,
+    data: Path | None,
+    split: str,
+    skipped: dict[str, str] | None,
+) -> Metrics:
+    """`metrics` and, when `data` has a dataset.json, the attribute metrics, sorted by name on the
+    CPU: every family scores attributes the same way, whatever its latent metrics."""
     if data is not None and (Path(data) / "dataset.json").is_file():
         metrics.update(
             attribute_metrics(model, latents, Path(data), split, {} if skipped is None else skipped)

@@ -4,7 +4,7 @@ A preset belongs to a family (`presets.PRESET_FAMILY`; `workspace` unless regist
 Everything that builds a model from a run or experiment (run.py, checkpoint.py, the experiments)
 asks the family instead of assuming a `GlobalWorkspace`; members of one ensemble share a family.
 
-  workspace   GlobalWorkspace + GWTask, the presets of REFERENCE §5
+  workspace   GlobalWorkspace + GWTask, the presets of docs/design.md §5
   direct      DirectTranslators + DirectTask: the no-shared-workspace ablation (direct.py)
   fusion      GlobalWorkspace + BroadcastTask: several domains enter at once (broadcast.py);
               its evaluation adds the fused-input metrics (fusion_eval.py)
@@ -25,7 +25,7 @@ from ..domains.latents import LatentSpec
 from ..errors import UserError
 from . import direct
 from .broadcast import BROADCAST_CATEGORIES, GATE_PAIRS, GATED_CATEGORIES, BroadcastTask
-from .evaluate import Metrics, attribute_metrics, evaluate_split, latent_metrics
+from .evaluate import Metrics, evaluate_split, latent_metrics, with_attributes
 from .fusion_eval import fusion_metrics
 from .losses import GWTask
 from .model import GlobalWorkspace, WorkspaceConfig
@@ -74,10 +74,10 @@ def _evaluate_direct(
     split: str,
     skipped: dict[str, str],
 ) -> Metrics:
-    metrics = direct.direct_latent_metrics(model, latents, specs)
-    if data is not None and (Path(data) / "dataset.json").is_file():
-        metrics.update(attribute_metrics(model, latents, Path(data), split, skipped))  # type: ignore[arg-type]
-    return {k: v.cpu() for k, v in sorted(metrics.items())}
+    assert isinstance(model, direct.DirectTranslators)
+    return with_attributes(
+        model, latents, direct.direct_latent_metrics(model, latents, specs), data, split, skipped
+    )
 
 
 def _evaluate_fusion(

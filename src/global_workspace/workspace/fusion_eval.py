@@ -25,7 +25,7 @@ from collections.abc import Mapping
 import torch
 
 from ..domains.latents import LatentSpec
-from .evaluate import ROW_CHUNK, Metrics, as_latent
+from .evaluate import Metrics, add_squared_error, as_latent, row_chunks, row_count
 from .model import GlobalWorkspace
 from .selection import EqualWeights, Selection, hash_uniform
 
@@ -46,31 +46,26 @@ def fusion_metrics(
     selection = selection or EqualWeights()
     specs = specs or {}
     domains = [d for d in model.domain_names if d in latents]
-    n = int(next(iter(latents.values())).shape[0])
+    n = row_count(latents)
     device = next(iter(latents.values())).device
     key = torch.full((model.members,), seed, dtype=torch.long, device=device)
     fused_err: dict[str, torch.Tensor] = {}  # name -> (K,) summed squared error
     single_err: dict[tuple[str, str], torch.Tensor] = {}  # (source, target) -> (K,)
-
-    def add(
-        sums: dict, name: object, pred: torch.Tensor, target: torch.Tensor, spec: LatentSpec | None
-    ) -> None:
-        err = (as_latent(pred, spec) - target).pow(2).mean(dim=-1).sum(dim=1)  # (K,)
-        sums[name] = sums[name] + err if name in sums else err
-
-    for start in range(0, n, ROW_CHUNK):
-        rows = {d: latents[d][start : start + ROW_CHUNK] for d in domains}
+    for start, rows in row_chunks(latents, domains):
         enc = {d: model.encode(d, rows[d]) for d in domains}  # (K, c, ws)
         for a in domains:
             state = torch.tanh(enc[a])
             for c in domains:
-                add(single_err, (a, c), model.decode(c, state), rows[c], specs.get(c))
+                add_squared_error(
+                    single_err, (a, c), as_latent(model.decode(c, state), specs.get(c)), rows[c]
+                )
         for a, b in itertools.combinations(domains, 2):
             uniform = hash_uniform(key, f"fusion/{a}+{b}/{start}", (rows[a].shape[0], 2))  # (K, c, 2)
             alpha = selection(torch.ones_like(uniform, dtype=torch.bool), uniform)
             fused = model.fused_state({a: enc[a], b: enc[b]}, {a: alpha[..., 0], b: alpha[..., 1]})
             for c in domains:
-                add(fused_err, f"fusion/{a}+{b}_to_{c}", model.decode(c, fused), rows[c], specs.get(c))
+                pred = as_latent(model.decode(c, fused), specs.get(c))
+                add_squared_error(fused_err, f"fusion/{a}+{b}_to_{c}", pred, rows[c])
     out: Metrics = {}
     for a, b in itertools.combinations(domains, 2):
         if model.fusion_gates is not None:

@@ -58,10 +58,12 @@ def workspace_parameters(model: nn.Module, learn_logit_scale: bool) -> list[nn.P
 
 
 def weighted_mean(loss: torch.Tensor, weight: torch.Tensor | None) -> torch.Tensor:
-    """(K, n) per-example losses -> (K,) means over the rows of weight 1 (all rows if None)."""
+    """(K, ..., n) per-example losses -> (K, ...) means over the rows of weight 1 (all rows if None);
+    weight is (K, n), shared by the middle axes (the broadcast loss's subsets)."""
     if weight is None:
-        return loss.mean(dim=1)
-    return (loss * weight).sum(dim=1) / weight.sum(dim=1).clamp_min(1.0)
+        return loss.mean(dim=-1)
+    w = weight.reshape(weight.shape[0], *([1] * (loss.dim() - 2)), weight.shape[-1])
+    return (loss * w).sum(dim=-1) / w.sum(dim=-1).clamp_min(1.0)
 
 
 class _SymmetricInfoNCE(torch.autograd.Function):
@@ -122,7 +124,7 @@ def _apply(fn: Callable[[torch.Tensor], torch.Tensor], pieces: Sequence[torch.Te
 
 
 class GWTask:
-    """The losses of the global workspace (REFERENCE §5, plus back-translation) as a trainer task;
+    """The losses of the global workspace (docs/design.md §5, plus back-translation) as a trainer task;
     by default the paper's four."""
 
     categories: tuple[str, ...] = WORKSPACE_CATEGORIES

@@ -17,9 +17,9 @@ from torch import nn
 from .ensemble import EnsembleMLP
 
 GATE_SCALE = 10.0
-"""Fusion gates are stored divided by this. AdamW moves a weight by about lr per step whatever its
-gradient, so raw gates stayed within ±1.3 after 1500 steps at lr 1e-3 (still mixing); scaled, they
-reach decisive values (a factor e^±10) within a short run."""
+"""Fusion gates are stored divided by this: AdamW moves a weight by about lr per step whatever its
+gradient, so raw gates barely leave zero in a short run; scaled, they reach decisive values
+(docs/results.md, "Figures that were in the code")."""
 
 
 @dataclass(frozen=True)

@@ -31,15 +31,13 @@ ALIASES: dict[str, str] = {
     "bt": BACK_TRANSLATION,
 }
 """Short coefficient names accepted by `--coef`; the full category names work too."""
+SHORT_NAMES = {category: alias for alias, category in ALIASES.items()}
+"""Category -> its short name, for labels."""
 
 DEFAULT_COEFFICIENTS: dict[str, float] = {TRANSLATION: 1.0, CONTRASTIVE: 0.1, DEMI_CYCLE: 0.1, CYCLE: 0.1}
-"""A preset switches a category on with its default weight. REFERENCE §5 weighs demi-cycle and
-cycle 1; we use 0.1, measured (Simple Shapes 12k, v VAE + attr, 1500 steps, batch 128, 2 seeds,
-test split; REFERENCE §11 found the same): against weights 1, `full` with 0.1 reads v->attr shape
-with 73% accuracy instead of 67% with all pairs (tr: 78%), keeps the low-pair gain (60 pairs:
-position error 2.5 px vs 2.7 px, tr 7.1 px; summed translation MSE 3.8 vs 4.1, tr 6.6) and
-doubles v->attr retrieval top-1 (0.67 vs 0.34, scored before a ranking fix that lowers
-top-1 by 5-20%). The reference's weights: --coef tr=1,cont=0.1,dcy=1,cy=1."""
+"""A preset switches a category on with its default weight. The reference weighs demi-cycle and
+cycle 1 (docs/design.md §5); 0.1 keeps the low-pair gain and reads shape better (docs/results.md,
+"Figures that were in the code"). The reference's weights: --coef tr=1,cont=0.1,dcy=1,cy=1."""
 
 PRESETS: dict[str, dict[str, float]] = {
     "tr": {TRANSLATION: 1.0},
@@ -49,29 +47,21 @@ PRESETS: dict[str, dict[str, float]] = {
     "cont": {CONTRASTIVE: 0.1},
     "full": dict(DEFAULT_COEFFICIENTS),
 }
-"""The six models of the slides (REFERENCE §5); `cont` is the CLIP-like model without broadcast."""
+"""The six models of the slides (docs/design.md §5); `cont` is the CLIP-like model without broadcast."""
 
 PRESETS["full-bt"] = {TRANSLATION: 1.0, CONTRASTIVE: 0.1, DEMI_CYCLE: 0.1, BACK_TRANSLATION: 0.1}
 """`full` with back-translation cycles instead of cycles. In the paper's cycle the gradient also
 reaches the first translation, which can then hide its input in the other domain's latent for the
-way back to read: with v,attr the cycle attr->v->attr made attr->v translations worse (tr+cy vs tr
-at 60 pairs 5.10 vs 5.00; with weight 1, 5.41 and 2.49 vs 1.39 with all pairs). Measured on make
-demo's data (5 pair counts x 3 seeds), summed translation MSE at N = 60 / 1000 / 12000: full
-3.94 / 1.43 / 1.31, full-bt 3.02 / 1.29 / 1.25, full without cycles 3.85 / 1.35 / 1.29; data
-efficiency against tr 2.17x, 2.91x and 2.38x; v->attr retrieval top-1 with all pairs 0.54, 0.54,
-0.51."""
+way back to read (docs/results.md, "Why the cycles add little here, and back-translation")."""
 
 PRESETS.update({"direct-tr": PRESETS["tr"], "direct-tr+cy": PRESETS["tr+cy"]})
 """The no-shared-workspace ablation (direct.py): direct translators with `tr`'s and `tr+cy`'s losses."""
 
 FUSED = "fused"
 PRESETS["fusion"] = {**DEFAULT_COEFFICIENTS, FUSED: DEFAULT_COEFFICIENTS[DEMI_CYCLE]}
-"""The workspace with fusion (REFERENCE §7): the broadcast loss (broadcast.py) with `full`'s weights.
-A fused term is a demi-cycle of a fused state, so it gets the demi-cycle's weight. Measured (make
-demo's data with t, v,attr,t, N = 60/200/1000/12000, 3 seeds, 1500 steps): against fused 1.0, the
-summed translation MSE falls from 17.91/16.75/14.09/11.43 to 17.82/16.26/13.92/11.34 (full:
-17.79/16.21/14.10/11.32) and v->attr retrieval top-1 with all pairs rises from 0.19 to 0.39 (scored
-before the ranking fix)."""
+"""The workspace with fusion (docs/design.md §7): the broadcast loss (broadcast.py) with `full`'s
+weights. A fused term is a demi-cycle of a fused state, so it gets the demi-cycle's weight; a
+heavier one costs translation and retrieval (docs/results.md, "Figures that were in the code")."""
 
 GATE_TERMS = "gates"
 """The category of the terms through which only the fusion gates learn (broadcast.py): a fused
@@ -79,19 +69,11 @@ state of two or more domains, decoded into every domain, on pairs kept for the g
 
 PRESETS["fusion-gated"] = {**PRESETS["fusion"], FUSED: 0.3, GATE_TERMS: 1.0}
 """`fusion` whose workspace also learns how much each domain weighs on each workspace dimension
-in a fused state (`GlobalWorkspace.fused_state`). The gates learn only from the last 10% of each
-member's pairs, which nothing else trains on (broadcast.GATE_PAIRS): learning from every pair, with
-200 pairs they trusted t, whose encoder memorises the few pairs (attr+t->v 6.84 vs 2.22). On those
-pairs every target weighs the same (`gates` 1.0): with translation's 1 and fused's 0.1 the gates
-served the translations and a caption added to an image made the image worse (all pairs: v+t->v
-1.261 vs 1.195; 1.198 vs 1.158 with `gates`). Measured (make demo's data with t, v,attr,t, 1500
-steps, medians over 5 seeds; 3 at 60 and 1000 pairs), `fused` 0.3 against `fusion`'s 0.1, fused
-input vs the better single domain: v+t->v with all pairs 1.127 vs 1.132 (1.198 vs 1.158), with 1000
-pairs 1.64 vs 1.53 (1.74 vs 1.68), with 200 pairs 2.08 vs 1.85 (2.25 vs 1.72); v+attr->v with all
-pairs 1.060 vs 1.092 (1.089 vs 1.108). Summed translation at 60 / 200 / 1000 / 12000 pairs 17.89 /
-15.80 / 14.10 / 11.11 (17.85 / 15.99 / 14.28 / 11.08). The price: v->attr retrieval top-1 with all
-pairs 0.36 (0.40). Without gates, `fused` 0.3 changes no fused input and costs retrieval (0.22 vs
-0.29), so `fusion` keeps 0.1."""
+in a fused state (`GlobalWorkspace.fused_state`). The gates learn only from pairs nothing else
+trains on (broadcast.GATE_PAIRS), where every target weighs the same (`gates` 1.0), so that they
+do not learn to trust a domain that memorised the pairs nor to serve the translations alone;
+`fused` 0.3 lets encoders and decoders serve the fused states the gates make (figures in
+docs/results.md, "Figures that were in the code")."""
 
 STEP_COST: dict[str, float] = {
     TRANSLATION: 0.5,
@@ -103,9 +85,8 @@ STEP_COST: dict[str, float] = {
     GATE_TERMS: 1.0,
 }
 """Rough cost of a training step for each switched-on loss category, on top of 1 for the step
-itself (sampling, optimiser), so that ensembles can be shared out evenly over processes. Measured
-(`make demo`'s data, v,attr, CPU, 1 thread, 15-member ensembles, batch 256), ms per step: tr 13.6,
-cont 10.8, tr+cont 14.5, tr+dcy 20.8, tr+cy 26.8, full 37.1; 8.7 ms per unit predicts each within 5%."""
+itself (sampling, optimiser), so that ensembles can be shared out evenly over processes; fitted to
+the timings in docs/results.md ("Figures that were in the code")."""
 
 
 def step_cost(coefficients: Mapping[str, float]) -> float:
@@ -164,6 +145,13 @@ def parse_coefficients(
     return out
 
 
+def point_label(point: Mapping[str, float]) -> str:
+    """`lr=0.003,wd=1e-06,cy=1.0`: names a tuning-grid point (experiments/grid.py) in member
+    labels, results.csv and selection.json."""
+    short = {"weight_decay": "wd", **SHORT_NAMES}
+    return ",".join(f"{short.get(k, k)}={float(v)!r}" for k, v in point.items())
+
+
 @dataclass(frozen=True)
 class MemberSpec:
     """One ensemble member: what it trains on and with which loss weights.
@@ -198,7 +186,9 @@ class MemberSpec:
         return float(self.coefficients.get(category, 0.0))
 
     def label(self) -> str:
-        return f"{self.preset}/paired={self.paired}/seed={self.seed}"
+        """Names the member in messages, results and resumed experiments: unique within an experiment."""
+        base = f"{self.preset}/paired={self.paired}/seed={self.seed}"
+        return base if self.grid is None else f"{base}/grid={point_label(self.grid)}"
 
     def to_json(self) -> dict[str, Any]:
         obj: dict[str, Any] = {

@@ -74,9 +74,6 @@ class Batch:
     key: torch.Tensor | None = None
     pair_position: torch.Tensor | None = None
 
-    def domains(self) -> list[str]:
-        return list(self.latents)
-
     def unpaired_count(self, domain: str) -> int:
         return int(self.latents[domain].shape[1]) - self.paired
 

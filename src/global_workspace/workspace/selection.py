@@ -4,8 +4,6 @@ A policy maps a mask of the domains present, `present` (..., n) bool, and unifor
 (..., n) in [0, 1) to weights α (..., n): α ≥ 0, zero where a domain is absent, summing to 1 over
 the domains present. Randomness enters only through `uniform`, which the caller draws from an
 explicit seed, so a policy is a pure function and a run is reproducible on any device.
-
-Policies are chosen by their registered name (`make_selection`); add one with `register_selection`.
 """
 
 from __future__ import annotations
@@ -13,11 +11,10 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import ClassVar
 
 import torch
 
-from ..errors import UserError, require_positive
+from ..errors import require_positive
 from ..seeding import derive_seed
 from .sampling import MASK32, mix32
 
@@ -25,19 +22,9 @@ from .sampling import MASK32, mix32
 class Selection(ABC):
     """One way of weighting the domains that enter the workspace together."""
 
-    name: ClassVar[str]
-
     @abstractmethod
     def __call__(self, present: torch.Tensor, uniform: torch.Tensor) -> torch.Tensor:
         """present: (..., n) bool, uniform: (..., n) in [0, 1) -> weights α (..., n), rows summing to 1."""
-
-
-SELECTIONS: dict[str, type[Selection]] = {}
-
-
-def register_selection(cls: type[Selection]) -> type[Selection]:
-    SELECTIONS[cls.name] = cls
-    return cls
 
 
 def _check_present(present: torch.Tensor) -> None:
@@ -45,12 +32,9 @@ def _check_present(present: torch.Tensor) -> None:
         raise TypeError(f"present must be a bool mask, got {present.dtype}")
 
 
-@register_selection
 @dataclass(frozen=True)
 class RandomDomain(Selection):
     """The paper's GW: one present domain per example, uniformly at random (α one-hot)."""
-
-    name: ClassVar[str] = "random-domain"
 
     def __call__(self, present: torch.Tensor, uniform: torch.Tensor) -> torch.Tensor:
         _check_present(present)
@@ -59,12 +43,9 @@ class RandomDomain(Selection):
         return torch.zeros_like(uniform).scatter_(-1, chosen, 1.0)
 
 
-@register_selection
 @dataclass(frozen=True)
 class EqualWeights(Selection):
     """α = 1 / |present| on every present domain."""
-
-    name: ClassVar[str] = "equal"
 
     def __call__(self, present: torch.Tensor, uniform: torch.Tensor) -> torch.Tensor:
         _check_present(present)
@@ -72,7 +53,6 @@ class EqualWeights(Selection):
         return weights / weights.sum(dim=-1, keepdim=True)
 
 
-@register_selection
 @dataclass(frozen=True)
 class RandomSoftmax(Selection):
     """α = softmax(U / T) over the present domains, U uniform (the reference's fusion training).
@@ -80,7 +60,6 @@ class RandomSoftmax(Selection):
     T → 0 gives one domain per example; T → ∞ gives equal weights.
     """
 
-    name: ClassVar[str] = "random-softmax"
     temperature: float = 0.2
 
     def __post_init__(self) -> None:
@@ -90,17 +69,6 @@ class RandomSoftmax(Selection):
         _check_present(present)
         logits = torch.where(present, uniform / self.temperature, float("-inf"))
         return torch.softmax(logits, dim=-1)
-
-
-def make_selection(name: str, temperature: float | None = None) -> Selection:
-    """The policy registered as `name`; `temperature` only for policies that have one."""
-    if name not in SELECTIONS:
-        raise UserError(f"unknown selection {name!r}; known selections: {', '.join(sorted(SELECTIONS))}")
-    options = {} if temperature is None else {"temperature": float(temperature)}
-    try:
-        return SELECTIONS[name](**options)
-    except TypeError as exc:
-        raise UserError(f"selection {name!r} takes no temperature") from exc
 
 
 def hash_uniform(key: torch.Tensor, name: str, shape: Sequence[int]) -> torch.Tensor:

@@ -29,7 +29,8 @@ from .domains.base import Domain
 from .domains.latents import LatentSpec, read_spec
 from .domains.store import load_domain
 from .errors import UserError
-from .experiments.semi_supervised import KEPT_STEP, finished_members, member_id
+from .experiments.semi_supervised.config import KEPT_STEP
+from .experiments.semi_supervised.resume import finished_members
 from .fileio import read_json
 from .finite import require_finite_tensors
 from .workspace.checkpoint import check_run_data, load_model
@@ -124,7 +125,7 @@ def load_workspace(
     config, ensemble, step = load_model(folder, torch_device)
     if data is not None:
         config = dataclasses.replace(config, data=str(data))
-    labels = [member_id(m) for m in config.members]
+    labels = [m.label() for m in config.members]
     if isinstance(member, str):
         if member not in labels:
             raise UserError(f"run {folder} has no member {member!r}; its members: {', '.join(labels)}")
@@ -206,11 +207,11 @@ def _assemble(
     """A one-member workspace of `family` with `weights`, and the specialists of DATA."""
     model = family.build_model(workspace, [spec.seed])
     if not isinstance(model, GlobalWorkspace):
-        raise UserError(f"member {member_id(spec)} has no shared workspace (a direct-translator ablation)")
+        raise UserError(f"member {spec.label()} has no shared workspace (a direct-translator ablation)")
     try:
         model.load_state_dict(dict(weights))
     except RuntimeError as exc:
-        raise UserError(f"the weights of member {member_id(spec)} do not fit its model ({exc})") from exc
+        raise UserError(f"the weights of member {spec.label()} do not fit its model ({exc})") from exc
     model.to(device).eval().requires_grad_(False)  # frozen: used, not trained
     domains = {d: load_domain(data, d, device) for d in workspace.domains}
     specs = {d: read_spec(data, d) for d in workspace.domains}

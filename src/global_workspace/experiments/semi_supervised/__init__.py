@@ -1,0 +1,32 @@
+"""The semi-supervision experiment: every preset × pair count × seed, trained as ensembles.
+
+EXP/experiment.json          the resolved settings (a rerun with the same settings resumes)
+EXP/chunks/{id}/             one trained ensemble, written atomically once it is complete:
+    members.json             the MemberSpecs, in ensemble order
+    metrics.json             per member: every test metric (workspace evaluation + downstream);
+                             and the model family (a `--define`d preset's name does not say it)
+    pictures.npz             per direction a_to_b: predicted b latents of the first test examples
+    model.safetensors        the ensemble's weights (each member loadable alone)
+EXP/results.csv              one row per member: preset, paired, seed, every metric, the
+                             training step whose weights it kept (`kept_step`), the minimum over
+                             validation checks of each translation loss (`val_min/...`); in a
+                             grid, its point (`grid_point`, `lr`, `weight_decay`, `coefficient/...`)
+EXP/selection.json           in a grid: the point each (preset, N) keeps, chosen on validation
+                             (grid.py); the readings below use only the members of those points
+EXP/efficiency.json          data-efficiency ratios, the project's reading and the paper's
+                             (`paper_protocol`) (efficiency.py)
+EXP/figures/*.png|svg        curves against N (figures.py)
+EXP/report.html              the self-contained report (experiment_report.py)
+
+A member is done when the chunk holding it exists, so an interrupted experiment rerun with the
+same command trains only the members it had not finished. Members are grouped into chunks of at
+most `max_members`; on the CPU each chunk holds one preset (a `tr` ensemble then skips the cycle
+losses), on a GPU presets are mixed so that one ensemble fills the device. Under torchrun the
+chunks are shared out over the ranks by estimated cost (`assign_chunks`, distributed.py) and rank 0
+gathers and writes the results.
+
+One job per module: config (the settings), parsing (the command line's text), planning (members
+into chunks, chunks onto ranks), resume (the EXP folder), keep_best (training one chunk), scoring
+(test metrics of a chunk), results_io (chunk folders and results.csv), readings (baselines and
+ratios), summary (the terminal's lines) and run (the whole experiment).
+"""

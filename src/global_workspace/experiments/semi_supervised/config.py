@@ -1,0 +1,121 @@
+"""The settings of a semi-supervision experiment, saved as EXP/experiment.json."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from ...workspace.model import WorkspaceConfig
+from ...workspace.presets import MemberSpec, preset
+from ...workspace.trainer import TrainConfig
+from ..downstream import DownstreamSettings
+from ..grid import Grid, point_coefficients
+
+EXPERIMENT_FORMAT_VERSION = 1
+SIX_PRESETS = ("tr", "tr+cont", "tr+cy", "tr+dcy", "cont", "full")
+"""The six models of the slides, in the order the report lists them."""
+SELECT_ALL, SELECT_LAST = "all", "last"
+"""`ExperimentConfig.select_on`: every direction's validation translation loss, or no selection."""
+KEPT_STEP = "kept_step"
+"""results.csv column: the training step whose weights a member kept (its best validation check,
+or the last step), so that a member's figures can be read against its training curve."""
+VARIANTS_OF_FULL = ("full-bt",)
+"""Our variants of `full`: when run, efficiency.json also compares each with tr, tr+cont and full."""
+
+
+@dataclass(frozen=True)
+class ExperimentConfig:
+    """Everything that defines a semi-supervision experiment (saved as EXP/experiment.json)."""
+
+    data: str
+    domains: list[str]
+    presets: list[str]
+    paired: list[int]
+    """Pair counts, increasing; `ALL` on the command line resolves to the train split's size."""
+    seeds: list[int]
+    train: TrainConfig = field(default_factory=TrainConfig)
+    workspace_dim: int = 12
+    width: int = 32
+    depth: int = 5
+    select_on: str = SELECT_ALL
+    """Which weights a member with a translation loss keeps, checked every `train.eval_every` steps
+    (small-N `tr` overfits, docs/design.md §11): `all`, those of its lowest validation translation loss
+    summed over every direction; a comma-separated list of directions (`attr_to_v,v_to_attr`), summed
+    over those; `last`, the last step's (`parse_select_on`)."""
+    max_members: int = 64
+    """Members per ensemble at most."""
+    mix_presets: bool = False
+    """Put different presets in one ensemble (good on a GPU; on a CPU it computes unused terms)."""
+    downstream: DownstreamSettings = field(default_factory=DownstreamSettings)
+    pictures: int = 6
+    """Test examples whose translations the report shows."""
+    coefficients: dict[str, dict[str, float]] = field(default_factory=dict)
+    """Loss weights of each preset, fixed when the experiment is made: part of its identity, so a
+    resume with other weights (a changed --define or library default) is refused, not mixed."""
+    data_fingerprint: str = ""
+    """Hash of the train latents (`workspace.data.train_fingerprint`): part of the identity, so
+    finished members trained on other (or re-pretrained) latents are never mixed in on resume."""
+    format_version: int = EXPERIMENT_FORMAT_VERSION
+    grid: Grid | None = None
+    """The tuning grid (grid.py): every preset trains each of its points, and each (preset, N)
+    keeps the point best on validation. None: each preset trains with its own weights."""
+    paper_levels: list[float] = field(default_factory=list)
+    """Loss levels of the paper's reading of the ratio (efficiency.paper_protocol); empty: a few
+    inside both curves' ranges. Only the reading depends on them, not the members."""
+
+    def workspace(self, latent_dims: dict[str, int]) -> WorkspaceConfig:
+        """The architecture every member shares, given each domain's latent size."""
+        return WorkspaceConfig(
+            domains=latent_dims, workspace_dim=self.workspace_dim, width=self.width, depth=self.depth
+        )
+
+    def members(self) -> list[MemberSpec]:
+        weights = {name: dict(self.coefficients.get(name) or preset(name)) for name in self.presets}
+        points: dict[str, list[dict[str, float] | None]] = {
+            name: list(self.grid.points(w)) if self.grid else [None] for name, w in weights.items()
+        }
+        return [
+            MemberSpec(
+                seed=seed,
+                coefficients=point_coefficients(weights[name], point or {}),
+                paired=n,
+                preset=name,
+                grid=point,
+            )
+            for name in self.presets
+            for n in self.paired
+            for point in points[name]
+            for seed in self.seeds
+        ]
+
+    def to_json(self) -> dict[str, Any]:
+        """The settings; a grid and paper levels only where used, so that experiments made before
+        they existed keep their identity and resume."""
+        obj = asdict(self)
+        obj["train"] = self.train.to_json()
+        if self.grid is None:
+            obj.pop("grid")
+        if not self.paper_levels:
+            obj.pop("paper_levels")
+        return obj
+
+    def kept_weights(self) -> str:
+        """`select_on` in words, for the report."""
+        if self.select_on == SELECT_LAST:
+            return "Each member keeps its last weights."
+        over = "every direction" if self.select_on == SELECT_ALL else self.select_on.replace(",", ", ")
+        return f"Each member keeps the weights of its lowest validation translation loss summed over {over}."
+
+    def identity(self) -> dict[str, Any]:
+        """What a chunk's results depend on (the data folder may move; the logging may change).
+        `select_on` is written as the boolean it replaced where it means the same, so experiments
+        made before it existed still resume."""
+        obj = self.to_json()
+        obj.pop("data")
+        obj.pop("paper_levels", None)
+        if obj["select_on"] in (SELECT_ALL, SELECT_LAST):
+            obj["select_on_val"] = obj.pop("select_on") == SELECT_ALL
+        obj["train"].pop("log_every")
+        obj["train"].pop("cuda_graph")
+        return json.loads(json.dumps(obj))  # as stored: tuples become lists

@@ -1,0 +1,62 @@
+"""What the rows say: baselines, the summed translation loss and the efficiency ratios."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from ...workspace.data import LatentData
+from .. import ablations
+from ..efficiency import efficiency_report
+from .config import VARIANTS_OF_FULL, ExperimentConfig
+
+
+def mean_baselines(data: LatentData) -> dict[str, float]:
+    """Test MSE of predicting each domain's training mean latent, under the translation names."""
+    train, test = data.split("train"), data.split("test")
+    out = {}
+    for b in data.specs:
+        mean = train[b].mean(dim=0, keepdim=True)
+        mse = float((test[b] - mean).pow(2).mean())
+        for a in data.specs:
+            if a != b:
+                out[f"translation/{a}_to_{b}/latent_mse"] = mse
+    return out
+
+
+def translation_metrics(rows: Sequence[dict[str, Any]]) -> list[str]:
+    return sorted({k for r in rows for k in r if k.startswith("translation/") and k.endswith("/latent_mse")})
+
+
+def add_summed_translation(rows: list[dict[str, Any]]) -> None:
+    """Each row gains translation/sum/latent_mse, the sum over directions (docs/design.md §11's figure)."""
+    names = translation_metrics(rows)
+    for r in rows:
+        values = [r.get(n) for n in names]
+        r["translation/sum/latent_mse"] = None if None in values else float(sum(values))  # type: ignore[arg-type]
+
+
+def efficiency_references(config: ExperimentConfig) -> list[str]:
+    """The presets the candidate is compared with, of those run."""
+    return [p for p in ("tr", "tr+cont") if p in config.presets]
+
+
+def efficiency_readings(config: ExperimentConfig, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The project's reading of the data-efficiency ratios (efficiency_report), with our variants
+    of `full` and the ablations."""
+    metrics = translation_metrics(rows)
+    metrics += [m for m in ("translation/v_to_attr/position_error_px",) if any(m in r for r in rows)]
+    efficiency = efficiency_report(
+        rows,
+        metrics,
+        candidate="full" if "full" in config.presets else config.presets[-1],
+        references=efficiency_references(config),
+    )
+    for variant in VARIANTS_OF_FULL:
+        if variant in config.presets and variant != efficiency["candidate"]:
+            references = [p for p in ("tr", "tr+cont", "full") if p in config.presets]
+            for metric, comps in efficiency_report(rows, metrics, variant, references)["metrics"].items():
+                efficiency["metrics"][metric].update(comps)
+    if ablations.has_ablations(config.presets):
+        efficiency["ablations"] = ablations.ablation_efficiency(rows, metrics, config.presets)
+    return efficiency

@@ -1,0 +1,119 @@
+"""Chunk folders and results.csv: writing and reading the members' rows."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors.torch import save_file
+
+from ...fileio import atomic_directory, atomic_write_json, atomic_write_text, read_json
+from ...finite import require_finite_metrics
+from ...workspace.presets import MemberSpec, point_label
+from ..grid import COEFFICIENT_PREFIX, GRID_POINT, LR, WEIGHT_DECAY
+from .planning import chunk_id
+
+
+@dataclass
+class ChunkResult:
+    members: list[MemberSpec]
+    metrics: list[dict[str, float | None]]
+    """Per member; None marks a metric that does not apply to the member's model family."""
+    pictures: dict[str, np.ndarray]  # "a_to_b" -> (K, P, dim_b)
+    weights: dict[str, torch.Tensor]
+    seconds: float
+    family: str
+    """The model family (families.FAMILIES) the members trained."""
+
+
+def write_chunk(exp: Path, result: ChunkResult) -> Path:
+    folder = exp / "chunks" / chunk_id(result.members)
+    with atomic_directory(folder, force=True, what="chunk") as tmp:
+        atomic_write_json(
+            tmp / "metrics.json",
+            {"seconds": result.seconds, "family": result.family, "members": result.metrics},
+        )
+        buf = io.BytesIO()
+        np.savez(buf, **result.pictures)  # type: ignore[arg-type]
+        (tmp / "pictures.npz").write_bytes(buf.getvalue())
+        save_file(result.weights, str(tmp / "model.safetensors"))
+        # members.json last: its presence marks the chunk complete (the folder is renamed anyway).
+        atomic_write_json(tmp / "members.json", [m.to_json() for m in result.members])
+    return folder
+
+
+def read_chunk_rows(folder: Path) -> list[dict[str, Any]]:
+    specs = [MemberSpec.from_json(o) for o in read_json(folder / "members.json", "chunk members")]
+    metrics = read_json(folder / "metrics.json", "chunk metrics")["members"]
+    require_finite_metrics(
+        metrics,
+        [s.label() for s in specs],
+        f"{folder / 'metrics.json'}: ",
+        f"delete {folder} and rerun the experiment to retrain its members",
+    )
+    return [
+        {
+            "member": s.label(),
+            "preset": s.preset,
+            "paired": s.paired,
+            "seed": s.seed,
+            **_grid_columns(s),
+            **m,
+        }
+        for s, m in zip(specs, metrics, strict=True)
+    ]
+
+
+def _grid_columns(spec: MemberSpec) -> dict[str, Any]:
+    """A gridded member's point in results.csv: its label, lr, weight decay and every coefficient."""
+    if spec.grid is None:
+        return {}
+    return {
+        GRID_POINT: point_label(spec.grid),
+        LR: spec.grid[LR],
+        WEIGHT_DECAY: spec.grid[WEIGHT_DECAY],
+        **{COEFFICIENT_PREFIX + c: w for c, w in spec.coefficients.items()},
+    }
+
+
+def write_results_csv(path: Path, rows: Sequence[dict[str, Any]]) -> None:
+    fixed = ["member", "preset", "paired", "seed"] + (
+        [GRID_POINT] if any(GRID_POINT in r for r in rows) else []
+    )
+    metrics = sorted({k for r in rows for k in r if k not in fixed})
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=fixed + metrics, lineterminator="\n", restval="")
+    writer.writeheader()
+    for r in rows:
+        # A metric that does not apply to a member's model (None, or absent from its row, like the
+        # downstream tasks of a model without a shared space) is an empty cell, never 0 or nan.
+        writer.writerow(
+            {k: ("" if v is None else repr(float(v))) if k in metrics else v for k, v in r.items()}
+        )
+    atomic_write_text(path, buf.getvalue())
+
+
+def read_results_csv(path: Path) -> list[dict[str, Any]]:
+    with open(path, encoding="utf-8", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    out = []
+    for r in rows:
+        row: dict[str, Any] = {"member": r["member"], "preset": r["preset"]}
+        row["paired"], row["seed"] = int(r["paired"]), int(r["seed"])
+        if GRID_POINT in r:
+            row[GRID_POINT] = r[GRID_POINT]
+        row.update(
+            {
+                k: None if v == "" else float(v)
+                for k, v in r.items()
+                if k not in ("member", "preset", "paired", "seed", GRID_POINT)
+            }
+        )
+        out.append(row)
+    return out

@@ -1,0 +1,89 @@
+"""The EXP folder: created afresh, or resumed with the members its finished chunks hold."""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import sys
+from pathlib import Path
+
+import torch
+
+from ...data.format import SPLITS
+from ...domains.latents import read_spec
+from ...errors import UserError
+from ...fileio import atomic_write_json, read_json, refuse_foreign
+from ...locking import exclusive_output
+from ...memory import latent_bytes, require_fits, training_bytes
+from ...workspace.data import check_same_latents
+from ...workspace.presets import MemberSpec
+from .config import ExperimentConfig
+from .planning import plan_chunks
+
+
+def finished_members(exp: Path) -> dict[str, tuple[Path, int]]:
+    """member id -> (chunk folder, position in it) for every chunk written completely."""
+    done: dict[str, tuple[Path, int]] = {}
+    root = exp / "chunks"
+    if not root.is_dir():
+        return done
+    for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        specs = read_json(folder / "members.json", "chunk members")
+        for i, obj in enumerate(specs):
+            done[MemberSpec.from_json(obj).label()] = (folder, i)
+    return done
+
+
+def claim_folder(
+    exp: Path, config: ExperimentConfig, device: torch.device, world: int, held: contextlib.ExitStack
+) -> None:
+    """Before anything is loaded: refuse an experiment whose largest ensemble cannot fit on
+    `device`, then lock EXP for the rest of `held` (refused while another process writes it)."""
+    biggest = max(len(chunk) for chunk in plan_chunks(config.members(), config, parts=world))
+    dims = {d: read_spec(Path(config.data), d).latent_dim for d in config.domains}
+    require_fits(
+        training_bytes(config.workspace(dims), biggest, config.train.batch_size)
+        + latent_bytes(config.data, config.domains, SPLITS),
+        device,
+        f"training ensembles of {biggest} members of width {config.width}",
+        "lower --max-members, or use a smaller --width or --batch-size",
+    )
+    held.enter_context(exclusive_output(exp))
+
+
+def prepare_folder(exp: Path, config: ExperimentConfig, force: bool) -> list[str]:
+    """Create EXP, or resume an unfinished EXP of the same experiment; returns the ids of the
+    members already done (read once, on rank 0, so every rank plans from the same list).
+
+    An EXP that holds a finished experiment or another experiment is refused unless `force`, which
+    starts afresh; one that holds something else is refused even then.
+    """
+    meta = exp / "experiment.json"
+    refuse_foreign(exp, meta.name, "experiment folder")
+    if exp.exists() and not force:
+        if not meta.is_file():
+            raise UserError(
+                f"{exp} already exists and is not an experiment folder; pass --force to overwrite it"
+            )
+        stored = read_json(meta, "experiment settings")
+        old, new = dict(stored.get("identity") or {}), config.identity()
+        check_same_latents(
+            old.pop("data_fingerprint", None),
+            new.pop("data_fingerprint"),
+            str(exp),
+            config.data,
+            "resume it with its own data, or pass --force to start over",
+        )
+        if old != new:
+            raise UserError(
+                f"{exp} holds an experiment with other settings; use the same settings to resume it, "
+                "or pass --force to overwrite it"
+            )
+        if (exp / "results.csv").is_file():
+            raise UserError(f"{exp} already holds a finished experiment; pass --force to overwrite it")
+        return sorted(finished_members(exp))
+    if exp.exists():
+        shutil.rmtree(exp)
+    exp.mkdir(parents=True)
+    atomic_write_json(meta, {"config": config.to_json(), "identity": config.identity(), "command": sys.argv})
+    return []

@@ -1,0 +1,165 @@
+"""The whole experiment: train what is not done, gather the rows, write results and report."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ...fileio import atomic_write_json, refuse_overlap
+from ...workspace.data import LatentData, load_latent_data
+from ...workspace.presets import MemberSpec
+from .. import distributed
+from ..efficiency import VAL_MIN_MEAN, add_val_min_mean, paper_protocol
+from ..grid import select_points
+from .config import ExperimentConfig
+from .keep_best import train_keeping_best
+from .planning import assign_chunks, chunk_id, plan_chunks
+from .readings import (
+    add_summed_translation,
+    efficiency_readings,
+    efficiency_references,
+    mean_baselines,
+    translation_metrics,
+)
+from .results_io import ChunkResult, read_chunk_rows, write_chunk, write_results_csv
+from .resume import claim_folder, finished_members, prepare_folder
+from .scoring import score_chunk
+
+
+@dataclass
+class ExperimentOutcome:
+    exp: Path
+    rows: list[dict[str, Any]]
+    """The rows the readings use: every member's, or in a grid those of the chosen points."""
+    efficiency: dict[str, Any]
+    report: Path
+    trained_members: int
+    seconds: float
+    selection: dict[str, Any] | None = None
+    """selection.json: the grid point each (preset, N) kept; None without a grid."""
+
+
+def load_labels(data: Path) -> tuple[dict[str, np.ndarray] | None, list[str]]:
+    """Train and test label rows of the dataset (None when DATA has no dataset.json)."""
+    from ...data.format import load_dataset
+
+    if not (Path(data) / "dataset.json").is_file():
+        return None, []
+    dataset = load_dataset(data)
+    labels = {s: np.asarray(dataset.split(s).labels) for s in ("train", "test")}
+    return labels, list(dataset.info.label_columns)
+
+
+def train_chunk(
+    data: LatentData,
+    members: Sequence[MemberSpec],
+    config: ExperimentConfig,
+    labels: dict[str, np.ndarray] | None,
+    label_columns: Sequence[str],
+    progress: bool = True,
+    desc: str = "",
+) -> ChunkResult:
+    """Train one ensemble of `members`, pick each member's best validation weights, score on test."""
+    start = time.perf_counter()
+    trained = train_keeping_best(data, members, config, progress, desc)
+    metrics, pictures = score_chunk(trained, members, data, config, labels, label_columns)
+    model = trained.model
+    weights = {k: v.detach().to("cpu", copy=True).contiguous() for k, v in model.state_dict().items()}
+    return ChunkResult(
+        list(members), metrics, pictures, weights, time.perf_counter() - start, trained.family.name
+    )
+
+
+def run_experiment(
+    config: ExperimentConfig,
+    exp: Path,
+    device: torch.device,
+    force: bool = False,
+    progress: bool = True,
+    say: Callable[[str], None] = print,
+) -> ExperimentOutcome | None:
+    """Train what is not done yet, then (on rank 0) gather, score and report. None on other ranks."""
+    start = time.perf_counter()
+    exp = Path(exp)
+    refuse_overlap(exp, {"dataset": config.data}, "experiment folder")
+    rank, world = distributed.rank_and_world()
+    members = config.members()
+    with contextlib.ExitStack() as held:  # rank 0's lock on EXP, until the results are written
+        distributed.run_on_rank0_then_share(lambda: claim_folder(exp, config, device, world, held))
+        data = load_latent_data(config.data, config.domains, device)
+        done = set(distributed.run_on_rank0_then_share(lambda: prepare_folder(exp, config, force)))
+        todo = [m for m in members if m.label() not in done]
+        if rank == 0:
+            if done:
+                say(f"resuming {exp}: {len(members) - len(todo)} of {len(members)} members already done")
+            grid = " × grid points" if config.grid is not None else ""
+            say(
+                f"training {len(todo)} members ({len(config.presets)} presets × {len(config.paired)} pair "
+                f"counts{grid} × {len(config.seeds)} seeds) on {device}"
+                + (f" over {world} processes" if world > 1 else "")
+            )
+        labels, columns = load_labels(Path(config.data))
+        chunks = plan_chunks(todo, config, parts=world)
+        mine = [chunks[i] for i in assign_chunks(chunks, world)[rank]]
+        for i, chunk in enumerate(mine):
+            names = ", ".join(dict.fromkeys(m.preset for m in chunk))
+            desc = f"ensemble {i + 1}/{len(mine)} ({len(chunk)} members: {names})"
+            if world > 1:
+                desc = f"rank {rank} " + desc
+            result = train_chunk(data, chunk, config, labels, columns, progress, desc)
+            write_chunk(exp, result)
+            if rank == 0 or world == 1:
+                say(f"  {desc}: {result.seconds:.0f} s")
+        local_rows = [r for c in mine for r in read_chunk_rows(exp / "chunks" / chunk_id(c))]
+        gathered = distributed.gather_rows(local_rows)
+        if rank != 0:
+            return None
+        assert gathered is not None
+        by_id = {r["member"]: r for r in gathered}
+        for folder in {folder for folder, _ in finished_members(exp).values()}:
+            for r in read_chunk_rows(folder):
+                by_id.setdefault(r["member"], r)
+        rows = [by_id[m.label()] for m in members]
+        return finish(exp, config, data, rows, len(todo), time.perf_counter() - start)
+
+
+def finish(
+    exp: Path,
+    config: ExperimentConfig,
+    data: LatentData,
+    rows: list[dict[str, Any]],
+    trained: int,
+    seconds: float,
+) -> ExperimentOutcome:
+    """results.csv (every member), selection.json (in a grid), efficiency.json, figures and report
+    (from the chosen grid points' members)."""
+    from ..experiment_report import build_report
+
+    add_summed_translation(rows)
+    add_val_min_mean(rows)
+    chosen, selection = select_points(rows) if config.grid is not None else (rows, None)
+    if selection is not None:
+        atomic_write_json(exp / "selection.json", selection)
+    baselines = mean_baselines(data)
+    if len(translation_metrics(rows)) > 1:
+        baselines["translation/sum/latent_mse"] = float(
+            sum(v for k, v in baselines.items() if k.startswith("translation/"))
+        )
+    efficiency = efficiency_readings(config, chosen)
+    efficiency["baselines_train_mean"] = baselines
+    efficiency["paper_protocol"] = paper_protocol(
+        chosen, VAL_MIN_MEAN, efficiency["candidate"], efficiency_references(config), config.paper_levels
+    )
+    atomic_write_json(exp / "efficiency.json", efficiency)
+    atomic_write_json(exp / "baselines.json", baselines)
+    report = build_report(exp, config, chosen, efficiency, baselines, seconds, selection, rows)
+    # results.csv last: its presence marks the experiment finished.
+    write_results_csv(exp / "results.csv", rows)
+    return ExperimentOutcome(exp, chosen, efficiency, report, trained, seconds, selection)
