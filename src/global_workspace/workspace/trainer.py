@@ -381,6 +381,13 @@ def _truncate_csv(file: Path, start_step: int, columns: dict[str, list[str]], ki
         csv.writer(handle).writerows(kept)
 
 
+EvalHook = Callable[[int, dict[str, torch.Tensor]], None]
+"""Called with the step and the validation metrics after each evaluation (keep-best selection)."""
+
+PROGRESS_STEPS = 25
+"""Steps between progress-bar updates when nothing is logged."""
+
+
 def fit(
     trainer: Trainer,
     labels: Sequence[str],
@@ -389,32 +396,39 @@ def fit(
     save: Callable[[int], None] | None = None,
     progress: bool = True,
     until: int | None = None,
+    on_eval: EvalHook | None = None,
+    desc: str | None = None,
 ) -> float:
     """Train to `config.steps` (or stop early at step `until`, as an interruption would): log every
-    log_every steps, evaluate and save every eval_every steps and at the end. Checks for
-    non-finite losses before every save, so a checkpoint is always good. Returns the training
-    speed in steps per second (evaluation excluded)."""
+    log_every steps, evaluate (then call `on_eval`) and save every eval_every steps and at the end.
+    Checks for non-finite losses before every evaluation, so a checkpoint is always good. A bar
+    with a `desc` is one of several and is cleared when done. Returns the training speed in steps
+    per second (evaluation excluded)."""
     cfg = trainer.config
     step = trainer.host_step
     last = cfg.steps if until is None else min(until, cfg.steps)
+    every = cfg.log_every if log is not None else PROGRESS_STEPS
     train_seconds, trained = 0.0, 0
     saved = step if save is not None and step > 0 else None  # a resumed run starts from a checkpoint
-    bar = tqdm(total=cfg.steps, initial=step, disable=not progress, unit="step", dynamic_ncols=True)
+    bar = tqdm(
+        total=cfg.steps,
+        initial=step,
+        desc=desc,
+        leave=desc is None,
+        disable=not progress,
+        unit="step",
+        dynamic_ncols=True,
+    )
     try:
         while step < last:
-            stop = min(last, _next_multiple(step, cfg.log_every), _next_multiple(step, cfg.eval_every))
+            stop = min(last, _next_multiple(step, every), _next_multiple(step, cfg.eval_every))
             started = time.perf_counter()
             out = trainer.run(stop - step)
             total = out.total.sum().item()  # waits for the device
             train_seconds += time.perf_counter() - started
             trained += stop - step
             step = stop
-            trainer.check_finite(
-                labels,
-                "training stopped before any checkpoint was saved"
-                if saved is None
-                else f"training stopped and the checkpoint of step {saved} is kept",
-            )
+            trainer.check_finite(labels, _kept(save is not None, saved))
             if log is not None and (step % max(cfg.log_every, 1) == 0 or step == last):
                 values = {"lr": out.lr, "loss": out.total}
                 values.update(zip(trainer.term_names, out.terms.unbind(0), strict=True))
@@ -425,6 +439,8 @@ def fit(
                     metrics = evaluate(trainer.model)
                     if log is not None:
                         log.write("val", step, metrics)
+                    if on_eval is not None:
+                        on_eval(step, metrics)
                 if save is not None:
                     save(step)
                     saved = step
@@ -433,6 +449,15 @@ def fit(
     finally:
         bar.close()
     return trained / train_seconds if train_seconds > 0 else 0.0
+
+
+def _kept(saves: bool, saved: int | None) -> str:
+    """What survives a non-finite loss, for its message."""
+    if not saves:
+        return "training stopped"
+    if saved is None:
+        return "training stopped before any checkpoint was saved"
+    return f"training stopped and the checkpoint of step {saved} is kept"
 
 
 def _next_multiple(step: int, every: int) -> int:
