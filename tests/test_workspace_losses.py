@@ -162,7 +162,12 @@ def test_logit_scale_starts_at_clip_value_and_trains_only_when_asked() -> None:
 
 def test_the_six_presets_of_the_slides() -> None:
     assert {"tr", "tr+cont", "tr+cy", "tr+dcy", "cont", "full"} <= set(PRESETS)
-    assert PRESETS["full"] == {"translation": 1.0, "contrastive": 0.1, "demi_cycle": 0.1, "cycle": 0.1}
+    assert PRESETS["full"].coefficients == {
+        "translation": 1.0,
+        "contrastive": 0.1,
+        "demi_cycle": 0.1,
+        "cycle": 0.1,
+    }
 
 
 def test_every_category_is_known() -> None:

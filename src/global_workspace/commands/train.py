@@ -55,7 +55,7 @@ def train(
 ) -> None:
     """Train a global workspace (an ensemble of --ensemble-seeds members) on precomputed latents."""
     from ..workspace.families import edited_preset
-    from ..workspace.presets import MemberSpec, parse_coefficients
+    from ..workspace.presets import MemberSpec, Preset, parse_coefficients
     from ..workspace.presets import preset as lookup
     from ..workspace.run import make_config, train_workspace
     from ..workspace.trainer import TrainConfig
@@ -74,14 +74,11 @@ def train(
     )
     require_positive([("--lr", lr)])
     if preset is None and coef is not None:
-        coefficients, label = parse_coefficients(coef), "custom"
+        chosen = Preset("custom", parse_coefficients(coef))
     else:
-        label = preset or "full"  # the preset names the model (its family); --coef edits its weights
-        coefficients = lookup(label) if coef is None else edited_preset(label, coef)
-    members = [
-        MemberSpec(seed=seed + i, coefficients=coefficients, paired=paired, preset=label)
-        for i in range(ensemble_seeds)
-    ]
+        base = lookup(preset or "full")  # the preset names the model (its family); --coef edits its weights
+        chosen = base if coef is None else edited_preset(base, coef)
+    members = [MemberSpec.from_preset(chosen, seed + i, paired) for i in range(ensemble_seeds)]
     settings = TrainConfig(
         steps=steps,
         batch_size=batch_size,

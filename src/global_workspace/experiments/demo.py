@@ -133,7 +133,7 @@ def check_options(options: DemoOptions) -> None:
     out = Path(options.out)
     check_numbers(_experiment_options(options, "v,attr", out / "data", out / "experiment"))
     check_steps(options.pretrain_steps, "--pretrain-steps")
-    parse_presets(options.presets)
+    parse_presets(options.presets, {})
     parse_paired(options.paired, options.train)
     resolve_device(options.device)
 
