@@ -26,9 +26,10 @@ from global_workspace.workspace.direct import (
 from global_workspace.workspace.ensemble import EnsembleLinear
 from global_workspace.workspace.families import family_of
 from global_workspace.workspace.losses import active_categories
-from global_workspace.workspace.model import GlobalWorkspace, WorkspaceConfig
+from global_workspace.workspace.model import GlobalWorkspace
 from global_workspace.workspace.presets import MemberSpec
 from global_workspace.workspace.sampling import Batch
+from global_workspace.workspace.settings import WorkspaceConfig
 
 DOMAINS = {"v": 4, "attr": 3}
 SPECS = {d: LatentSpec(d, n, LatentLoss()) for d, n in DOMAINS.items()}

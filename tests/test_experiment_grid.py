@@ -19,7 +19,7 @@ from global_workspace.experiments.grid import (
 from global_workspace.experiments.semi_supervised.config import ExperimentConfig
 from global_workspace.experiments.semi_supervised.planning import chunk_train_config, plan_chunks
 from global_workspace.workspace.presets import point_label, preset
-from global_workspace.workspace.trainer import TrainConfig
+from global_workspace.workspace.settings import TrainConfig
 
 GRID = Grid(coefficients={"demi_cycle": [0.1, 1.0], "cycle": [0.1, 1.0]}, lr=[1e-3, 3e-3], weight_decay=[0.0])
 

@@ -183,9 +183,8 @@ def test_select_on_keeps_the_weights_best_on_the_named_directions(exp_data: Path
     direction; naming directions must keep the checkpoint best on those, and `last` none."""
     from global_workspace.workspace.data import load_latent_data
     from global_workspace.workspace.families import family_of
-    from global_workspace.workspace.model import WorkspaceConfig
     from global_workspace.workspace.presets import MemberSpec
-    from global_workspace.workspace.trainer import TrainConfig
+    from global_workspace.workspace.settings import TrainConfig, WorkspaceConfig
 
     data = load_latent_data(exp_data, ["attr", "x"], torch.device("cpu"))
     members = [MemberSpec.from_preset("tr", seed=s, paired=8) for s in (0, 1)]
@@ -225,7 +224,7 @@ def test_the_validation_minimum_of_each_direction_is_recorded(
     which need not come from the check whose weights it keeps; `cont` records none."""
     from global_workspace.workspace.data import load_latent_data
     from global_workspace.workspace.presets import MemberSpec
-    from global_workspace.workspace.trainer import TrainConfig
+    from global_workspace.workspace.settings import TrainConfig
 
     planted = iter(
         [  # per check: attr_to_x and x_to_attr of the members (tr, cont)

@@ -14,7 +14,7 @@ from workspace_fixtures import linear_pair, one_thread  # noqa: F401
 
 from global_workspace.workspace.presets import MemberSpec
 from global_workspace.workspace.run import make_config, train_workspace
-from global_workspace.workspace.trainer import TrainConfig
+from global_workspace.workspace.settings import TrainConfig
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

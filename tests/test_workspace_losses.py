@@ -14,9 +14,10 @@ from global_workspace.domains.latent_loss import LatentLoss
 from global_workspace.domains.latents import LatentSpec
 from global_workspace.workspace.evaluate import _ranks
 from global_workspace.workspace.losses import GWTask, active_categories, contrastive_loss
-from global_workspace.workspace.model import GlobalWorkspace, WorkspaceConfig
+from global_workspace.workspace.model import GlobalWorkspace
 from global_workspace.workspace.presets import GW_CATEGORIES, PRESETS, MemberSpec
 from global_workspace.workspace.sampling import Batch
+from global_workspace.workspace.settings import WorkspaceConfig
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

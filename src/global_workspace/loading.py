@@ -37,8 +37,9 @@ from .workspace.checkpoint import check_run_data, load_model
 from .workspace.data import check_same_latents, train_fingerprint
 from .workspace.evaluate import as_latent
 from .workspace.families import FAMILIES, Family, family_of
-from .workspace.model import GlobalWorkspace, WorkspaceConfig
+from .workspace.model import GlobalWorkspace
 from .workspace.presets import MemberSpec
+from .workspace.settings import WorkspaceConfig
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from pathlib import Path
 import typer
 
 from ..errors import require_at_least, require_positive
+from ..workspace.settings import TrainConfig, WorkspaceConfig
 
 
 def train(
@@ -38,13 +39,15 @@ def train(
     ensemble_seeds: int = typer.Option(1, help="Members trained together, with seeds seed, seed+1, ..."),
     out: Path = typer.Option(..., help="Run folder to create."),
     device: str = typer.Option("auto", help="auto (the GPU when present), cpu or cuda."),
-    batch_size: int = typer.Option(2056, help="Rows per group and step (paired, and each unpaired)."),
-    lr: float = typer.Option(3e-3, help="Peak learning rate of the one-cycle schedule."),
+    batch_size: int = typer.Option(
+        TrainConfig.batch_size, help="Rows per group and step (paired, and each unpaired)."
+    ),
+    lr: float = typer.Option(TrainConfig.lr, help="Peak learning rate of the one-cycle schedule."),
     eval_every: int = typer.Option(500, help="Validate and checkpoint every N steps (0: at the end only)."),
     log_every: int = typer.Option(50, help="Write training losses every N steps."),
-    workspace_dim: int = typer.Option(12, help="Size of the workspace state."),
-    width: int = typer.Option(32, help="Hidden width of encoders and decoders."),
-    depth: int = typer.Option(5, help="Linear layers per encoder and per decoder."),
+    workspace_dim: int = typer.Option(WorkspaceConfig.workspace_dim, help="Size of the workspace state."),
+    width: int = typer.Option(WorkspaceConfig.width, help="Hidden width of encoders and decoders."),
+    depth: int = typer.Option(WorkspaceConfig.depth, help="Linear layers per encoder and per decoder."),
     learn_logit_scale: bool = typer.Option(
         False, "--learn-logit-scale", help="Train the contrastive temperature."
     ),
@@ -58,7 +61,7 @@ def train(
     from ..workspace.presets import MemberSpec, Preset, parse_coefficients
     from ..workspace.presets import preset as lookup
     from ..workspace.run import make_config, train_workspace
-    from ..workspace.trainer import TrainConfig
+    from ..workspace.settings import TrainConfig
 
     require_at_least(
         (

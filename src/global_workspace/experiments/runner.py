@@ -15,7 +15,7 @@ from ..say import say
 from ..workspace.data import check_domains, load_latent_data, train_fingerprint
 from ..workspace.families import define_preset
 from ..workspace.presets import Preset
-from ..workspace.trainer import TrainConfig
+from ..workspace.settings import TrainConfig, WorkspaceConfig
 from . import distributed
 from .downstream import DownstreamSettings
 from .grid import Grid, check_grid, parse_grid, parse_values
@@ -37,13 +37,13 @@ class SemiSupervisedOptions:
     out: Path
     seed: int = 0
     steps: int = 5000
-    batch_size: int = 2056
-    lr: float = 3e-3
+    batch_size: int = TrainConfig.batch_size
+    lr: float = TrainConfig.lr
     eval_every: int = 500
-    workspace_dim: int = 12
-    width: int = 32
-    """Hidden width of every encoder and decoder (the reference's 32; translating into `v` needs more)."""
-    depth: int = 5
+    workspace_dim: int = WorkspaceConfig.workspace_dim
+    width: int = WorkspaceConfig.width
+    """Hidden width of encoders and decoders (the reference's by default; translating into `v` needs more)."""
+    depth: int = WorkspaceConfig.depth
     max_members: int = 64
     mix_presets: bool | None = None
     labelled: int = 500

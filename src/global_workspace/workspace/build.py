@@ -17,11 +17,11 @@ from ..errors import UserError
 from .data import LatentData
 from .families import Family, family_of
 from .losses import active_categories
-from .model import WorkspaceConfig
 from .pair_eval import Metrics, split_metrics
 from .pair_groups import make_sampler
 from .presets import MemberSpec
-from .trainer import Task, TrainConfig, Trainer, member_coefficients
+from .settings import TrainConfig, WorkspaceConfig
+from .trainer import Task, Trainer, member_coefficients
 
 Unpaired = Literal["always", "when_used"]
 """Whether every step draws unpaired batches, or only when some member's loss reads them."""

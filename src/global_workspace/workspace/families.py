@@ -28,8 +28,9 @@ from .broadcast import BROADCAST_CATEGORIES, GATE_PAIRS, GATED_CATEGORIES, Broad
 from .evaluate import Metrics, evaluate_split, latent_metrics, with_attributes
 from .fusion_eval import fusion_metrics
 from .losses import GWTask
-from .model import GlobalWorkspace, WorkspaceConfig
+from .model import GlobalWorkspace
 from .presets import PRESETS, WORKSPACE_CATEGORIES, MemberSpec, Preset, preset
+from .settings import WorkspaceConfig
 from .trainer import Task
 
 Latents = Mapping[str, torch.Tensor]

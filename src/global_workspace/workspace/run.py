@@ -37,10 +37,10 @@ from .checkpoint import (
 from .data import check_domains, load_latent_data, train_fingerprint
 from .evaluate import write_metrics
 from .families import family_of
-from .model import WorkspaceConfig
 from .pair_eval import split_metrics
 from .presets import MemberSpec
-from .trainer import RunLog, TrainConfig, fit
+from .settings import TrainConfig, WorkspaceConfig
+from .trainer import RunLog, fit
 
 
 def make_config(
@@ -48,9 +48,9 @@ def make_config(
     domains: Sequence[str],
     members: Sequence[MemberSpec],
     train: TrainConfig,
-    workspace_dim: int = 12,
-    width: int = 32,
-    depth: int = 5,
+    workspace_dim: int = WorkspaceConfig.workspace_dim,
+    width: int = WorkspaceConfig.width,
+    depth: int = WorkspaceConfig.depth,
     learn_logit_scale: bool = False,
 ) -> RunConfig:
     """A run configuration with the latent sizes read from the pretrained domains."""

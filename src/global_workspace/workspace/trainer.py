@@ -17,7 +17,7 @@ import csv
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -28,6 +28,7 @@ from tqdm.auto import tqdm
 from ..errors import UserError
 from .pair_groups import merged_loss
 from .sampling import Batch
+from .settings import TrainConfig
 
 Terms = dict[str, torch.Tensor]
 
@@ -59,43 +60,6 @@ class Task(Protocol):
     def loss(self, model: nn.Module, batch: Batch) -> tuple[Terms, Terms]:
         """(terms, report): per-member (K,) loss terms, and (K,) or scalar diagnostics."""
         ...
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Optimisation settings shared by every member of an ensemble."""
-
-    steps: int = 1000
-    batch_size: int = 2056
-    """Rows per group (the paired batch and each unpaired batch); clipped to the pool size."""
-    lr: float = 3e-3
-    """Peak learning rate of the one-cycle schedule."""
-    weight_decay: float = 1e-6
-    betas: tuple[float, float] = (0.9, 0.999)
-    eps: float = 1e-8
-    pct_start: float = 0.3
-    """Fraction of the steps spent warming up (torch's OneCycleLR default)."""
-    div_factor: float = 25.0
-    final_div_factor: float = 1e4
-    log_every: int = 50
-    eval_every: int = 500
-    """Evaluate on val (and write a checkpoint) every this many steps and at the end; 0: end only."""
-    cuda_graph: bool = True
-    """On CUDA, capture the whole step in a CUDA graph (no effect on the CPU)."""
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_json(cls, obj: dict[str, Any]) -> TrainConfig:
-        known = {f for f in cls.__dataclass_fields__}
-        unknown = set(obj) - known
-        if unknown:
-            raise UserError(f"unknown training settings {sorted(unknown)}")
-        values = dict(obj)
-        if "betas" in values:
-            values["betas"] = tuple(values["betas"])
-        return cls(**values)
 
 
 def one_cycle_lr(step: torch.Tensor, config: TrainConfig) -> torch.Tensor:

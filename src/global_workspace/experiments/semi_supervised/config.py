@@ -6,9 +6,8 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from ...workspace.model import WorkspaceConfig
 from ...workspace.presets import MemberSpec, Preset, preset
-from ...workspace.trainer import TrainConfig
+from ...workspace.settings import TrainConfig, WorkspaceConfig
 from ..downstream import DownstreamSettings
 from ..grid import Grid, point_coefficients
 
@@ -35,9 +34,9 @@ class ExperimentConfig:
     """Pair counts, increasing; `ALL` on the command line resolves to the train split's size."""
     seeds: list[int]
     train: TrainConfig = field(default_factory=TrainConfig)
-    workspace_dim: int = 12
-    width: int = 32
-    depth: int = 5
+    workspace_dim: int = WorkspaceConfig.workspace_dim
+    width: int = WorkspaceConfig.width
+    depth: int = WorkspaceConfig.depth
     select_on: str = SELECT_ALL
     """Which weights a member with a translation loss keeps, checked every `train.eval_every` steps
     (small-N `tr` overfits, docs/design.md §11): `all`, those of its lowest validation translation loss

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ...workspace.presets import MemberSpec, step_cost
-from ...workspace.trainer import TrainConfig
+from ...workspace.settings import TrainConfig
 from ..grid import LR, WEIGHT_DECAY
 from .config import ExperimentConfig
 
