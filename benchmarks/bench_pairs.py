@@ -22,11 +22,12 @@ from bench_train import BATCH, DEPTH, DOMAINS, WIDTH, WORKSPACE, _sync
 from global_workspace.domains.latent_loss import LatentLoss
 from global_workspace.domains.latents import LatentSpec
 from global_workspace.workspace.losses import GWTask, Terms, active_categories
-from global_workspace.workspace.model import GlobalWorkspace, WorkspaceConfig
+from global_workspace.workspace.model import GlobalWorkspace
 from global_workspace.workspace.pair_groups import GroupSampler
 from global_workspace.workspace.presets import MemberSpec
 from global_workspace.workspace.sampling import Sampler
-from global_workspace.workspace.trainer import BatchSource, TrainConfig, Trainer, member_coefficients
+from global_workspace.workspace.settings import TrainConfig, WorkspaceConfig
+from global_workspace.workspace.trainer import BatchSource, Trainer, member_coefficients
 
 
 class BeforeTrainer(Trainer):

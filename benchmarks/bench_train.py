@@ -22,10 +22,11 @@ from torch import nn
 from global_workspace.domains.latent_loss import LatentLoss
 from global_workspace.domains.latents import LatentSpec
 from global_workspace.workspace.losses import GWTask, active_categories
-from global_workspace.workspace.model import GlobalWorkspace, WorkspaceConfig
+from global_workspace.workspace.model import GlobalWorkspace
 from global_workspace.workspace.presets import MemberSpec
 from global_workspace.workspace.sampling import Sampler
-from global_workspace.workspace.trainer import TrainConfig, Trainer, member_coefficients
+from global_workspace.workspace.settings import TrainConfig, WorkspaceConfig
+from global_workspace.workspace.trainer import Trainer, member_coefficients
 
 DOMAINS = {"v": 12, "attr": 11}
 WORKSPACE, WIDTH, DEPTH, BATCH = 12, 32, 5, 2056

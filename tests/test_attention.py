@@ -25,7 +25,8 @@ from global_workspace.attention.selector import KeyQuerySelector, SelectorConfig
 from global_workspace.cli import main
 from global_workspace.domains.latents import DOMAIN_FORMAT_VERSION
 from global_workspace.errors import UserError
-from global_workspace.workspace.model import GlobalWorkspace, WorkspaceConfig
+from global_workspace.workspace.model import GlobalWorkspace
+from global_workspace.workspace.settings import WorkspaceConfig
 
 DIMS = {"a": 4, "b": 7, "c": 3}  # latent sizes differ from each other and from the workspace
 
@@ -211,7 +212,7 @@ def trained_run(tiny_shapes: Path, tmp_path_factory: pytest.TempPathFactory) -> 
     from global_workspace.domains.pretrain import PretrainConfig, pretrain
     from global_workspace.workspace.presets import MemberSpec
     from global_workspace.workspace.run import make_config, train_workspace
-    from global_workspace.workspace.trainer import TrainConfig
+    from global_workspace.workspace.settings import TrainConfig
 
     root = tmp_path_factory.mktemp("attention")
     data = root / "data"

@@ -24,11 +24,12 @@ from global_workspace.workspace.direct import (
     path_parameters,
 )
 from global_workspace.workspace.ensemble import EnsembleLinear
-from global_workspace.workspace.families import preset_family
+from global_workspace.workspace.families import family_of
 from global_workspace.workspace.losses import active_categories
-from global_workspace.workspace.model import GlobalWorkspace, WorkspaceConfig
+from global_workspace.workspace.model import GlobalWorkspace
 from global_workspace.workspace.presets import MemberSpec
 from global_workspace.workspace.sampling import Batch
+from global_workspace.workspace.settings import WorkspaceConfig
 
 DOMAINS = {"v": 4, "attr": 3}
 SPECS = {d: LatentSpec(d, n, LatentLoss()) for d, n in DOMAINS.items()}
@@ -114,7 +115,7 @@ def test_identity_translators_give_zero_loss() -> None:
 @pytest.mark.parametrize("name", ["direct-tr", "direct-tr+cy"])
 def test_direct_presets_switch_exactly_their_terms_on(name: str) -> None:
     member = MemberSpec.from_preset(name, seed=0, paired=5)
-    assert preset_family(name).name == "direct" and not preset_family(name).shared_space
+    assert family_of([member]).name == "direct" and not family_of([member]).shared_space
     model = DirectTranslators(WorkspaceConfig(domains=DOMAINS, width=8, depth=2), seeds=[0, 1])
     gen = torch.Generator().manual_seed(1)
     batch = Batch({d: torch.randn(2, 12, n, generator=gen) for d, n in DOMAINS.items()}, paired=5)

@@ -15,7 +15,6 @@ from global_workspace.cli import main
 from global_workspace.experiments.semi_supervised.config import ExperimentConfig
 from global_workspace.experiments.semi_supervised.parsing import parse_presets
 from global_workspace.experiments.semi_supervised.planning import plan_chunks
-from global_workspace.workspace.families import preset_family
 
 PRESETS = "full,direct-tr,direct-tr+cy"
 ARGS = ["--domains", "attr,x", "--paired", "8,ALL", "--presets", PRESETS, "--seeds", "1",
@@ -59,11 +58,11 @@ def test_tiny_experiment_with_direct_presets(exp_data: Path, tmp_path: Path) -> 
 
 
 def test_presets_list_and_chunks_keep_families_apart() -> None:
-    names = parse_presets("all,direct-tr,direct-tr+cy")
+    names = [p.name for p in parse_presets("all,direct-tr,direct-tr+cy", {})]
     assert names == ["tr", "tr+cont", "tr+cy", "tr+dcy", "cont", "full", "direct-tr", "direct-tr+cy"]
     config = ExperimentConfig(
         data="", domains=["a", "b"], presets=names, paired=[8, 16], seeds=[0], mix_presets=True
     )
     chunks = plan_chunks(config.members(), config)
     assert len(chunks) == 2  # mixing presets on a GPU still gives one ensemble per model family
-    assert [{preset_family(m.preset).name for m in c} for c in chunks] == [{"workspace"}, {"direct"}]
+    assert [{m.family for m in c} for c in chunks] == [{"workspace"}, {"direct"}]

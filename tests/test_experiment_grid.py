@@ -19,22 +19,23 @@ from global_workspace.experiments.grid import (
 from global_workspace.experiments.semi_supervised.config import ExperimentConfig
 from global_workspace.experiments.semi_supervised.planning import chunk_train_config, plan_chunks
 from global_workspace.workspace.presets import point_label, preset
-from global_workspace.workspace.trainer import TrainConfig
+from global_workspace.workspace.settings import TrainConfig
 
 GRID = Grid(coefficients={"demi_cycle": [0.1, 1.0], "cycle": [0.1, 1.0]}, lr=[1e-3, 3e-3], weight_decay=[0.0])
 
 
 def test_a_preset_varies_only_the_coefficients_it_uses() -> None:
-    assert len(GRID.points(preset("full"))) == 2 * 2 * 2
-    assert len(GRID.points(preset("tr+cy"))) == 2 * 2
-    tr_points = GRID.points(preset("tr"))
+    assert len(GRID.points(preset("full").coefficients)) == 2 * 2 * 2
+    assert len(GRID.points(preset("tr+cy").coefficients)) == 2 * 2
+    tr_points = GRID.points(preset("tr").coefficients)
     assert tr_points == [{"lr": 1e-3, "weight_decay": 0.0}, {"lr": 3e-3, "weight_decay": 0.0}]
 
 
 def test_every_point_pair_count_and_seed_is_a_member_and_ensembles_share_their_optimiser() -> None:
     config = ExperimentConfig(
         data="d", domains=["a", "b"], presets=["tr", "full"], paired=[8, 64], seeds=[0, 1], grid=GRID,
-        coefficients={p: preset(p) for p in ("tr", "full")}, train=TrainConfig(lr=1e-2, weight_decay=1e-6),
+        coefficients={p: dict(preset(p).coefficients) for p in ("tr", "full")},
+        train=TrainConfig(lr=1e-2, weight_decay=1e-6),
     )  # fmt: skip
     members = config.members()
     assert len(members) == (2 + 8) * 2 * 2
@@ -42,7 +43,9 @@ def test_every_point_pair_count_and_seed_is_a_member_and_ensembles_share_their_o
     heavy = [m for m in members if m.preset == "full" and m.grid and m.grid["cycle"] == 1.0]
     assert heavy and all(m.coefficients["cycle"] == 1.0 for m in heavy)
     assert all(
-        m.coefficients["contrastive"] == preset("full")["contrastive"] for m in members if m.preset == "full"
+        m.coefficients["contrastive"] == preset("full").coefficients["contrastive"]
+        for m in members
+        if m.preset == "full"
     )
 
     chunks = plan_chunks(members, config)
@@ -139,11 +142,11 @@ def test_bad_grids_are_refused(args: tuple[str, ...], message: str) -> None:
 
 
 def test_a_grid_must_fit_the_presets() -> None:
-    weights = {"tr": preset("tr"), "tr+cont": preset("tr+cont")}
+    weights = {"tr": preset("tr").coefficients, "tr+cont": preset("tr+cont").coefficients}
     with pytest.raises(UserError, match=r"varies cy, which none of the presets tr, tr\+cont uses"):
         check_grid(Grid({"cycle": [1.0]}, [1e-3], [0.0]), weights)
     with pytest.raises(UserError, match="switches every loss of cont off"):
-        check_grid(Grid({"contrastive": [0.0, 0.1]}, [1e-3], [0.0]), {"cont": preset("cont")})
+        check_grid(Grid({"contrastive": [0.0, 0.1]}, [1e-3], [0.0]), {"cont": preset("cont").coefficients})
     assert parse_grid("", "", "", 3e-3, 1e-6) is None
 
 

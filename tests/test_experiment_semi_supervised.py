@@ -22,11 +22,12 @@ from global_workspace.cli import main
 from global_workspace.domains.pretrain import PretrainConfig, pretrain
 from global_workspace.errors import UserError
 from global_workspace.experiments.runner import SemiSupervisedOptions, run_semi_supervised
-from global_workspace.experiments.semi_supervised import keep_best, run
+from global_workspace.experiments.semi_supervised import run
 from global_workspace.experiments.semi_supervised.config import KEPT_STEP, ExperimentConfig
 from global_workspace.experiments.semi_supervised.parsing import parse_select_on
 from global_workspace.experiments.semi_supervised.planning import assign_chunks, plan_chunks
 from global_workspace.experiments.semi_supervised.run import train_chunk
+from global_workspace.workspace import build
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -182,9 +183,8 @@ def test_select_on_keeps_the_weights_best_on_the_named_directions(exp_data: Path
     direction; naming directions must keep the checkpoint best on those, and `last` none."""
     from global_workspace.workspace.data import load_latent_data
     from global_workspace.workspace.families import family_of
-    from global_workspace.workspace.model import WorkspaceConfig
     from global_workspace.workspace.presets import MemberSpec
-    from global_workspace.workspace.trainer import TrainConfig
+    from global_workspace.workspace.settings import TrainConfig, WorkspaceConfig
 
     data = load_latent_data(exp_data, ["attr", "x"], torch.device("cpu"))
     members = [MemberSpec.from_preset("tr", seed=s, paired=8) for s in (0, 1)]
@@ -224,7 +224,7 @@ def test_the_validation_minimum_of_each_direction_is_recorded(
     which need not come from the check whose weights it keeps; `cont` records none."""
     from global_workspace.workspace.data import load_latent_data
     from global_workspace.workspace.presets import MemberSpec
-    from global_workspace.workspace.trainer import TrainConfig
+    from global_workspace.workspace.settings import TrainConfig
 
     planted = iter(
         [  # per check: attr_to_x and x_to_attr of the members (tr, cont)
@@ -233,7 +233,7 @@ def test_the_validation_minimum_of_each_direction_is_recorded(
             {"translation/attr_to_x/latent_mse": [2.5, 3.0], "translation/x_to_attr/latent_mse": [1.5, 3.0]},
         ]
     )
-    real = keep_best.family_of
+    real = build.family_of
 
     def planting(members):  # type: ignore[no-untyped-def]
         def latent_metrics(*args, **kwargs):  # type: ignore[no-untyped-def]
@@ -241,7 +241,7 @@ def test_the_validation_minimum_of_each_direction_is_recorded(
 
         return dataclasses.replace(real(members), latent_metrics=latent_metrics)
 
-    monkeypatch.setattr(keep_best, "family_of", planting)
+    monkeypatch.setattr(build, "family_of", planting)
     data = load_latent_data(exp_data, ["attr", "x"], torch.device("cpu"))
     members = [MemberSpec.from_preset(p, seed=0, paired=8) for p in ("tr", "cont")]
     config = ExperimentConfig(
@@ -321,13 +321,13 @@ def test_a_grid_trains_every_point_and_keeps_the_best_on_validation(
     from test_report import assert_renders
 
     optimisers: list[tuple[float, float]] = []
-    real = keep_best.Trainer
+    real = build.Trainer
 
     def recording(model, task, sampler, coefficients, train):  # type: ignore[no-untyped-def]
         optimisers.append((train.lr, train.weight_decay))
         return real(model, task, sampler, coefficients, train)
 
-    monkeypatch.setattr(keep_best, "Trainer", recording)
+    monkeypatch.setattr(build, "Trainer", recording)
     exp = tmp_path / "exp"
     with pytest.raises(SystemExit) as done:
         run_cli("experiment", "semi-supervised", str(exp_data), *ARGS, "--presets", "tr,full", "--seeds", "1",

@@ -34,7 +34,7 @@ from global_workspace.workspace.evaluate import as_latent
 from global_workspace.workspace.families import define_preset, family_of
 from global_workspace.workspace.fusion_eval import fusion_metrics
 from global_workspace.workspace.losses import active_categories
-from global_workspace.workspace.model import GlobalWorkspace, WorkspaceConfig
+from global_workspace.workspace.model import GlobalWorkspace
 from global_workspace.workspace.presets import MemberSpec
 from global_workspace.workspace.sampling import Batch
 from global_workspace.workspace.selection import (
@@ -44,6 +44,7 @@ from global_workspace.workspace.selection import (
     Selection,
     hash_uniform,
 )
+from global_workspace.workspace.settings import WorkspaceConfig
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

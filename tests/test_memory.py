@@ -12,7 +12,8 @@ from workspace_fixtures import linear_pair, one_thread  # noqa: F401
 
 from global_workspace.memory import available_bytes, member_parameters, training_bytes
 from global_workspace.workspace.direct import DirectTranslators
-from global_workspace.workspace.model import GlobalWorkspace, WorkspaceConfig
+from global_workspace.workspace.model import GlobalWorkspace
+from global_workspace.workspace.settings import WorkspaceConfig
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

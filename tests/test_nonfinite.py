@@ -26,7 +26,7 @@ from global_workspace.workspace.checkpoint import current_checkpoint
 from global_workspace.workspace.data import load_latent_data
 from global_workspace.workspace.evaluate import write_metrics
 from global_workspace.workspace.presets import MemberSpec
-from global_workspace.workspace.trainer import TrainConfig
+from global_workspace.workspace.settings import TrainConfig
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -22,7 +22,8 @@ from global_workspace.fileio import atomic_directory, read_npz
 from global_workspace.workspace.checkpoint import current_checkpoint
 from global_workspace.workspace.presets import MemberSpec
 from global_workspace.workspace.run import evaluate_run, make_config, train_workspace
-from global_workspace.workspace.trainer import NonFiniteLoss, TrainConfig
+from global_workspace.workspace.settings import TrainConfig
+from global_workspace.workspace.trainer import NonFiniteLoss
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from workspace_fixtures import linear_pair, one_thread  # noqa: F401
 
-from global_workspace.workspace.presets import MemberSpec, preset
+from global_workspace.workspace.presets import MemberSpec
 from global_workspace.workspace.run import make_config, train_workspace
-from global_workspace.workspace.trainer import TrainConfig
+from global_workspace.workspace.settings import TrainConfig
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -36,7 +36,7 @@ def _run_digest(run: Path) -> str:
 @pytest.mark.parametrize("name", sorted(RECORDED))
 def test_row_aligned_run_has_mains_bytes(tmp_path: Path, name: str) -> None:
     data = linear_pair(tmp_path / "data", n=300)
-    members = [MemberSpec(seed=s, coefficients=preset(name), paired=40, preset=name) for s in (0, 1)]
+    members = [MemberSpec.from_preset(name, seed=s, paired=40) for s in (0, 1)]
     train = TrainConfig(steps=6, batch_size=32, eval_every=3, log_every=3)
     config = make_config(data, ["a", "b"], members, train, width=8, depth=2)
     train_workspace(config, tmp_path / name, "cpu", progress=False, tensorboard=False)

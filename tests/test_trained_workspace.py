@@ -97,13 +97,9 @@ def test_an_experiment_member_is_the_one_the_experiment_scored(run: Path, tmp_pa
     assert by_label.member.seed == 1
 
 
-def test_a_member_of_a_defined_preset_loads_with_its_model_family(
-    run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_member_of_a_defined_preset_loads_with_its_model_family(run: Path, tmp_path: Path) -> None:
     """A `--define`d preset's name does not say its model (here one with fusion gates); a later
     session, which has not seen the definition, must still load the member's weights."""
-    from global_workspace.workspace import presets
-
     exp = tmp_path / "exp"
     args = ["experiment", "semi-supervised", str(data_of(run)), "--domains", "v,attr", "--paired", "64",
             "--define", "gated-light=fusion-gated:fused=0.1", "--presets", "gated-light", "--seeds", "1",
@@ -112,7 +108,6 @@ def test_a_member_of_a_defined_preset_loads_with_its_model_family(
     with pytest.raises(SystemExit) as done:
         main(args)
     assert done.value.code in (0, None)
-    monkeypatch.delitem(presets.PRESET_FAMILY, "gated-light")  # as in a fresh process
     ws = global_workspace.load_workspace(exp, member="gated-light/paired=64/seed=0")
     assert ws.model.fusion_gates is not None and ws.member.coefficients["fused"] == 0.1
 

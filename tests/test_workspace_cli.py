@@ -17,7 +17,7 @@ from global_workspace.workspace.data import load_latent_data
 from global_workspace.workspace.evaluate import latent_metrics
 from global_workspace.workspace.presets import MemberSpec
 from global_workspace.workspace.run import make_config, train_workspace
-from global_workspace.workspace.trainer import TrainConfig
+from global_workspace.workspace.settings import TrainConfig
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

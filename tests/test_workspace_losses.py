@@ -14,9 +14,10 @@ from global_workspace.domains.latent_loss import LatentLoss
 from global_workspace.domains.latents import LatentSpec
 from global_workspace.workspace.evaluate import _ranks
 from global_workspace.workspace.losses import GWTask, active_categories, contrastive_loss
-from global_workspace.workspace.model import GlobalWorkspace, WorkspaceConfig
+from global_workspace.workspace.model import GlobalWorkspace
 from global_workspace.workspace.presets import GW_CATEGORIES, PRESETS, MemberSpec
 from global_workspace.workspace.sampling import Batch
+from global_workspace.workspace.settings import WorkspaceConfig
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -162,7 +163,12 @@ def test_logit_scale_starts_at_clip_value_and_trains_only_when_asked() -> None:
 
 def test_the_six_presets_of_the_slides() -> None:
     assert {"tr", "tr+cont", "tr+cy", "tr+dcy", "cont", "full"} <= set(PRESETS)
-    assert PRESETS["full"] == {"translation": 1.0, "contrastive": 0.1, "demi_cycle": 0.1, "cycle": 0.1}
+    assert PRESETS["full"].coefficients == {
+        "translation": 1.0,
+        "contrastive": 0.1,
+        "demi_cycle": 0.1,
+        "cycle": 0.1,
+    }
 
 
 def test_every_category_is_known() -> None:

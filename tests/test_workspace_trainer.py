@@ -19,10 +19,10 @@ from global_workspace.errors import UserError
 from global_workspace.workspace.checkpoint import current_checkpoint, load_model
 from global_workspace.workspace.families import family_of
 from global_workspace.workspace.losses import active_categories
-from global_workspace.workspace.model import WorkspaceConfig
 from global_workspace.workspace.presets import MemberSpec
 from global_workspace.workspace.run import evaluate_run, make_config, train_workspace
 from global_workspace.workspace.sampling import Sampler, pair_permutation
+from global_workspace.workspace.settings import WorkspaceConfig
 from global_workspace.workspace.trainer import (
     FlatAdamW,
     NonFiniteLoss,

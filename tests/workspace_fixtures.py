@@ -13,10 +13,10 @@ import torch
 from global_workspace.cli import main
 from global_workspace.domains.latents import DOMAIN_FORMAT_VERSION
 from global_workspace.workspace.families import family_of
-from global_workspace.workspace.model import WorkspaceConfig
 from global_workspace.workspace.presets import MemberSpec
 from global_workspace.workspace.sampling import Sampler
-from global_workspace.workspace.trainer import Task, TrainConfig, Trainer, member_coefficients
+from global_workspace.workspace.settings import TrainConfig, WorkspaceConfig
+from global_workspace.workspace.trainer import Task, Trainer, member_coefficients
 
 
 @pytest.fixture

@@ -37,8 +37,9 @@ from .workspace.checkpoint import check_run_data, load_model
 from .workspace.data import check_same_latents, train_fingerprint
 from .workspace.evaluate import as_latent
 from .workspace.families import FAMILIES, Family, family_of
-from .workspace.model import GlobalWorkspace, WorkspaceConfig
+from .workspace.model import GlobalWorkspace
 from .workspace.presets import MemberSpec
+from .workspace.settings import WorkspaceConfig
 
 
 @dataclass(frozen=True)
@@ -187,7 +188,7 @@ def _experiment_member(
     )
     metrics = read_json(chunk / "metrics.json", "chunk metrics")
     kept = metrics["members"][index].get(KEPT_STEP)
-    # A chunk names its family: a --define'd preset's name does not (older chunks: from the name).
+    # The chunk's family; members.json written before members carried theirs named a defined preset's wrongly.
     family_name = metrics.get("family", family_of([spec]).name)
     if family_name not in FAMILIES:
         raise UserError(f"{chunk / 'metrics.json'} names an unknown model family {family_name!r}")

@@ -16,7 +16,7 @@ import torch
 from .domains.latents import domain_folder
 from .errors import UserError
 from .workspace.direct import mlp_parameters
-from .workspace.model import WorkspaceConfig
+from .workspace.settings import WorkspaceConfig
 
 FLOAT_BYTES = 4
 TRAINING_COPIES = 4

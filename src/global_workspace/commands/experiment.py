@@ -6,6 +6,8 @@ from pathlib import Path
 
 import typer
 
+from ..workspace.settings import TrainConfig, WorkspaceConfig
+
 app = typer.Typer(no_args_is_help=True, help="Experiments made of many global workspaces.")
 
 
@@ -31,14 +33,18 @@ def semi_supervised(
     seeds: int = typer.Option(3, help="Seeds per (preset, N)."),
     seed: int = typer.Option(0, help="First seed; members use seed, seed+1, ..."),
     steps: int = typer.Option(5000, help="Training steps of every member."),
-    batch_size: int = typer.Option(2056, help="Rows per group (paired batch, each unpaired batch)."),
-    lr: float = typer.Option(3e-3, help="Peak learning rate (one-cycle)."),
-    eval_every: int = typer.Option(500, help="Validation check every this many steps (best weights kept)."),
-    workspace_dim: int = typer.Option(12, help="Size of the workspace state."),
-    width: int = typer.Option(
-        32, help="Hidden width of every encoder and decoder (32 as in the paper; attr → v shape needs ~256)."
+    batch_size: int = typer.Option(
+        TrainConfig.batch_size, help="Rows per group (paired batch, each unpaired batch)."
     ),
-    depth: int = typer.Option(5, help="Linear layers per encoder and per decoder."),
+    lr: float = typer.Option(TrainConfig.lr, help="Peak learning rate (one-cycle)."),
+    eval_every: int = typer.Option(500, help="Validation check every this many steps (best weights kept)."),
+    workspace_dim: int = typer.Option(WorkspaceConfig.workspace_dim, help="Size of the workspace state."),
+    width: int = typer.Option(
+        WorkspaceConfig.width,
+        help="Hidden width of every encoder and decoder (the default is the paper's; attr → v shape "
+        "needs ~256).",
+    ),
+    depth: int = typer.Option(WorkspaceConfig.depth, help="Linear layers per encoder and per decoder."),
     select_on: str = typer.Option(
         "all",
         help="Weights each member keeps: `all` (its lowest validation translation loss summed over "

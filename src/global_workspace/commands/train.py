@@ -10,6 +10,7 @@ from pathlib import Path
 import typer
 
 from ..errors import require_at_least, require_positive
+from ..workspace.settings import TrainConfig, WorkspaceConfig
 
 
 def train(
@@ -38,13 +39,15 @@ def train(
     ensemble_seeds: int = typer.Option(1, help="Members trained together, with seeds seed, seed+1, ..."),
     out: Path = typer.Option(..., help="Run folder to create."),
     device: str = typer.Option("auto", help="auto (the GPU when present), cpu or cuda."),
-    batch_size: int = typer.Option(2056, help="Rows per group and step (paired, and each unpaired)."),
-    lr: float = typer.Option(3e-3, help="Peak learning rate of the one-cycle schedule."),
+    batch_size: int = typer.Option(
+        TrainConfig.batch_size, help="Rows per group and step (paired, and each unpaired)."
+    ),
+    lr: float = typer.Option(TrainConfig.lr, help="Peak learning rate of the one-cycle schedule."),
     eval_every: int = typer.Option(500, help="Validate and checkpoint every N steps (0: at the end only)."),
     log_every: int = typer.Option(50, help="Write training losses every N steps."),
-    workspace_dim: int = typer.Option(12, help="Size of the workspace state."),
-    width: int = typer.Option(32, help="Hidden width of encoders and decoders."),
-    depth: int = typer.Option(5, help="Linear layers per encoder and per decoder."),
+    workspace_dim: int = typer.Option(WorkspaceConfig.workspace_dim, help="Size of the workspace state."),
+    width: int = typer.Option(WorkspaceConfig.width, help="Hidden width of encoders and decoders."),
+    depth: int = typer.Option(WorkspaceConfig.depth, help="Linear layers per encoder and per decoder."),
     learn_logit_scale: bool = typer.Option(
         False, "--learn-logit-scale", help="Train the contrastive temperature."
     ),
@@ -55,10 +58,10 @@ def train(
 ) -> None:
     """Train a global workspace (an ensemble of --ensemble-seeds members) on precomputed latents."""
     from ..workspace.families import edited_preset
-    from ..workspace.presets import MemberSpec, parse_coefficients
+    from ..workspace.presets import MemberSpec, Preset, parse_coefficients
     from ..workspace.presets import preset as lookup
     from ..workspace.run import make_config, train_workspace
-    from ..workspace.trainer import TrainConfig
+    from ..workspace.settings import TrainConfig
 
     require_at_least(
         (
@@ -74,14 +77,11 @@ def train(
     )
     require_positive([("--lr", lr)])
     if preset is None and coef is not None:
-        coefficients, label = parse_coefficients(coef), "custom"
+        chosen = Preset("custom", parse_coefficients(coef))
     else:
-        label = preset or "full"  # the preset names the model (its family); --coef edits its weights
-        coefficients = lookup(label) if coef is None else edited_preset(label, coef)
-    members = [
-        MemberSpec(seed=seed + i, coefficients=coefficients, paired=paired, preset=label)
-        for i in range(ensemble_seeds)
-    ]
+        base = lookup(preset or "full")  # the preset names the model (its family); --coef edits its weights
+        chosen = base if coef is None else edited_preset(base, coef)
+    members = [MemberSpec.from_preset(chosen, seed + i, paired) for i in range(ensemble_seeds)]
     settings = TrainConfig(
         steps=steps,
         batch_size=batch_size,

@@ -33,6 +33,7 @@ from ..errors import UserError, require_at_least
 from ..fileio import atomic_write_json, read_json, refuse_foreign
 from ..locking import exclusive_output
 from ..say import say
+from ..workspace.settings import TrainConfig
 from .runner import SemiSupervisedOptions, check_numbers, run_semi_supervised
 from .semi_supervised.parsing import parse_paired, parse_presets
 
@@ -81,8 +82,8 @@ SCALES: dict[str, dict[str, Any]] = {
         "paired": "250,1000,4000,16000,64000,ALL",
         "seeds": 3,
         "steps": 5000,
-        "batch_size": 2056,
-        "lr": 3e-3,
+        "batch_size": TrainConfig.batch_size,
+        "lr": TrainConfig.lr,
         "eval_every": 500,
         "text": True,
         "device": "auto",
@@ -133,7 +134,7 @@ def check_options(options: DemoOptions) -> None:
     out = Path(options.out)
     check_numbers(_experiment_options(options, "v,attr", out / "data", out / "experiment"))
     check_steps(options.pretrain_steps, "--pretrain-steps")
-    parse_presets(options.presets)
+    parse_presets(options.presets, {})
     parse_paired(options.paired, options.train)
     resolve_device(options.device)
 

@@ -58,8 +58,8 @@ def point_coefficients(base: Mapping[str, float], point: Mapping[str, float]) ->
 
 
 def known_categories() -> list[str]:
-    """Coefficient categories a grid may name: those of any registered preset."""
-    return sorted({c for weights in PRESETS.values() for c in weights})
+    """Coefficient categories a grid may name: those of any built-in preset."""
+    return sorted({c for p in PRESETS.values() for c in p.coefficients})
 
 
 def parse_values(option: str, text: str, positive: bool) -> list[float]:

@@ -14,8 +14,8 @@ from ..errors import UserError, require_at_least, require_positive
 from ..say import say
 from ..workspace.data import check_domains, load_latent_data, train_fingerprint
 from ..workspace.families import define_preset
-from ..workspace.presets import preset
-from ..workspace.trainer import TrainConfig
+from ..workspace.presets import Preset
+from ..workspace.settings import TrainConfig, WorkspaceConfig
 from . import distributed
 from .downstream import DownstreamSettings
 from .grid import Grid, check_grid, parse_grid, parse_values
@@ -37,13 +37,13 @@ class SemiSupervisedOptions:
     out: Path
     seed: int = 0
     steps: int = 5000
-    batch_size: int = 2056
-    lr: float = 3e-3
+    batch_size: int = TrainConfig.batch_size
+    lr: float = TrainConfig.lr
     eval_every: int = 500
-    workspace_dim: int = 12
-    width: int = 32
-    """Hidden width of every encoder and decoder (the reference's 32; translating into `v` needs more)."""
-    depth: int = 5
+    workspace_dim: int = WorkspaceConfig.workspace_dim
+    width: int = WorkspaceConfig.width
+    """Hidden width of encoders and decoders (the reference's by default; translating into `v` needs more)."""
+    depth: int = WorkspaceConfig.depth
     max_members: int = 64
     mix_presets: bool | None = None
     labelled: int = 500
@@ -93,15 +93,18 @@ def check_numbers(options: SemiSupervisedOptions) -> None:
 def build_config(options: SemiSupervisedOptions, device: torch.device) -> ExperimentConfig:
     """Check every option before any work; UserError names the first bad one."""
     check_numbers(options)
-    defined = [define_preset(text) for text in options.define]
-    presets = parse_presets(options.presets)
-    unused = [name for name in defined if name not in presets]
+    defined: dict[str, Preset] = {}
+    for text in options.define:
+        made = define_preset(text, defined)
+        defined[made.name] = made
+    presets = parse_presets(options.presets, defined)
+    unused = [name for name in defined if name not in {p.name for p in presets}]
     if unused:
         raise UserError(
             f"--define made preset {unused[0]!r}, which --presets does not list, so it would not train; "
             f"add it: --presets {options.presets},{unused[0]}"
         )
-    coefficients = {name: preset(name) for name in presets}
+    coefficients = {p.name: dict(p.coefficients) for p in presets}
     grid, paper_levels = _tuning(options, coefficients)
     data = Path(options.data).resolve()
     domains = check_domains(data, options.domains.split(","))
@@ -117,7 +120,7 @@ def build_config(options: SemiSupervisedOptions, device: torch.device) -> Experi
     return ExperimentConfig(
         data=str(data),
         domains=domains,
-        presets=presets,
+        presets=[p.name for p in presets],
         paired=paired,
         seeds=list(range(options.seed, options.seed + options.seeds)),
         train=TrainConfig(
@@ -135,6 +138,7 @@ def build_config(options: SemiSupervisedOptions, device: torch.device) -> Experi
         mix_presets=mix,
         downstream=DownstreamSettings(labelled=options.labelled),
         coefficients=coefficients,
+        families={p.name: p.family for p in presets},
         data_fingerprint=train_fingerprint(data, domains),
         grid=grid,
         paper_levels=paper_levels,

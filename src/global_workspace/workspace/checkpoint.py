@@ -30,9 +30,9 @@ from ..fileio import atomic_directory, atomic_write_json, read_json
 from ..finite import require_finite_tensors
 from .data import check_same_latents, train_fingerprint
 from .families import family_of
-from .model import GlobalWorkspace, WorkspaceConfig
+from .model import GlobalWorkspace
 from .presets import MemberSpec
-from .trainer import TrainConfig
+from .settings import TrainConfig, WorkspaceConfig
 
 RUN_FORMAT_VERSION = 1
 POINTER = "checkpoint.json"

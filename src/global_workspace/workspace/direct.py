@@ -36,9 +36,9 @@ from ..errors import UserError
 from .ensemble import EnsembleMLP
 from .evaluate import Metrics, add_squared_error, as_latent, row_chunks, row_count
 from .losses import Terms, weighted_mean
-from .model import WorkspaceConfig
 from .presets import CYCLE, TRANSLATION
 from .sampling import Batch
+from .settings import WorkspaceConfig
 
 DIRECT_CATEGORIES = (TRANSLATION, CYCLE)
 """Loss categories of the direct translators (the workspace's demi-cycle and contrastive have no

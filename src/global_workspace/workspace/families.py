@@ -1,6 +1,6 @@
 """Model families: which model, task and evaluation a preset trains, chosen by declared name.
 
-A preset belongs to a family (`presets.PRESET_FAMILY`; `workspace` unless registered otherwise).
+A preset names its family (`presets.Preset.family`), and every member carries it (`MemberSpec.family`).
 Everything that builds a model from a run or experiment (run.py, checkpoint.py, the experiments)
 asks the family instead of assuming a `GlobalWorkspace`; members of one ensemble share a family.
 
@@ -28,16 +28,9 @@ from .broadcast import BROADCAST_CATEGORIES, GATE_PAIRS, GATED_CATEGORIES, Broad
 from .evaluate import Metrics, evaluate_split, latent_metrics, with_attributes
 from .fusion_eval import fusion_metrics
 from .losses import GWTask
-from .model import GlobalWorkspace, WorkspaceConfig
-from .presets import (
-    PRESET_FAMILY,
-    PRESETS,
-    WORKSPACE_CATEGORIES,
-    MemberSpec,
-    parse_coefficients,
-    preset,
-    register_preset,
-)
+from .model import GlobalWorkspace
+from .presets import PRESETS, WORKSPACE_CATEGORIES, MemberSpec, Preset, preset
+from .settings import WorkspaceConfig
 from .trainer import Task
 
 Latents = Mapping[str, torch.Tensor]
@@ -135,32 +128,26 @@ FAMILIES: dict[str, Family] = {
 }
 
 
-def preset_family(preset: str) -> Family:
-    """The family a preset name trains (`custom` coefficients and unregistered names: workspace)."""
-    return FAMILIES[PRESET_FAMILY.get(preset, "workspace")]
-
-
 def family_of(members: Sequence[MemberSpec]) -> Family:
     """The one family of an ensemble's members; a mixed ensemble is refused."""
-    names = sorted({preset_family(m.preset).name for m in members})
+    names = sorted({m.family for m in members})
     if len(names) != 1:
         raise UserError(f"one ensemble cannot mix model families {', '.join(names) or '(none)'}")
+    if names[0] not in FAMILIES:
+        raise UserError(f"unknown model family {names[0]!r}; known: {', '.join(FAMILIES)}")
     return FAMILIES[names[0]]
 
 
-def edited_preset(base: str, coefficients: str) -> dict[str, float]:
-    """Preset `base`'s weights with those listed in `coefficients` (`cy=0,bt=0.1`, names of its
-    family's categories) replaced."""
-    return parse_coefficients(coefficients, preset_family(base).categories, base=preset(base))
+def edited_preset(base: Preset, coefficients: str) -> Preset:
+    """`base` with the weights listed in `coefficients` (`cy=0,bt=0.1`, names of its family's
+    categories) replaced."""
+    return base.edited(coefficients, FAMILIES[base.family].categories)
 
 
-_DEFINED: set[str] = set()
-"""Presets made by `define_preset` (a definition may be repeated, a built-in name not reused)."""
-
-
-def define_preset(text: str) -> str:
-    """`NAME=BASE:tr=1,cy=0.3` registers preset NAME: BASE's family and weights, with the listed
-    weights replaced (coefficient names of BASE's family). Returns NAME."""
+def define_preset(text: str, defined: Mapping[str, Preset] | None = None) -> Preset:
+    """`NAME=BASE:tr=1,cy=0.3` makes preset NAME: BASE's family and weights, with the listed weights
+    replaced (coefficient names of BASE's family). BASE is a built-in preset or one of `defined`
+    (those made before it); a built-in name is not reused."""
     name, sep, rest = text.partition("=")
     base, colon, coefs = rest.partition(":")
     name, base = name.strip(), base.strip()
@@ -168,9 +155,7 @@ def define_preset(text: str) -> str:
         raise UserError(f"--define {text!r}: write NAME=BASE:COEFFICIENTS, e.g. full-ref=full:dcy=1,cy=1")
     if name.lower() == "all":
         raise UserError(f"--define {text!r}: 'all' stands for the six presets in --presets; choose a name")
-    if name in PRESETS and name not in _DEFINED:
+    if name in PRESETS:
         raise UserError(f"--define {text!r}: {name!r} is a built-in preset; choose another name")
-    weights = edited_preset(base, coefs)
-    register_preset(name, weights, PRESET_FAMILY.get(base, "workspace"))
-    _DEFINED.add(name)
-    return name
+    edited = edited_preset(defined[base] if defined and base in defined else preset(base), coefs)
+    return Preset(name, edited.coefficients, edited.family)

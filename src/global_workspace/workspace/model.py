@@ -8,49 +8,17 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
-from typing import Any
 
 import torch
 from torch import nn
 
 from .ensemble import EnsembleMLP
+from .settings import WorkspaceConfig
 
 GATE_SCALE = 10.0
 """Fusion gates are stored divided by this: AdamW moves a weight by about lr per step whatever its
 gradient, so raw gates barely leave zero in a short run; scaled, they reach decisive values
 (docs/results.md, "Figures that were in the code")."""
-
-
-@dataclass(frozen=True)
-class WorkspaceConfig:
-    """Architecture of one workspace (every ensemble member shares it)."""
-
-    domains: dict[str, int] = field(default_factory=dict)
-    """Domain name -> unimodal latent size, in a fixed order."""
-    workspace_dim: int = 12
-    width: int = 32
-    depth: int = 5
-    """Linear layers per encoder and per decoder."""
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_json(cls, obj: Mapping[str, Any]) -> WorkspaceConfig:
-        """Read a stored architecture; a size below 1 is a ValueError (an edited or damaged file)."""
-        config = cls(
-            domains={str(k): int(v) for k, v in obj["domains"].items()},
-            workspace_dim=int(obj["workspace_dim"]),
-            width=int(obj["width"]),
-            depth=int(obj["depth"]),
-        )
-        sizes = {"workspace_dim": config.workspace_dim, "width": config.width, "depth": config.depth}
-        sizes.update({f"domains.{name}": dim for name, dim in config.domains.items()})
-        small = [f"{name} {size}" for name, size in sizes.items() if size < 1]
-        if small:
-            raise ValueError(f"sizes must be at least 1: {', '.join(small)}")
-        return config
 
 
 class GlobalWorkspace(nn.Module):

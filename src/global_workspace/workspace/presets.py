@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 from ..errors import UserError, require_at_least
@@ -39,41 +40,66 @@ DEFAULT_COEFFICIENTS: dict[str, float] = {TRANSLATION: 1.0, CONTRASTIVE: 0.1, DE
 cycle 1 (docs/design.md §5); 0.1 keeps the low-pair gain and reads shape better (docs/results.md,
 "Figures that were in the code"). The reference's weights: --coef tr=1,cont=0.1,dcy=1,cy=1."""
 
-PRESETS: dict[str, dict[str, float]] = {
-    "tr": {TRANSLATION: 1.0},
-    "tr+cont": {TRANSLATION: 1.0, CONTRASTIVE: 0.1},
-    "tr+cy": {TRANSLATION: 1.0, CYCLE: DEFAULT_COEFFICIENTS[CYCLE]},
-    "tr+dcy": {TRANSLATION: 1.0, DEMI_CYCLE: DEFAULT_COEFFICIENTS[DEMI_CYCLE]},
-    "cont": {CONTRASTIVE: 0.1},
-    "full": dict(DEFAULT_COEFFICIENTS),
-}
-"""The six models of the slides (docs/design.md §5); `cont` is the CLIP-like model without broadcast."""
 
-PRESETS["full-bt"] = {TRANSLATION: 1.0, CONTRASTIVE: 0.1, DEMI_CYCLE: 0.1, BACK_TRANSLATION: 0.1}
-"""`full` with back-translation cycles instead of cycles. In the paper's cycle the gradient also
-reaches the first translation, which can then hide its input in the other domain's latent for the
-way back to read (docs/results.md, "Why the cycles add little here, and back-translation")."""
+@dataclass(frozen=True)
+class Preset:
+    """A named loss: its weights and the model family they train (families.py), carried whole from
+    the command line to the members and their stored specs, so nothing looks a name up again."""
 
-PRESETS.update({"direct-tr": PRESETS["tr"], "direct-tr+cy": PRESETS["tr+cy"]})
-"""The no-shared-workspace ablation (direct.py): direct translators with `tr`'s and `tr+cy`'s losses."""
+    name: str
+    coefficients: Mapping[str, float]
+    family: str = "workspace"
+
+    def edited(self, text: str, categories: Iterable[str]) -> Preset:
+        """This preset with the weights listed in `text` (`cy=0,bt=0.1`, names among `categories`,
+        those of its family) replaced; same name and family."""
+        return Preset(self.name, parse_coefficients(text, categories, base=self.coefficients), self.family)
+
 
 FUSED = "fused"
-PRESETS["fusion"] = {**DEFAULT_COEFFICIENTS, FUSED: DEFAULT_COEFFICIENTS[DEMI_CYCLE]}
-"""The workspace with fusion (docs/design.md §7): the broadcast loss (broadcast.py) with `full`'s
-weights. A fused term is a demi-cycle of a fused state, so it gets the demi-cycle's weight; a
-heavier one costs translation and retrieval (docs/results.md, "Figures that were in the code")."""
-
 GATE_TERMS = "gates"
 """The category of the terms through which only the fusion gates learn (broadcast.py): a fused
 state of two or more domains, decoded into every domain, on pairs kept for the gates."""
 
-PRESETS["fusion-gated"] = {**PRESETS["fusion"], FUSED: 0.3, GATE_TERMS: 1.0}
-"""`fusion` whose workspace also learns how much each domain weighs on each workspace dimension
-in a fused state (`GlobalWorkspace.fused_state`). The gates learn only from pairs nothing else
-trains on (broadcast.GATE_PAIRS), where every target weighs the same (`gates` 1.0), so that they
-do not learn to trust a domain that memorised the pairs nor to serve the translations alone;
-`fused` 0.3 lets encoders and decoders serve the fused states the gates make (figures in
-docs/results.md, "Figures that were in the code")."""
+_FUSION = {**DEFAULT_COEFFICIENTS, FUSED: DEFAULT_COEFFICIENTS[DEMI_CYCLE]}
+
+PRESETS: Mapping[str, Preset] = MappingProxyType(
+    {
+        p.name: p
+        for p in (
+            # The six models of the slides (docs/design.md §5); `cont` is the CLIP-like model
+            # without broadcast.
+            Preset("tr", {TRANSLATION: 1.0}),
+            Preset("tr+cont", {TRANSLATION: 1.0, CONTRASTIVE: 0.1}),
+            Preset("tr+cy", {TRANSLATION: 1.0, CYCLE: DEFAULT_COEFFICIENTS[CYCLE]}),
+            Preset("tr+dcy", {TRANSLATION: 1.0, DEMI_CYCLE: DEFAULT_COEFFICIENTS[DEMI_CYCLE]}),
+            Preset("cont", {CONTRASTIVE: 0.1}),
+            Preset("full", dict(DEFAULT_COEFFICIENTS)),
+            # `full` with back-translation cycles instead of cycles. In the paper's cycle the
+            # gradient also reaches the first translation, which can then hide its input in the
+            # other domain's latent for the way back to read (docs/results.md, "Why the cycles
+            # add little here, and back-translation").
+            Preset("full-bt", {TRANSLATION: 1.0, CONTRASTIVE: 0.1, DEMI_CYCLE: 0.1, BACK_TRANSLATION: 0.1}),
+            # The no-shared-workspace ablation (direct.py): direct translators with `tr`'s and
+            # `tr+cy`'s losses.
+            Preset("direct-tr", {TRANSLATION: 1.0}, "direct"),
+            Preset("direct-tr+cy", {TRANSLATION: 1.0, CYCLE: DEFAULT_COEFFICIENTS[CYCLE]}, "direct"),
+            # The workspace with fusion (docs/design.md §7): the broadcast loss (broadcast.py) with
+            # `full`'s weights. A fused term is a demi-cycle of a fused state, so it gets the
+            # demi-cycle's weight; a heavier one costs translation and retrieval (docs/results.md,
+            # "Figures that were in the code").
+            Preset("fusion", _FUSION, "fusion"),
+            # `fusion` whose workspace also learns how much each domain weighs on each workspace
+            # dimension in a fused state (`GlobalWorkspace.fused_state`). The gates learn only from
+            # pairs nothing else trains on (broadcast.GATE_PAIRS), where every target weighs the
+            # same (`gates` 1.0), so that they do not learn to trust a domain that memorised the
+            # pairs nor to serve the translations alone; `fused` 0.3 lets encoders and decoders
+            # serve the fused states the gates make (docs/results.md, "Figures that were in the code").
+            Preset("fusion-gated", {**_FUSION, FUSED: 0.3, GATE_TERMS: 1.0}, "fusion-gated"),
+        )
+    }
+)
+"""The built-in presets, read-only; `--define` makes others as values (families.define_preset)."""
 
 STEP_COST: dict[str, float] = {
     TRANSLATION: 0.5,
@@ -94,27 +120,17 @@ def step_cost(coefficients: Mapping[str, float]) -> float:
     return 1.0 + sum(STEP_COST.get(c, 1.0) for c, w in coefficients.items() if w > 0)
 
 
-PRESET_FAMILY: dict[str, str] = {
-    "direct-tr": "direct",
-    "direct-tr+cy": "direct",
-    "fusion": "fusion",
-    "fusion-gated": "fusion-gated",
-}
-"""Preset -> model family (families.py) for presets that do not train a plain global workspace."""
-
-
-def register_preset(name: str, coefficients: Mapping[str, float], family: str = "workspace") -> None:
-    """Make a preset available by name (other tasks add their own categories this way); `family`
-    names the model and task it trains (families.FAMILIES)."""
-    PRESETS[name] = dict(coefficients)
-    if family != "workspace":
-        PRESET_FAMILY[name] = family
-
-
-def preset(name: str) -> dict[str, float]:
+def preset(name: str) -> Preset:
+    """The built-in preset `name`."""
     if name not in PRESETS:
         raise UserError(f"unknown preset {name!r}; known presets: {', '.join(PRESETS)}")
-    return dict(PRESETS[name])
+    return PRESETS[name]
+
+
+def implied_family(name: str) -> str:
+    """The family a preset's name says by itself (a built-in's; else the workspace): a stored member
+    names its family only where it differs, as a `--define`d preset's may."""
+    return PRESETS[name].family if name in PRESETS else "workspace"
 
 
 def parse_coefficients(
@@ -166,7 +182,9 @@ class MemberSpec:
     paired: int = 0
     """Number of paired training examples: the first `paired` of a seeded permutation of train."""
     preset: str = "custom"
-    """Label only (the preset the coefficients came from)."""
+    """The name of the preset the coefficients came from (labels, reports)."""
+    family: str = "workspace"
+    """The model family the preset trains (families.FAMILIES)."""
     pair_seed: int | None = None
     """Seed of the choice of paired examples; None: `seed`. Sets of pairs are nested in `paired`."""
     grid: dict[str, float] | None = None
@@ -175,8 +193,12 @@ class MemberSpec:
     weight decay. None outside a grid."""
 
     @classmethod
-    def from_preset(cls, name: str, seed: int, paired: int, pair_seed: int | None = None) -> MemberSpec:
-        return cls(seed=seed, coefficients=preset(name), paired=paired, preset=name, pair_seed=pair_seed)
+    def from_preset(
+        cls, chosen: Preset | str, seed: int, paired: int, pair_seed: int | None = None
+    ) -> MemberSpec:
+        """A member training `chosen` (a built-in preset may be named)."""
+        p = preset(chosen) if isinstance(chosen, str) else chosen
+        return cls(seed, dict(p.coefficients), paired, p.name, p.family, pair_seed)
 
     @property
     def pairing_seed(self) -> int:
@@ -198,6 +220,8 @@ class MemberSpec:
             "preset": self.preset,
             "pair_seed": self.pair_seed,
         }
+        if self.family != implied_family(self.preset):
+            obj["family"] = self.family
         if self.grid is not None:
             obj["grid"] = dict(self.grid)
         return obj
@@ -205,11 +229,14 @@ class MemberSpec:
     @classmethod
     def from_json(cls, obj: Mapping[str, Any]) -> MemberSpec:
         pair_seed, grid = obj.get("pair_seed"), obj.get("grid")
+        name = str(obj.get("preset", "custom"))
+        family = obj.get("family", implied_family(name))
         return cls(
             seed=int(obj["seed"]),
             coefficients={str(k): float(v) for k, v in obj["coefficients"].items()},
             paired=int(obj["paired"]),
-            preset=str(obj.get("preset", "custom")),
+            preset=name,
+            family=str(family),
             pair_seed=None if pair_seed is None else int(pair_seed),
             grid=None if grid is None else {str(k): float(v) for k, v in grid.items()},
         )

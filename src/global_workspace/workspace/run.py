@@ -22,6 +22,7 @@ from ..errors import UserError
 from ..fileio import atomic_write_json, atomic_write_text, read_json, refuse_existing, refuse_overlap
 from ..locking import exclusive_output
 from ..memory import latent_bytes, require_fits, training_bytes
+from .build import build_ensemble
 from .checkpoint import (
     RunConfig,
     check_run_data,
@@ -36,12 +37,10 @@ from .checkpoint import (
 from .data import check_domains, load_latent_data, train_fingerprint
 from .evaluate import write_metrics
 from .families import family_of
-from .losses import active_categories
-from .model import WorkspaceConfig
 from .pair_eval import split_metrics
-from .pair_groups import make_sampler
 from .presets import MemberSpec
-from .trainer import RunLog, Task, TrainConfig, Trainer, fit, member_coefficients
+from .settings import TrainConfig, WorkspaceConfig
+from .trainer import RunLog, fit
 
 
 def make_config(
@@ -49,9 +48,9 @@ def make_config(
     domains: Sequence[str],
     members: Sequence[MemberSpec],
     train: TrainConfig,
-    workspace_dim: int = 12,
-    width: int = 32,
-    depth: int = 5,
+    workspace_dim: int = WorkspaceConfig.workspace_dim,
+    width: int = WorkspaceConfig.width,
+    depth: int = WorkspaceConfig.depth,
     learn_logit_scale: bool = False,
 ) -> RunConfig:
     """A run configuration with the latent sizes read from the pretrained domains."""
@@ -67,21 +66,6 @@ def make_config(
         learn_logit_scale=learn_logit_scale,
         data_fingerprint=train_fingerprint(data, names),
     )
-
-
-def check_members(members: Sequence[MemberSpec], task: Task, train_size: int) -> None:
-    """Refuse pair counts the split cannot give and presets that need pairs they do not get."""
-    if not members:
-        raise UserError("an ensemble needs at least one member")
-    for m in members:
-        if m.paired < 0 or m.paired > train_size:
-            raise UserError(f"--paired {m.paired} is not possible: the train split has {train_size} examples")
-        needs = sorted(c for c in task.needs_pairs if m.weight(c) > 0)
-        if m.paired == 0 and needs:
-            raise UserError(
-                f"preset {m.preset!r} uses {', '.join(needs)}, which needs paired examples; "
-                "pass --paired N with N >= 1"
-            )
 
 
 def _prepare_folder(run: Path, config: RunConfig, force: bool, resume: bool, command: str | None) -> None:
@@ -132,30 +116,23 @@ def train_workspace(
                     f"domain {d!r} has latent size {spec.latent_dim}, the run expects "
                     f"{config.workspace.domains[d]}; the latents were re-pretrained, retrain the run"
                 )
-        family = family_of(config.members)  # the model and task the presets train (families.py)
-        task = family.build_task(data.specs, active_categories(config.members), config.learn_logit_scale)
-        check_members(config.members, task, data.pair_count("train"))
+        ensemble = build_ensemble(
+            data, config.members, config.workspace, config.train, device, config.learn_logit_scale
+        )
         _prepare_folder(run, config, force, resume, command)
-
-        model = family.build_model(config.workspace, [m.seed for m in config.members]).to(device)
-        sampler = make_sampler(data, config.members, config.train.batch_size)
-        coefficients = member_coefficients(task.categories, [m.coefficients for m in config.members], device)
-        trainer = Trainer(model, task, sampler, coefficients, config.train)
+        model, trainer = ensemble.model, ensemble.trainer
         start = 0
         if resume:
             start = load_weights(run, model)
             trainer.load_state_dict({k: v.to(device) for k, v in load_trainer_state(run).items()})
 
-        labels = [m.label() for m in config.members]
         log = RunLog(run, start_step=start, tensorboard=tensorboard)
         try:
             speed = fit(
                 trainer,
-                labels,
+                ensemble.labels(),
                 log=log,
-                evaluate=lambda m: split_metrics(
-                    data, "val", lambda v: family.latent_metrics(m, v, data.specs)
-                ),
+                evaluate=ensemble.validation_metrics,
                 save=lambda step: save_checkpoint(run, model, trainer.state_dict(), step),
                 progress=progress,
                 until=until,
@@ -164,7 +141,7 @@ def train_workspace(
             log.close()
         summary = {
             "steps": config.train.steps,
-            "members": len(labels),
+            "members": len(config.members),
             "steps_per_second": speed,
             "device": str(device),
         }

@@ -17,7 +17,7 @@ import csv
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -28,6 +28,7 @@ from tqdm.auto import tqdm
 from ..errors import UserError
 from .pair_groups import merged_loss
 from .sampling import Batch
+from .settings import TrainConfig
 
 Terms = dict[str, torch.Tensor]
 
@@ -59,43 +60,6 @@ class Task(Protocol):
     def loss(self, model: nn.Module, batch: Batch) -> tuple[Terms, Terms]:
         """(terms, report): per-member (K,) loss terms, and (K,) or scalar diagnostics."""
         ...
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Optimisation settings shared by every member of an ensemble."""
-
-    steps: int = 1000
-    batch_size: int = 2056
-    """Rows per group (the paired batch and each unpaired batch); clipped to the pool size."""
-    lr: float = 3e-3
-    """Peak learning rate of the one-cycle schedule."""
-    weight_decay: float = 1e-6
-    betas: tuple[float, float] = (0.9, 0.999)
-    eps: float = 1e-8
-    pct_start: float = 0.3
-    """Fraction of the steps spent warming up (torch's OneCycleLR default)."""
-    div_factor: float = 25.0
-    final_div_factor: float = 1e4
-    log_every: int = 50
-    eval_every: int = 500
-    """Evaluate on val (and write a checkpoint) every this many steps and at the end; 0: end only."""
-    cuda_graph: bool = True
-    """On CUDA, capture the whole step in a CUDA graph (no effect on the CPU)."""
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_json(cls, obj: dict[str, Any]) -> TrainConfig:
-        known = {f for f in cls.__dataclass_fields__}
-        unknown = set(obj) - known
-        if unknown:
-            raise UserError(f"unknown training settings {sorted(unknown)}")
-        values = dict(obj)
-        if "betas" in values:
-            values["betas"] = tuple(values["betas"])
-        return cls(**values)
 
 
 def one_cycle_lr(step: torch.Tensor, config: TrainConfig) -> torch.Tensor:
@@ -381,6 +345,13 @@ def _truncate_csv(file: Path, start_step: int, columns: dict[str, list[str]], ki
         csv.writer(handle).writerows(kept)
 
 
+EvalHook = Callable[[int, dict[str, torch.Tensor]], None]
+"""Called with the step and the validation metrics after each evaluation (keep-best selection)."""
+
+PROGRESS_STEPS = 25
+"""Steps between progress-bar updates when nothing is logged."""
+
+
 def fit(
     trainer: Trainer,
     labels: Sequence[str],
@@ -389,32 +360,39 @@ def fit(
     save: Callable[[int], None] | None = None,
     progress: bool = True,
     until: int | None = None,
+    on_eval: EvalHook | None = None,
+    desc: str | None = None,
 ) -> float:
     """Train to `config.steps` (or stop early at step `until`, as an interruption would): log every
-    log_every steps, evaluate and save every eval_every steps and at the end. Checks for
-    non-finite losses before every save, so a checkpoint is always good. Returns the training
-    speed in steps per second (evaluation excluded)."""
+    log_every steps, evaluate (then call `on_eval`) and save every eval_every steps and at the end.
+    Checks for non-finite losses before every evaluation, so a checkpoint is always good. A bar
+    with a `desc` is one of several and is cleared when done. Returns the training speed in steps
+    per second (evaluation excluded)."""
     cfg = trainer.config
     step = trainer.host_step
     last = cfg.steps if until is None else min(until, cfg.steps)
+    every = cfg.log_every if log is not None else PROGRESS_STEPS
     train_seconds, trained = 0.0, 0
     saved = step if save is not None and step > 0 else None  # a resumed run starts from a checkpoint
-    bar = tqdm(total=cfg.steps, initial=step, disable=not progress, unit="step", dynamic_ncols=True)
+    bar = tqdm(
+        total=cfg.steps,
+        initial=step,
+        desc=desc,
+        leave=desc is None,
+        disable=not progress,
+        unit="step",
+        dynamic_ncols=True,
+    )
     try:
         while step < last:
-            stop = min(last, _next_multiple(step, cfg.log_every), _next_multiple(step, cfg.eval_every))
+            stop = min(last, _next_multiple(step, every), _next_multiple(step, cfg.eval_every))
             started = time.perf_counter()
             out = trainer.run(stop - step)
             total = out.total.sum().item()  # waits for the device
             train_seconds += time.perf_counter() - started
             trained += stop - step
             step = stop
-            trainer.check_finite(
-                labels,
-                "training stopped before any checkpoint was saved"
-                if saved is None
-                else f"training stopped and the checkpoint of step {saved} is kept",
-            )
+            trainer.check_finite(labels, _kept(save is not None, saved))
             if log is not None and (step % max(cfg.log_every, 1) == 0 or step == last):
                 values = {"lr": out.lr, "loss": out.total}
                 values.update(zip(trainer.term_names, out.terms.unbind(0), strict=True))
@@ -425,6 +403,8 @@ def fit(
                     metrics = evaluate(trainer.model)
                     if log is not None:
                         log.write("val", step, metrics)
+                    if on_eval is not None:
+                        on_eval(step, metrics)
                 if save is not None:
                     save(step)
                     saved = step
@@ -433,6 +413,15 @@ def fit(
     finally:
         bar.close()
     return trained / train_seconds if train_seconds > 0 else 0.0
+
+
+def _kept(saves: bool, saved: int | None) -> str:
+    """What survives a non-finite loss, for its message."""
+    if not saves:
+        return "training stopped"
+    if saved is None:
+        return "training stopped before any checkpoint was saved"
+    return f"training stopped and the checkpoint of step {saved} is kept"
 
 
 def _next_multiple(step: int, every: int) -> int:

@@ -2,9 +2,10 @@
 
 EXP/experiment.json          the resolved settings (a rerun with the same settings resumes)
 EXP/chunks/{id}/             one trained ensemble, written atomically once it is complete:
-    members.json             the MemberSpecs, in ensemble order
+    members.json             the MemberSpecs (each with its preset's name, weights and family), in
+                             ensemble order
     metrics.json             per member: every test metric (workspace evaluation + downstream);
-                             and the model family (a `--define`d preset's name does not say it)
+                             and the model family
     pictures.npz             per direction a_to_b: predicted b latents of the first test examples
     model.safetensors        the ensemble's weights (each member loadable alone)
 EXP/results.csv              one row per member: preset, paired, seed, every metric, the

@@ -6,9 +6,8 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from ...workspace.model import WorkspaceConfig
-from ...workspace.presets import MemberSpec, preset
-from ...workspace.trainer import TrainConfig
+from ...workspace.presets import MemberSpec, Preset, preset
+from ...workspace.settings import TrainConfig, WorkspaceConfig
 from ..downstream import DownstreamSettings
 from ..grid import Grid, point_coefficients
 
@@ -35,9 +34,9 @@ class ExperimentConfig:
     """Pair counts, increasing; `ALL` on the command line resolves to the train split's size."""
     seeds: list[int]
     train: TrainConfig = field(default_factory=TrainConfig)
-    workspace_dim: int = 12
-    width: int = 32
-    depth: int = 5
+    workspace_dim: int = WorkspaceConfig.workspace_dim
+    width: int = WorkspaceConfig.width
+    depth: int = WorkspaceConfig.depth
     select_on: str = SELECT_ALL
     """Which weights a member with a translation loss keeps, checked every `train.eval_every` steps
     (small-N `tr` overfits, docs/design.md §11): `all`, those of its lowest validation translation loss
@@ -53,6 +52,8 @@ class ExperimentConfig:
     coefficients: dict[str, dict[str, float]] = field(default_factory=dict)
     """Loss weights of each preset, fixed when the experiment is made: part of its identity, so a
     resume with other weights (a changed --define or library default) is refused, not mixed."""
+    families: dict[str, str] = field(default_factory=dict)
+    """Model family of each preset (`Preset.family`), stored whole with its weights."""
     data_fingerprint: str = ""
     """Hash of the train latents (`workspace.data.train_fingerprint`): part of the identity, so
     finished members trained on other (or re-pretrained) latents are never mixed in on resume."""
@@ -70,17 +71,30 @@ class ExperimentConfig:
             domains=latent_dims, workspace_dim=self.workspace_dim, width=self.width, depth=self.depth
         )
 
+    def preset_values(self) -> dict[str, Preset]:
+        """Each preset whole; one given by name only (no weights or family) is a built-in."""
+        return {
+            name: Preset(
+                name,
+                dict(self.coefficients.get(name) or preset(name).coefficients),
+                self.families.get(name) or preset(name).family,
+            )
+            for name in self.presets
+        }
+
     def members(self) -> list[MemberSpec]:
-        weights = {name: dict(self.coefficients.get(name) or preset(name)) for name in self.presets}
+        presets = self.preset_values()
         points: dict[str, list[dict[str, float] | None]] = {
-            name: list(self.grid.points(w)) if self.grid else [None] for name, w in weights.items()
+            name: list(self.grid.points(p.coefficients)) if self.grid else [None]
+            for name, p in presets.items()
         }
         return [
             MemberSpec(
                 seed=seed,
-                coefficients=point_coefficients(weights[name], point or {}),
+                coefficients=point_coefficients(presets[name].coefficients, point or {}),
                 paired=n,
                 preset=name,
+                family=presets[name].family,
                 grid=point,
             )
             for name in self.presets
@@ -114,6 +128,7 @@ class ExperimentConfig:
         obj = self.to_json()
         obj.pop("data")
         obj.pop("paper_levels", None)
+        obj.pop("families")  # left out so that experiments made before it was stored still resume
         if obj["select_on"] in (SELECT_ALL, SELECT_LAST):
             obj["select_on_val"] = obj.pop("select_on") == SELECT_ALL
         obj["train"].pop("log_every")

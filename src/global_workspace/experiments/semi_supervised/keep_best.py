@@ -8,21 +8,16 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from ...errors import UserError
+from ...workspace.build import Ensemble, build_ensemble
 from ...workspace.data import LatentData
-from ...workspace.families import Family, family_of
-from ...workspace.losses import active_categories
+from ...workspace.families import Family
 from ...workspace.presets import MemberSpec
-from ...workspace.sampling import Sampler
-from ...workspace.trainer import Trainer, member_coefficients
+from ...workspace.trainer import fit
 from ..efficiency import VAL_MIN_PREFIX
 from .config import SELECT_ALL, SELECT_LAST, ExperimentConfig
 from .planning import chunk_train_config
-
-PROGRESS_STEPS = 25
-"""Steps between progress-bar updates."""
 
 
 @dataclass
@@ -69,61 +64,71 @@ def _track_minimum(minimum: dict[str, torch.Tensor], metrics: dict[str, torch.Te
             minimum[key] = torch.minimum(minimum[key], value) if key in minimum else value.clone()
 
 
-def _keep_best(model: nn.Module, best: dict[str, torch.Tensor], better: torch.Tensor) -> None:
-    """best[name][k] = current weights of member k wherever better[k] (every weight is (K, ...))."""
-    for key, value in model.state_dict().items():
-        mask = better.view(-1, *([1] * (value.dim() - 1)))
-        best[key] = torch.where(mask, value.detach(), best[key])
+class KeepBest:
+    """The evaluation hook of `fit` that keeps, for each selectable member, the weights of its
+    lowest validation translation loss, and records each direction's minimum."""
+
+    def __init__(self, ensemble: Ensemble, selectable: torch.Tensor, select_on: str, steps: int) -> None:
+        self.members, self.model, self.select_on = ensemble.members, ensemble.model, select_on
+        self.selectable = selectable
+        self.best_loss = torch.full(selectable.shape, math.inf, device=selectable.device)
+        self.kept_step = torch.full(selectable.shape, steps, device=selectable.device)
+        self.val_min: dict[str, torch.Tensor] = {}
+        self.best = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+
+    def __call__(self, step: int, metrics: dict[str, torch.Tensor]) -> None:
+        _track_minimum(self.val_min, metrics)
+        loss = _val_translation(metrics, self.select_on)
+        _check_validation(loss, self.selectable, self.members, step)
+        better = self.selectable & (loss < self.best_loss)
+        self.best_loss = torch.where(better, loss, self.best_loss)
+        self.kept_step = torch.where(better, step, self.kept_step)
+        with torch.no_grad():
+            for key, value in self.model.state_dict().items():
+                self.best[key] = torch.where(_per_member(better, value), value.detach(), self.best[key])
+
+    def restore(self) -> None:
+        """Put each selectable member's kept weights back into the model."""
+        with torch.no_grad():
+            for key, value in self.model.state_dict().items():
+                value.copy_(torch.where(_per_member(self.selectable, value), self.best[key], value))
+
+
+def _per_member(mask: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
+    """(K,) mask shaped to broadcast over a (K, ...) weight."""
+    return mask.view(-1, *([1] * (value.dim() - 1)))
 
 
 def train_keeping_best(
     data: LatentData, members: Sequence[MemberSpec], config: ExperimentConfig, progress: bool, desc: str
 ) -> TrainedChunk:
-    """Train the ensemble, checking validation every `eval_every` steps for the weights to keep."""
-    train = data.split("train")
-    device = next(iter(train.values())).device
-    family = family_of(members)
-    ws = config.workspace({d: s.latent_dim for d, s in data.specs.items()})
-    model = family.build_model(ws, [m.seed for m in members]).to(device)
-    active = active_categories(members)
-    task = family.build_task(data.specs, active, False)
-    sampler = Sampler(train, members, config.train.batch_size, unpaired=bool(active - task.needs_pairs))
-    coefficients = member_coefficients(family.categories, [m.coefficients for m in members], device)
-    trainer = Trainer(model, task, sampler, coefficients, chunk_train_config(members, config.train))
+    """Train the ensemble, checking validation every `eval_every` steps for the weights to keep.
 
-    # Members with a translation loss keep the weights of their best validation translation loss;
-    # the others (e.g. the CLIP-like `cont`, whose decoders are never trained) keep their last.
+    Members with a translation loss keep the weights of their best validation translation loss;
+    the others (e.g. the CLIP-like `cont`, whose decoders are never trained) keep their last."""
+    device = next(iter(data.split("train").values())).device
+    ensemble = build_ensemble(
+        data,
+        members,
+        config.workspace({d: s.latent_dim for d, s in data.specs.items()}),
+        chunk_train_config(members, config.train),
+        device,
+        unpaired="when_used",
+    )
+    steps = config.train.steps
     selectable = torch.tensor([m.weight("translation") > 0 for m in members], device=device)
-    select = config.select_on != SELECT_LAST and bool(selectable.any())
-    best_loss = torch.full((len(members),), math.inf, device=device)
-    val_min: dict[str, torch.Tensor] = {}
-    kept_step = torch.full((len(members),), config.train.steps, device=device)
-    best = {k: v.detach().clone() for k, v in model.state_dict().items()} if select else {}
-    every = config.train.eval_every if config.train.eval_every > 0 else config.train.steps
-    bar = tqdm(total=config.train.steps, desc=desc, disable=not progress, leave=False, unit="step")
-    done = 0
-    while done < config.train.steps:
-        n = min(PROGRESS_STEPS, every - done % every, config.train.steps - done)
-        trainer.run(n)
-        done += n
-        bar.update(n)
-        if done % every and done < config.train.steps:
-            continue
-        trainer.check_finite([m.label() for m in members])
-        if select:
-            with torch.no_grad():
-                val = family.latent_metrics(model, data.split("val"), data.specs)
-                _track_minimum(val_min, val)
-                loss = _val_translation(val, config.select_on)
-                _check_validation(loss, selectable, members, done)
-                better = selectable & (loss < best_loss)
-                best_loss = torch.where(better, loss, best_loss)
-                kept_step = torch.where(better, done, kept_step)
-                _keep_best(model, best, better)
-    bar.close()
-    if select:
-        with torch.no_grad():
-            for key, value in model.state_dict().items():
-                mask = selectable.view(-1, *([1] * (value.dim() - 1)))
-                value.copy_(torch.where(mask, best[key], value))
-    return TrainedChunk(model, family, selectable, kept_step, val_min)
+    if config.select_on == SELECT_LAST or not bool(selectable.any()):
+        fit(ensemble.trainer, ensemble.labels(), progress=progress, desc=desc)
+        kept_step = torch.full((len(members),), steps, device=device)
+        return TrainedChunk(ensemble.model, ensemble.family, selectable, kept_step, {})
+    keep = KeepBest(ensemble, selectable, config.select_on, steps)
+    fit(
+        ensemble.trainer,
+        ensemble.labels(),
+        evaluate=ensemble.validation_metrics,
+        progress=progress,
+        on_eval=keep,
+        desc=desc,
+    )
+    keep.restore()
+    return TrainedChunk(ensemble.model, ensemble.family, selectable, keep.kept_step, keep.val_min)

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from ...errors import UserError
-from ...workspace.presets import preset
+from ...workspace.presets import Preset, preset
 from .config import SELECT_ALL, SELECT_LAST, SIX_PRESETS
 
 
@@ -50,17 +50,16 @@ def parse_paired(text: str, train_size: int) -> list[int]:
     return sorted(counts)
 
 
-def parse_presets(text: str) -> list[str]:
-    """`all` (the six of the slides), or a comma-separated list of registered presets, where `all`
-    may appear (`all,direct-tr,direct-tr+cy` adds the no-workspace ablation)."""
+def parse_presets(text: str, defined: Mapping[str, Preset]) -> list[Preset]:
+    """`all` (the six of the slides), or a comma-separated list of built-in or `defined` presets,
+    where `all` may appear (`all,direct-tr,direct-tr+cy` adds the no-workspace ablation)."""
     if text.strip().lower() == "all":
-        return list(SIX_PRESETS)
+        return [preset(n) for n in SIX_PRESETS]
     names = [n.strip() for n in text.split(",") if n.strip()]
     names = [p for n in names for p in (SIX_PRESETS if n.lower() == "all" else (n,))]
     if not names:
         raise UserError("--presets is empty; give `all` or names such as tr,full")
-    for n in names:
-        preset(n)  # unknown names: UserError listing the known ones
+    chosen = [defined[n] if n in defined else preset(n) for n in names]  # unknown: UserError
     if len(set(names)) != len(names):
         raise UserError(f"--presets {text!r} names a preset twice")
-    return names
+    return chosen

@@ -8,9 +8,8 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from ...workspace.families import preset_family
 from ...workspace.presets import MemberSpec, step_cost
-from ...workspace.trainer import TrainConfig
+from ...workspace.settings import TrainConfig
 from ..grid import LR, WEIGHT_DECAY
 from .config import ExperimentConfig
 
@@ -43,7 +42,7 @@ def plan_chunks(
 def _ensemble_key(member: MemberSpec, mix_presets: bool) -> tuple[Any, ...]:
     """Members with the same key may share an ensemble: a model family when mixing presets (one
     ensemble per family, families.py), else a preset; and a grid point's lr and weight decay."""
-    group = preset_family(member.preset).name if mix_presets else member.preset
+    group = member.family if mix_presets else member.preset
     return (group,) if member.grid is None else (group, member.grid[LR], member.grid[WEIGHT_DECAY])
 
 
