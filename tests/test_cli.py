@@ -156,11 +156,12 @@ def test_unusable_paths_are_one_line_errors(
     (or, for a folder that can be made, success)."""
     (tmp_path / "notes.txt").write_text("a file, not a folder")
     bad = str(BAD_PATHS[where](tmp_path))
-    for given in {str(tmp_path / "out"), str(tmp_path / "out.png"), str(tmp_path / "data")}:
+    for given in (str(tmp_path / "out"), str(tmp_path / "out.png"), str(tmp_path / "data")):
         argv = _inputs(tmp_path)[command]
         if given not in argv:
             continue
         swapped = [bad + (".png" if given.endswith(".png") else "") if a == given else a for a in argv]
+        capsys.readouterr()  # only this run's stderr
         code = run(swapped)
         if code != 0 or where != "missing parent made":
             assert code == 2, (swapped, code)
