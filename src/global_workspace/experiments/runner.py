@@ -8,7 +8,6 @@ from pathlib import Path
 
 import torch
 
-from ..data.latents_format import is_own_latents
 from ..device import resolve_device
 from ..errors import UserError, require_at_least, require_positive
 from ..say import say
@@ -108,12 +107,7 @@ def build_config(options: SemiSupervisedOptions, device: torch.device) -> Experi
     grid, paper_levels = _tuning(options, coefficients)
     data = Path(options.data).resolve()
     domains = check_domains(data, options.domains.split(","))
-    if is_own_latents(data):
-        raise UserError(
-            f"{data} holds your own latents (latents.json), which `gw experiment semi-supervised` does not "
-            "take yet; train and score them with `gw train` and `gw evaluate`"
-        )
-    train_size = load_latent_data(data, domains, torch.device("cpu"), splits=("train",)).size("train")
+    train_size = load_latent_data(data, domains, torch.device("cpu"), splits=("train",)).pair_count("train")
     paired = parse_paired(options.paired, train_size)
     select_on = parse_select_on(options.select_on, domains)
     mix = options.mix_presets if options.mix_presets is not None else device.type == "cuda"

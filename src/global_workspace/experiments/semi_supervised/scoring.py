@@ -12,6 +12,7 @@ from ...finite import require_finite_metrics
 from ...workspace.data import LatentData
 from ...workspace.evaluate import per_member
 from ...workspace.model import GlobalWorkspace
+from ...workspace.pair_eval import split_metrics
 from ...workspace.presets import MemberSpec
 from ..downstream import LabelledStates, downstream_metrics
 from .config import KEPT_STEP, ExperimentConfig
@@ -35,8 +36,9 @@ def score_chunk(
     with torch.no_grad():
         skipped: dict[str, str] = {}
         has_dataset = (Path(config.data) / "dataset.json").is_file()
-        scores = family.evaluate(
-            model, test, data.specs, Path(config.data) if has_dataset else None, "test", skipped
+        dataset = Path(config.data) if has_dataset else None
+        scores = split_metrics(
+            data, "test", lambda view: family.evaluate(model, view, data.specs, dataset, "test", skipped)
         )
         metrics: list[dict[str, float | None]] = [dict(r) for r in per_member(scores)]
         for k, (row, step) in enumerate(zip(metrics, trained.kept_step.tolist(), strict=True)):
