@@ -61,3 +61,15 @@ def test_row_aligned_is_identity_pairs_and_selection_drops_lonely_rows() -> None
     info = LatentsInfo(domains={"v": 1, "t": 1, "attr": 1}, rows={}, pairs={})
     pairs = np.array([[0, 0, -1], [1, -1, 0], [2, 1, 1]], dtype=np.int64)
     assert select_pairs(pairs, info, ["t", "v"]).tolist() == [[0, 0], [1, 2]]
+
+
+def test_a_domain_name_in_latents_json_never_reads_outside_the_folder(tmp_path: Path) -> None:
+    """The names come from a file a user may have edited: each is checked before it becomes a path."""
+    data = hand_made(tmp_path / "data")
+    outside = tmp_path / "x" / "latents"
+    outside.mkdir(parents=True)
+    np.save(outside / "train.npy", np.zeros((3, 3), dtype=np.float32))
+    text = (data / "latents.json").read_text().replace('"t"', '"../../x"')
+    (data / "latents.json").write_text(text)
+    with pytest.raises(UserError, match="plain name"):
+        validate_folder(data)

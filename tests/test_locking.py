@@ -69,13 +69,25 @@ def _commands(data: Path, out: Path) -> dict[str, list[str]]:
             *["experiment", "semi-supervised", str(data), "--domains", "a,b", "--paired", "8"],
             *["--presets", "tr", "--seeds", "1", "--out", str(out)],
         ],
+        "latents": [
+            "data",
+            "latents",
+            str(out),
+            *(
+                f"--domain={d}="
+                + ",".join(
+                    str(data / "domains" / d / "latents" / f"{s}.npy") for s in ("train", "val", "test")
+                )
+                for d in ("a", "b")
+            ),
+        ],
         "pretrain": ["pretrain", str(out), "--quiet"],
         "evaluate": ["evaluate", str(out), "--device", "cpu"],
     }
 
 
 @pytest.mark.parametrize("held", ["out"], indirect=True)
-@pytest.mark.parametrize("command", ["data", "demo", "train", "resume", "experiment"])
+@pytest.mark.parametrize("command", ["data", "latents", "demo", "train", "resume", "experiment"])
 def test_a_second_writer_is_refused_at_once(
     held: tuple[Path, int], command: str, latents: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -61,7 +61,6 @@ def train(
     from ..workspace.presets import MemberSpec, Preset, parse_coefficients
     from ..workspace.presets import preset as lookup
     from ..workspace.run import make_config, train_workspace
-    from ..workspace.settings import TrainConfig
 
     require_at_least(
         (

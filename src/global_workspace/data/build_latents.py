@@ -12,11 +12,12 @@ import numpy as np
 
 from ..domains.latent_loss import LatentLoss
 from ..domains.latents import DOMAIN_FORMAT_VERSION, check_domain_name
+from ..domains.raw_files import parse_split_files
 from ..errors import UserError
 from ..fileio import atomic_directory, atomic_write_json, refuse_overlap
+from ..locking import exclusive_output
 from .latents_format import INFO_FILE, LatentsInfo, check_latents, check_pairs, load_npy
 
-SPLIT_ORDER = ("train", "val", "test")
 """The splits of `--domain NAME=TRAIN[,VAL,TEST]`, in the order its files are given."""
 
 
@@ -34,7 +35,10 @@ def build_latents(
     info = _check(domains, pairs)
     losses = losses or {}
     names = list(info.domains)
-    with atomic_directory(Path(out), force, "latents folder", marker=INFO_FILE) as tmp:
+    with (
+        exclusive_output(Path(out)),
+        atomic_directory(Path(out), force, "latents folder", marker=INFO_FILE) as tmp,
+    ):
         for name in names:
             folder = tmp / "domains" / name
             (folder / "latents").mkdir(parents=True)
@@ -97,15 +101,6 @@ def _check(domains: Mapping[str, Mapping[str, np.ndarray]], pairs: Mapping[str, 
     return LatentsInfo(domains=dims, rows=rows, pairs=counts)
 
 
-def parse_domain_option(text: str) -> tuple[str, dict[str, Path]]:
-    """`NAME=TRAIN.npy[,VAL.npy,TEST.npy]` -> (name, {split: file})."""
-    name, sep, files = text.partition("=")
-    paths = [Path(f.strip()) for f in files.split(",") if f.strip()]
-    if not sep or not name.strip() or not 1 <= len(paths) <= len(SPLIT_ORDER):
-        raise UserError(f"--domain {text!r}: write NAME=TRAIN.npy[,VAL.npy,TEST.npy]")
-    return name.strip(), dict(zip(SPLIT_ORDER, paths, strict=False))
-
-
 def parse_pairs_option(text: str) -> tuple[str, Path]:
     """`SPLIT=FILE(.npy|.csv)` -> (split, file)."""
     split, sep, file = text.partition("=")
@@ -148,7 +143,7 @@ def build_from_options(out: Path, domain: Sequence[str], pairs: Sequence[str], f
     """`gw data latents OUT --domain ... --pairs ...`: read the named files, then `build_latents`."""
     files: dict[str, dict[str, Path]] = {}
     for text in domain:
-        name, given = parse_domain_option(text)
+        name, given = parse_split_files(text, "--domain", "NAME=TRAIN.npy[,VAL.npy,TEST.npy]")
         if name in files:
             raise UserError(f"--domain {name!r} is given twice; name each domain once")
         files[name] = given

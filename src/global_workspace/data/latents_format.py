@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from ..domains.latents import domain_folder
 from ..errors import UserError
 from ..fileio import read_json
 from ..finite import require_finite_rows
@@ -144,7 +145,7 @@ def load_npy(
 
 def load_domain_latents(data: Path, info: LatentsInfo, name: str, split: str) -> np.ndarray:
     """One domain's latents of a split, checked against latents.json."""
-    file = Path(data) / "domains" / name / "latents" / f"{split}.npy"
+    file = domain_folder(data, name) / "latents" / f"{split}.npy"  # a plain name, never a path
     array = load_npy(file, "latents")
     check_latents(array, info.domains[name], f"latents {file}", REBUILD)
     if array.shape[0] != info.rows[split][name]:

@@ -18,17 +18,23 @@ RawFiles = dict[str, dict[str, Path]]
 """domain name -> split -> the file its raw data of that split come from."""
 
 
+def parse_split_files(text: str, option: str, example: str) -> tuple[str, dict[str, Path]]:
+    """`NAME=TRAIN[,VAL,TEST]` -> (name, {split: file}); `example` shows the fix in the refusal."""
+    name, sep, files = text.partition("=")
+    paths = [Path(f.strip()) for f in files.split(",") if f.strip()]
+    if not sep or not name.strip() or not 1 <= len(paths) <= len(SPLIT_ORDER):
+        raise UserError(f"{option} {text!r}: write {example}")
+    return name.strip(), dict(zip(SPLIT_ORDER, paths, strict=False))
+
+
 def parse_raw_options(texts: Sequence[str]) -> RawFiles:
     """Each `NAME=TRAIN[,VAL,TEST]` -> {name: {split: file}}; a name given twice is refused."""
     out: RawFiles = {}
     for text in texts:
-        name, sep, files = text.partition("=")
-        paths = [Path(f.strip()) for f in files.split(",") if f.strip()]
-        if not sep or not name.strip() or not 1 <= len(paths) <= len(SPLIT_ORDER):
-            raise UserError(f"--raw {text!r}: write NAME=TRAIN[,VAL,TEST], e.g. audio=train.npy,val.npy")
-        if name.strip() in out:
-            raise UserError(f"--raw {name.strip()!r} is given twice; name each domain once")
-        out[name.strip()] = dict(zip(SPLIT_ORDER, paths, strict=False))
+        name, files = parse_split_files(text, "--raw", "NAME=TRAIN[,VAL,TEST], e.g. audio=train.npy,val.npy")
+        if name in out:
+            raise UserError(f"--raw {name!r} is given twice; name each domain once")
+        out[name] = files
     return out
 
 

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import UserError
-from ..workspace.presets import ALIASES, PRESETS, SHORT_NAMES, point_label
+from ..workspace.presets import ALIASES, PRESETS, SHORT_NAMES, coefficient_names, point_label
 from .efficiency import VAL_MIN_MEAN
 
 LR, WEIGHT_DECAY = "lr", "weight_decay"
@@ -93,7 +93,7 @@ def parse_coefficient_grid(text: str) -> dict[str, list[float]]:
                 f"--grid {text!r}: write NAME=V1,V2;NAME=V1,V2 (e.g. dcy=0.1,1;cy=0.1,1), not {item!r}"
             )
         if category not in known:
-            names = ", ".join(sorted({*ALIASES, *known}))
+            names = ", ".join(coefficient_names(known))
             raise UserError(f"--grid {text!r}: unknown coefficient {name.strip()!r}; use one of {names}")
         if category in grid:
             raise UserError(f"--grid {text!r} names {name.strip()!r} twice")

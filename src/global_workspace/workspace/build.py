@@ -15,9 +15,10 @@ from torch import nn
 
 from ..errors import UserError
 from .data import LatentData
+from .evaluate import Metrics
 from .families import Family, family_of
 from .losses import active_categories
-from .pair_eval import Metrics, split_metrics
+from .pair_eval import split_metrics
 from .pair_groups import make_sampler
 from .presets import MemberSpec
 from .settings import TrainConfig, WorkspaceConfig

@@ -13,8 +13,8 @@ from collections.abc import Callable, Mapping, Sequence
 import torch
 
 from .data import LatentData
+from .evaluate import Metrics, row_count
 
-Metrics = dict[str, torch.Tensor]
 Score = Callable[[Mapping[str, torch.Tensor]], Metrics]
 
 
@@ -39,7 +39,7 @@ def split_metrics(data: LatentData, split: str, score: Score) -> Metrics:
     sums: Metrics = {}
     counts: dict[str, int] = {}
     for view in pair_views(latents, data.pairs[split], list(data.specs)):
-        n = int(next(iter(view.values())).shape[0])
+        n = row_count(view)
         for name, value in score(view).items():
             sums[name] = sums[name] + value * n if name in sums else value * n
             counts[name] = counts.get(name, 0) + n

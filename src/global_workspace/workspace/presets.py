@@ -133,6 +133,12 @@ def implied_family(name: str) -> str:
     return PRESETS[name].family if name in PRESETS else "workspace"
 
 
+def coefficient_names(known: Iterable[str]) -> list[str]:
+    """The names a user may write for `known` categories: the categories and their aliases."""
+    categories = set(known)
+    return sorted({*(alias for alias, c in ALIASES.items() if c in categories), *categories})
+
+
 def parse_coefficients(
     text: str, categories: Iterable[str] = WORKSPACE_CATEGORIES, base: Mapping[str, float] | None = None
 ) -> dict[str, float]:
@@ -148,7 +154,7 @@ def parse_coefficients(
         name = name.strip()
         category = ALIASES.get(name, name)
         if not sep or category not in known:
-            names = sorted({*(alias for alias, c in ALIASES.items() if c in known), *known})
+            names = coefficient_names(known)
             raise UserError(f"bad coefficient {item!r}: use NAME=VALUE with NAME one of {', '.join(names)}")
         try:
             weight = float(value)
