@@ -17,7 +17,11 @@ from global_workspace.experiments.grid import (
     select_points,
 )
 from global_workspace.experiments.semi_supervised.config import ExperimentConfig
-from global_workspace.experiments.semi_supervised.planning import chunk_train_config, plan_chunks
+from global_workspace.experiments.semi_supervised.planning import (
+    chunk_train_config,
+    chunk_workspace,
+    plan_chunks,
+)
 from global_workspace.workspace.presets import point_label, preset
 from global_workspace.workspace.settings import TrainConfig
 
@@ -56,6 +60,39 @@ def test_every_point_pair_count_and_seed_is_a_member_and_ensembles_share_their_o
             (chunk[0].preset, train.lr, train.weight_decay)
         }
         assert train.steps == config.train.steps
+
+
+def test_an_architecture_grid_trains_each_size_in_its_own_ensembles() -> None:
+    grid = Grid(coefficients={}, lr=[3e-3], weight_decay=[0.0], width=[16, 64], depth=[2, 4])
+    config = ExperimentConfig(
+        data="d", domains=["a", "b"], presets=["tr", "full"], paired=[8], seeds=[0, 1], grid=grid, width=32,
+        depth=5, coefficients={p: dict(preset(p).coefficients) for p in ("tr", "full")},
+    )  # fmt: skip
+    members = config.members()
+    assert len(members) == 2 * (2 * 2) * 2  # presets × sizes × seeds
+    chunks = plan_chunks(members, config)
+    assert len(chunks) == 2 * 4
+    sizes = set()
+    for chunk in chunks:
+        workspace = chunk_workspace(chunk, config, {"a": 3, "b": 5})
+        assert {(m.grid["width"], m.grid["depth"]) for m in chunk if m.grid} == {
+            (workspace.width, workspace.depth)
+        }
+        assert workspace.workspace_dim == config.workspace_dim
+        sizes.add((workspace.width, workspace.depth))
+    assert sizes == {(16, 2), (16, 4), (64, 2), (64, 4)}
+    with pytest.raises(ValueError, match="share their width and depth"):
+        chunk_workspace(members, config, {"a": 3, "b": 5})
+    assert "tr/paired=8/seed=0/grid=lr=0.003,wd=0.0,width=16,depth=2" in {m.label() for m in members}
+    stored = config.to_json()["grid"]
+    assert stored["width"] == [16, 64] and stored["depth"] == [2, 4]
+    # A grid without sizes is stored as before they existed, so such experiments still resume.
+    assert (
+        "width"
+        not in ExperimentConfig(
+            data="d", domains=["a"], presets=["tr"], paired=[8], seeds=[0], grid=GRID
+        ).to_json()["grid"]
+    )
 
 
 def test_without_a_grid_the_settings_and_members_are_as_before() -> None:
@@ -133,12 +170,15 @@ def test_point_labels_name_every_value() -> None:
         ((";",), "names no coefficient"),
         (("", "0,1e-3"), "--grid-lr '0,1e-3': every value must be a finite number > 0"),
         (("", "", "-1e-4"), "--grid-wd '-1e-4': every value must be a finite number >= 0"),
+        (("", "", "", "32,0"), "--grid-width '32,0': every value must be a whole number >= 1, got '0'"),
+        (("", "", "", "32,1.5"), "every value must be a whole number >= 1, got '1.5'"),
+        (("", "", "", "", "3,3"), "--grid-depth '3,3' gives 3 twice"),
     ],
 )
 def test_bad_grids_are_refused(args: tuple[str, ...], message: str) -> None:
-    texts = (*args, "", "")[:3]
+    coefficients, lr, wd, width, depth = (*args, "", "", "", "")[:5]
     with pytest.raises(UserError, match=message):
-        parse_grid(*texts, default_lr=3e-3, default_weight_decay=1e-6)
+        parse_grid(coefficients, lr, wd, 3e-3, 1e-6, width, depth)
 
 
 def test_a_grid_must_fit_the_presets() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -95,6 +96,35 @@ def test_an_experiment_member_is_the_one_the_experiment_scored(run: Path, tmp_pa
         global_workspace.load_workspace(exp, member="full/paired=64/seed=1", data=tmp_path / "nowhere")
     by_label = global_workspace.load_workspace(run, member="full/paired=64/seed=1")
     assert by_label.member.seed == 1
+
+
+def test_an_architecture_grid_keeps_the_size_best_on_validation_and_its_members_reload(
+    run: Path, tmp_path: Path
+) -> None:
+    """Each width × depth trains; selection.json names the best on validation; each member reloads
+    at its own size and reproduces its test translation error."""
+    exp = tmp_path / "exp"
+    args = ["experiment", "semi-supervised", str(data_of(run)), "--domains", "v,attr", "--paired", "64",
+            "--presets", "tr", "--seeds", "1", "--steps", "20", "--batch-size", "32", "--eval-every", "10",
+            "--labelled", "50", "--device", "cpu", "--quiet", "--grid-width", "8,24", "--grid-depth", "2,3",
+            "--out", str(exp)]  # fmt: skip
+    with pytest.raises(SystemExit) as done:
+        main(args)
+    assert done.value.code in (0, None)
+    rows = read_results_csv(exp / "results.csv")
+    assert sorted((r["width"], r["depth"]) for r in rows) == [(8, 2), (8, 3), (24, 2), (24, 3)]
+    (chosen,) = json.loads((exp / "selection.json").read_text())["selected"]
+    best = min(rows, key=lambda r: r["val_min/translation/mean/latent_mse"])
+    assert (chosen["width"], chosen["depth"]) == (best["width"], best["depth"])
+    test = load_dataset(data_of(run)).split("test")
+    for row in rows:
+        ws = global_workspace.load_workspace(exp, member=row["member"])
+        encoder = ws.model.encoders["attr"]
+        assert len(encoder.layers) == row["depth"]  # type: ignore[arg-type]
+        assert encoder.layers[0].weight.shape[-1] == row["width"]  # type: ignore[index]
+        truth = ws.latent("v", test.images)
+        error = (ws.model.translate("attr", "v", ws.latent("attr", test.labels))[0] - truth).pow(2).mean()
+        assert float(error) == pytest.approx(float(row["translation/attr_to_v/latent_mse"]), rel=1e-4)
 
 
 def test_a_member_of_a_defined_preset_loads_with_its_model_family(run: Path, tmp_path: Path) -> None:

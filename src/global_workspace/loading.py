@@ -29,6 +29,7 @@ from .domains.base import Domain
 from .domains.latents import LatentSpec, read_spec
 from .domains.store import load_domain
 from .errors import UserError
+from .experiments.grid import point_sizes
 from .experiments.semi_supervised.config import KEPT_STEP
 from .experiments.semi_supervised.resume import finished_members
 from .fileio import read_json
@@ -181,6 +182,7 @@ def _experiment_member(
         ensemble = load_file(str(chunk / "model.safetensors"))
     except Exception as exc:  # safetensors raises its own error types
         raise UserError(f"{chunk / 'model.safetensors'} is missing or corrupted ({exc})") from exc
+    sizes.update(point_sizes(spec.grid))  # a member of an architecture grid has its own
     workspace = WorkspaceConfig(domains={d: read_spec(data, d).latent_dim for d in domains}, **sizes)
     weights = {k: v[index : index + 1] for k, v in ensemble.items()}
     require_finite_tensors(

@@ -58,6 +58,10 @@ def semi_supervised(
     ),
     grid_lr: str = typer.Option("", help="Peak learning rates to try for every preset, e.g. 1e-3,3e-3."),
     grid_wd: str = typer.Option("", help="Weight decays to try for every preset, e.g. 0,1e-4."),
+    grid_width: str = typer.Option(
+        "", help="Hidden widths to try for every preset, e.g. 32,256 (one ensemble per width)."
+    ),
+    grid_depth: str = typer.Option("", help="Layers per encoder and decoder to try, e.g. 3,5."),
     paper_levels: str = typer.Option(
         "",
         help="Loss levels at which the paper's reading of the ratio is read, e.g. 0.6,0.8 "
@@ -117,6 +121,8 @@ def semi_supervised(
             grid=grid,
             grid_lr=grid_lr,
             grid_wd=grid_wd,
+            grid_width=grid_width,
+            grid_depth=grid_depth,
             paper_levels=paper_levels,
         )
     )

@@ -17,7 +17,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
@@ -28,6 +28,10 @@ from .efficiency import VAL_MIN_MEAN
 
 LR, WEIGHT_DECAY = "lr", "weight_decay"
 """Keys of a member's grid point besides its coefficients (and results.csv columns)."""
+WIDTH, DEPTH = "width", "depth"
+"""Keys of an architecture grid's point (`--grid-width`, `--grid-depth`): members of other sizes
+train in other ensembles, as those of another lr do."""
+ARCHITECTURE = (WIDTH, DEPTH)
 GRID_POINT = "grid_point"
 """results.csv column: the label of a member's grid point (`point_label`)."""
 COEFFICIENT_PREFIX = "coefficient/"
@@ -42,19 +46,38 @@ class Grid:
     """Category -> values, in the order given on the command line."""
     lr: list[float]
     weight_decay: list[float]
+    width: list[int] = field(default_factory=list)
+    """Hidden widths to try; empty: the experiment's one width (and no `width` in the points)."""
+    depth: list[int] = field(default_factory=list)
+    """Layers per encoder and decoder to try; empty: the experiment's one depth."""
 
     def points(self, coefficients: Mapping[str, float]) -> list[dict[str, float]]:
-        """The grid points of a preset with these weights: lr, weight decay and the varied categories."""
+        """The grid points of a preset with these weights: lr, weight decay, the architecture's
+        gridded sizes and the varied categories."""
+        sizes = {k: [float(x) for x in v] for k, v in ((WIDTH, self.width), (DEPTH, self.depth)) if v}
         varied = [c for c in self.coefficients if coefficients.get(c, 0.0) > 0]
-        axes = [self.lr, self.weight_decay, *(self.coefficients[c] for c in varied)]
-        return [
-            dict(zip([LR, WEIGHT_DECAY, *varied], values, strict=True)) for values in itertools.product(*axes)
-        ]
+        axes = [self.lr, self.weight_decay, *sizes.values(), *(self.coefficients[c] for c in varied)]
+        names = [LR, WEIGHT_DECAY, *sizes, *varied]
+        return [dict(zip(names, values, strict=True)) for values in itertools.product(*axes)]
+
+    def to_json(self) -> dict[str, Any]:
+        """The grid as stored in experiment.json; the architecture lists only where gridded, so
+        that gridded experiments made before they existed keep their identity and resume."""
+        obj = asdict(self)
+        for key in ARCHITECTURE:
+            if not obj[key]:
+                obj.pop(key)
+        return obj
 
 
 def point_coefficients(base: Mapping[str, float], point: Mapping[str, float]) -> dict[str, float]:
     """A preset's weights with those of its grid point in place."""
-    return {**base, **{c: v for c, v in point.items() if c not in (LR, WEIGHT_DECAY)}}
+    return {**base, **{c: v for c, v in point.items() if c not in (LR, WEIGHT_DECAY, *ARCHITECTURE)}}
+
+
+def point_sizes(point: Mapping[str, float] | None) -> dict[str, int]:
+    """The architecture sizes a grid point sets (`width`, `depth`); empty outside an architecture grid."""
+    return {} if point is None else {k: int(point[k]) for k in ARCHITECTURE if k in point}
 
 
 def known_categories() -> list[str]:
@@ -103,11 +126,30 @@ def parse_coefficient_grid(text: str) -> dict[str, list[float]]:
     return grid
 
 
+def parse_sizes(option: str, text: str) -> list[int]:
+    """`32,256` -> [32, 256]; each a whole number >= 1, none twice."""
+    sizes: list[int] = []
+    for item in (i.strip() for i in text.split(",")):
+        if not item.isdigit() or int(item) < 1:
+            raise UserError(f"{option} {text!r}: every value must be a whole number >= 1, got {item!r}")
+        if int(item) in sizes:
+            raise UserError(f"{option} {text!r} gives {item} twice")
+        sizes.append(int(item))
+    return sizes
+
+
 def parse_grid(
-    coefficients: str, lr: str, weight_decay: str, default_lr: float, default_weight_decay: float
+    coefficients: str,
+    lr: str,
+    weight_decay: str,
+    default_lr: float,
+    default_weight_decay: float,
+    width: str = "",
+    depth: str = "",
 ) -> Grid | None:
-    """The grid of `--grid`, `--grid-lr` and `--grid-wd`; None when none of them is given."""
-    if not (coefficients.strip() or lr.strip() or weight_decay.strip()):
+    """The grid of `--grid`, `--grid-lr`, `--grid-wd`, `--grid-width` and `--grid-depth`; None when
+    none of them is given."""
+    if not any(t.strip() for t in (coefficients, lr, weight_decay, width, depth)):
         return None
     return Grid(
         coefficients=parse_coefficient_grid(coefficients) if coefficients.strip() else {},
@@ -115,6 +157,8 @@ def parse_grid(
         weight_decay=parse_values("--grid-wd", weight_decay, positive=False)
         if weight_decay.strip()
         else [default_weight_decay],
+        width=parse_sizes("--grid-width", width) if width.strip() else [],
+        depth=parse_sizes("--grid-depth", depth) if depth.strip() else [],
     )
 
 
@@ -157,6 +201,7 @@ def select_points(rows: Sequence[Mapping[str, Any]]) -> tuple[list[dict[str, Any
                 GRID_POINT: label,
                 LR: first[LR],
                 WEIGHT_DECAY: first[WEIGHT_DECAY],
+                **{k: int(first[k]) for k in ARCHITECTURE if k in first},
                 "coefficients": {
                     k[len(COEFFICIENT_PREFIX) :]: v
                     for k, v in first.items()

@@ -63,6 +63,10 @@ class SemiSupervisedOptions:
     """Peak learning rates to try for every preset, `1e-3,3e-3`."""
     grid_wd: str = ""
     """Weight decays to try for every preset, `0,1e-4`."""
+    grid_width: str = ""
+    """Hidden widths to try for every preset, `32,256` (each width its own ensembles)."""
+    grid_depth: str = ""
+    """Layers per encoder and decoder to try for every preset, `3,5`."""
     paper_levels: str = ""
     """Loss levels of the paper's reading of the ratio, `0.6,0.8`; empty: a few inside the curves."""
 
@@ -143,7 +147,15 @@ def _tuning(
     options: SemiSupervisedOptions, coefficients: dict[str, dict[str, float]]
 ) -> tuple[Grid | None, list[float]]:
     """The grid (None without one) and the paper's loss levels, checked before any data is read."""
-    grid = parse_grid(options.grid, options.grid_lr, options.grid_wd, options.lr, TrainConfig().weight_decay)
+    grid = parse_grid(
+        options.grid,
+        options.grid_lr,
+        options.grid_wd,
+        options.lr,
+        TrainConfig().weight_decay,
+        options.grid_width,
+        options.grid_depth,
+    )
     if grid is not None:
         check_grid(grid, coefficients)
     levels = options.paper_levels.strip()

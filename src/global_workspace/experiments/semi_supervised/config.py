@@ -9,7 +9,7 @@ from typing import Any
 from ...workspace.presets import MemberSpec, Preset, preset
 from ...workspace.settings import TrainConfig, WorkspaceConfig
 from ..downstream import DownstreamSettings
-from ..grid import Grid, point_coefficients
+from ..grid import Grid, point_coefficients, point_sizes
 
 EXPERIMENT_FORMAT_VERSION = 1
 SIX_PRESETS = ("tr", "tr+cont", "tr+cy", "tr+dcy", "cont", "full")
@@ -65,11 +65,13 @@ class ExperimentConfig:
     """Loss levels of the paper's reading of the ratio (efficiency.paper_protocol); empty: a few
     inside both curves' ranges. Only the reading depends on them, not the members."""
 
-    def workspace(self, latent_dims: dict[str, int]) -> WorkspaceConfig:
-        """The architecture every member shares, given each domain's latent size."""
-        return WorkspaceConfig(
-            domains=latent_dims, workspace_dim=self.workspace_dim, width=self.width, depth=self.depth
-        )
+    def workspace(
+        self, latent_dims: dict[str, int], grid_point: dict[str, float] | None = None
+    ) -> WorkspaceConfig:
+        """The architecture of a member at `grid_point` (the experiment's, with the width and depth
+        an architecture grid sets), given each domain's latent size."""
+        sizes = {"width": self.width, "depth": self.depth, **point_sizes(grid_point)}
+        return WorkspaceConfig(domains=latent_dims, workspace_dim=self.workspace_dim, **sizes)
 
     def preset_values(self) -> dict[str, Preset]:
         """Each preset whole; one given by name only (no weights or family) is a built-in."""
@@ -110,6 +112,8 @@ class ExperimentConfig:
         obj["train"] = self.train.to_json()
         if self.grid is None:
             obj.pop("grid")
+        else:
+            obj["grid"] = self.grid.to_json()
         if not self.paper_levels:
             obj.pop("paper_levels")
         return obj

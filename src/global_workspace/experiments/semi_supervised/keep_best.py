@@ -17,7 +17,7 @@ from ...workspace.presets import MemberSpec
 from ...workspace.trainer import fit
 from ..efficiency import VAL_MIN_PREFIX
 from .config import SELECT_ALL, SELECT_LAST, ExperimentConfig
-from .planning import chunk_train_config
+from .planning import chunk_train_config, chunk_workspace
 
 
 @dataclass
@@ -110,7 +110,7 @@ def train_keeping_best(
     ensemble = build_ensemble(
         data,
         members,
-        config.workspace({d: s.latent_dim for d, s in data.specs.items()}),
+        chunk_workspace(members, config, {d: s.latent_dim for d, s in data.specs.items()}),
         chunk_train_config(members, config.train),
         device,
         unpaired="when_used",

@@ -9,8 +9,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from ...workspace.presets import MemberSpec, step_cost
-from ...workspace.settings import TrainConfig
-from ..grid import LR, WEIGHT_DECAY
+from ...workspace.settings import TrainConfig, WorkspaceConfig
+from ..grid import LR, WEIGHT_DECAY, point_sizes
 from .config import ExperimentConfig
 
 
@@ -23,7 +23,8 @@ def plan_chunks(
     members: Sequence[MemberSpec], config: ExperimentConfig, parts: int = 1
 ) -> list[list[MemberSpec]]:
     """Split members into ensembles: one per preset (or, mixing presets, one per model family) and,
-    in a grid, per learning rate and weight decay (the optimiser's, shared by an ensemble), at most
+    in a grid, per learning rate, weight decay (the optimiser's, shared by an ensemble) and
+    architecture, at most
     max_members each, and at least `parts` chunks when there are that many members."""
     keys = [_ensemble_key(m, config.mix_presets) for m in members]
     groups = [[m for m, k in zip(members, keys, strict=True) if k == key] for key in dict.fromkeys(keys)]
@@ -41,9 +42,21 @@ def plan_chunks(
 
 def _ensemble_key(member: MemberSpec, mix_presets: bool) -> tuple[Any, ...]:
     """Members with the same key may share an ensemble: a model family when mixing presets (one
-    ensemble per family, families.py), else a preset; and a grid point's lr and weight decay."""
+    ensemble per family, families.py), else a preset; and a grid point's lr, weight decay and sizes."""
     group = member.family if mix_presets else member.preset
-    return (group,) if member.grid is None else (group, member.grid[LR], member.grid[WEIGHT_DECAY])
+    if member.grid is None:
+        return (group,)
+    return (group, member.grid[LR], member.grid[WEIGHT_DECAY], *sorted(point_sizes(member.grid).items()))
+
+
+def chunk_workspace(
+    members: Sequence[MemberSpec], config: ExperimentConfig, latent_dims: dict[str, int]
+) -> WorkspaceConfig:
+    """The architecture of an ensemble: the experiment's, with its grid point's width and depth
+    (plan_chunks puts only members of one architecture together)."""
+    if len({tuple(sorted(point_sizes(m.grid).items())) for m in members}) > 1:
+        raise ValueError("an ensemble's members must share their width and depth")
+    return config.workspace(latent_dims, members[0].grid)
 
 
 def chunk_train_config(members: Sequence[MemberSpec], train: TrainConfig) -> TrainConfig:

@@ -16,7 +16,7 @@ from safetensors.torch import save_file
 from ...fileio import atomic_directory, atomic_write_json, atomic_write_text, read_json
 from ...finite import require_finite_metrics
 from ...workspace.presets import MemberSpec, point_label
-from ..grid import COEFFICIENT_PREFIX, GRID_POINT, LR, WEIGHT_DECAY
+from ..grid import COEFFICIENT_PREFIX, GRID_POINT, LR, WEIGHT_DECAY, point_sizes
 from .planning import chunk_id
 
 
@@ -71,13 +71,15 @@ def read_chunk_rows(folder: Path) -> list[dict[str, Any]]:
 
 
 def _grid_columns(spec: MemberSpec) -> dict[str, Any]:
-    """A gridded member's point in results.csv: its label, lr, weight decay and every coefficient."""
+    """A gridded member's point in results.csv: its label, lr, weight decay, gridded sizes and every
+    coefficient."""
     if spec.grid is None:
         return {}
     return {
         GRID_POINT: point_label(spec.grid),
         LR: spec.grid[LR],
         WEIGHT_DECAY: spec.grid[WEIGHT_DECAY],
+        **point_sizes(spec.grid),
         **{COEFFICIENT_PREFIX + c: w for c, w in spec.coefficients.items()},
     }
 

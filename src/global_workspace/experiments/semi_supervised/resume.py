@@ -18,7 +18,7 @@ from ...memory import latent_bytes, require_fits, training_bytes
 from ...workspace.data import check_same_latents
 from ...workspace.presets import MemberSpec
 from .config import ExperimentConfig
-from .planning import plan_chunks
+from .planning import chunk_workspace, plan_chunks
 
 
 def finished_members(exp: Path) -> dict[str, tuple[Path, int]]:
@@ -39,13 +39,18 @@ def claim_folder(
 ) -> None:
     """Before anything is loaded: refuse an experiment whose largest ensemble cannot fit on
     `device`, then lock EXP for the rest of `held` (refused while another process writes it)."""
-    biggest = max(len(chunk) for chunk in plan_chunks(config.members(), config, parts=world))
+    chunks = plan_chunks(config.members(), config, parts=world)
     dims = {d: read_spec(Path(config.data), d).latent_dim for d in config.domains}
+
+    def need(chunk: list[MemberSpec]) -> int:
+        return training_bytes(chunk_workspace(chunk, config, dims), len(chunk), config.train.batch_size)
+
+    chunk = max(chunks, key=need)
+    width = chunk_workspace(chunk, config, dims).width
     require_fits(
-        training_bytes(config.workspace(dims), biggest, config.train.batch_size)
-        + latent_bytes(config.data, config.domains, SPLITS),
+        need(chunk) + latent_bytes(config.data, config.domains, SPLITS),
         device,
-        f"training ensembles of {biggest} members of width {config.width}",
+        f"training ensembles of {len(chunk)} members of width {width}",
         "lower --max-members, or use a smaller --width or --batch-size",
     )
     held.enter_context(exclusive_output(exp))

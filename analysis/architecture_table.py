@@ -1,0 +1,70 @@
+"""What each workspace size keeps of shape and colour when it translates into `v`.
+
+Reads an experiment trained with `--grid-width` / `--grid-depth` and prints one markdown row per
+preset, width, depth and pair count: medians over seeds of the probe's shape accuracy and colour
+error on the translations into `v` (from `attr` and from `t` where trained), each also as a ratio to
+the same probe read on the VAE's own reconstructions of the test images (DATA/domains/v/
+metrics.json), the summed translation loss on test, and the validation loss the grid selects on.
+issue 23's bar: shape ratio >= 0.90 and colour ratio <= 2 with all pairs.
+
+    PYTHONPATH=src python3 analysis/architecture_table.py EXPERIMENT
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import script_cli
+
+from global_workspace.errors import UserError
+from global_workspace.experiments.efficiency import VAL_MIN_MEAN
+from global_workspace.experiments.semi_supervised.results_io import read_results_csv
+from global_workspace.fileio import read_json
+
+SUM = "translation/sum/latent_mse"
+
+
+def median(rows: list[dict[str, Any]], key: str) -> float:
+    values = [float(r[key]) for r in rows if r.get(key) is not None]
+    return float(np.median(values)) if values else math.nan
+
+
+def main() -> None:
+    parser = script_cli.parser(__doc__)
+    parser.add_argument("experiment", type=Path, help="a `gw experiment semi-supervised` folder")
+    args = parser.parse_args()
+    exp: Path = args.experiment
+    settings = read_json(exp / "experiment.json", "experiment settings").get("config", {})
+    rows = read_results_csv(exp / "results.csv")
+    if not rows or "width" not in rows[0]:
+        raise UserError(f"{exp} was not trained with --grid-width / --grid-depth; rerun it with them")
+    quality = read_json(Path(settings["data"]) / "domains/v/metrics.json", "the v domain's metrics")
+    recon_shape = float(quality["reconstruction/test/shape_accuracy"])
+    recon_colour = float(quality["reconstruction/test/color_error"])
+    print(f"v's own reconstructions on test: shape {recon_shape:.3f}, colour error {recon_colour:.4f}\n")
+    sources = [d for d in ("attr", "t") if f"translation/{d}_to_v/shape_accuracy" in rows[0]]
+    header = ["preset", "width", "depth", "N", "seeds"]
+    for d in sources:
+        header += [f"{d}→v shape", "ratio", f"{d}→v colour", "ratio"]
+    header += ["summed test MSE", "validation"]
+    print("| " + " | ".join(header) + " |")
+    print("|" + "---|" * len(header))
+    groups: dict[tuple[str, int, int, int], list[dict[str, Any]]] = {}
+    for r in rows:
+        groups.setdefault((r["preset"], int(r["width"]), int(r["depth"]), r["paired"]), []).append(r)
+    for (name, width, depth, paired), group in sorted(groups.items()):
+        cells = [name, str(width), str(depth), str(paired), str(len(group))]
+        for d in sources:
+            shape = median(group, f"translation/{d}_to_v/shape_accuracy")
+            colour = median(group, f"translation/{d}_to_v/color_error")
+            cells += [f"{shape:.3f}", f"{shape / recon_shape:.2f}"]
+            cells += [f"{colour:.4f}", f"{colour / recon_colour:.2f}"]
+        cells += [f"{median(group, SUM):.3f}", f"{median(group, VAL_MIN_MEAN):.4f}"]
+        print("| " + " | ".join(cells) + " |")
+
+
+if __name__ == "__main__":
+    script_cli.run(main)
