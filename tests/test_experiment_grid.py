@@ -18,6 +18,7 @@ from global_workspace.experiments.grid import (
 )
 from global_workspace.experiments.semi_supervised.config import ExperimentConfig
 from global_workspace.experiments.semi_supervised.planning import (
+    assign_chunks,
     chunk_train_config,
     chunk_workspace,
     plan_chunks,
@@ -81,6 +82,10 @@ def test_an_architecture_grid_trains_each_size_in_its_own_ensembles() -> None:
         assert workspace.workspace_dim == config.workspace_dim
         sizes.add((workspace.width, workspace.depth))
     assert sizes == {(16, 2), (16, 4), (64, 2), (64, 4)}
+    # The two widest, deepest ensembles (tr's and full's) cost most: each rank gets one of them.
+    biggest = {i for i, c in enumerate(chunks) if chunk_workspace(c, config, {"a": 3, "b": 5}).width == 64
+               and chunk_workspace(c, config, {"a": 3, "b": 5}).depth == 4}  # fmt: skip
+    assert [len(biggest & set(rank)) for rank in assign_chunks(chunks, 2, config)] == [1, 1]
     with pytest.raises(ValueError, match="share their width and depth"):
         chunk_workspace(members, config, {"a": 3, "b": 5})
     assert "tr/paired=8/seed=0/grid=lr=0.003,wd=0.0,width=16,depth=2" in {m.label() for m in members}

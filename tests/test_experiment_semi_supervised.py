@@ -452,7 +452,7 @@ def test_ensembles_are_shared_out_so_ranks_finish_together() -> None:
     )
     chunks = plan_chunks(config.members(), config, parts=2)
     assert [c[0].preset for c in chunks] == presets
-    plan = assign_chunks(chunks, world=2)
+    plan = assign_chunks(chunks, world=2, config=config)
     assert sorted(i for rank in plan for i in rank) == list(range(len(chunks)))
     # Measured on the CPU for these 15-member ensembles: 1500 steps (ms per step, presets.STEP_COST)
     # and ~20 s of evaluation each.
@@ -462,8 +462,8 @@ def test_ensembles_are_shared_out_so_ranks_finish_together() -> None:
     assert max(by_index) / min(by_index) > 1.2
     loads = [sum(seconds[presets[i]] for i in rank) for rank in plan]
     assert max(loads) / min(loads) < 1.05, plan
-    assert assign_chunks(chunks, world=2) == plan  # every rank computes the same
-    assert assign_chunks(chunks[:1], world=3) == [[0], [], []]
+    assert assign_chunks(chunks, world=2, config=config) == plan  # every rank computes the same
+    assert assign_chunks(chunks[:1], world=3, config=config) == [[0], [], []]
 
 
 def test_results_csv_reads_back_what_was_written(tmp_path: Path) -> None:

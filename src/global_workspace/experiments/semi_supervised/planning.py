@@ -71,11 +71,13 @@ def chunk_train_config(members: Sequence[MemberSpec], train: TrainConfig) -> Tra
     return dataclasses.replace(train, lr=lr, weight_decay=weight_decay)
 
 
-def assign_chunks(chunks: Sequence[Sequence[MemberSpec]], world: int) -> list[list[int]]:
+def assign_chunks(
+    chunks: Sequence[Sequence[MemberSpec]], world: int, config: ExperimentConfig
+) -> list[list[int]]:
     """Chunk indices per rank, so that ranks finish together: the costliest chunk (estimated by
-    `step_cost`) goes first, each to the least loaded rank. Ties go to the lower index, so every
+    `member_cost`) goes first, each to the least loaded rank. Ties go to the lower index, so every
     rank computes the same plan without talking to the others."""
-    costs = [sum(step_cost(m.coefficients) for m in chunk) for chunk in chunks]
+    costs = [sum(member_cost(m, config) for m in chunk) for chunk in chunks]
     loads = [0.0] * world
     plan: list[list[int]] = [[] for _ in range(world)]
     for i in sorted(range(len(chunks)), key=lambda i: (-costs[i], i)):
@@ -83,3 +85,10 @@ def assign_chunks(chunks: Sequence[Sequence[MemberSpec]], world: int) -> list[li
         loads[rank] += costs[i]
         plan[rank].append(i)
     return [sorted(indices) for indices in plan]
+
+
+def member_cost(member: MemberSpec, config: ExperimentConfig) -> float:
+    """A member's relative cost per step: its losses' (`step_cost`) times its size, whose hidden
+    layers grow with width² × depth; a fixed part stands for the work that does not grow with it."""
+    sizes = {"width": config.width, "depth": config.depth, **point_sizes(member.grid)}
+    return step_cost(member.coefficients) * (1.0 + sizes["width"] ** 2 * sizes["depth"] / 5120)

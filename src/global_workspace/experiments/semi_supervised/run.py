@@ -107,7 +107,7 @@ def run_experiment(
             )
         labels, columns = load_labels(Path(config.data))
         chunks = plan_chunks(todo, config, parts=world)
-        mine = [chunks[i] for i in assign_chunks(chunks, world)[rank]]
+        mine = [chunks[i] for i in assign_chunks(chunks, world, config)[rank]]
         for i, chunk in enumerate(mine):
             names = ", ".join(dict.fromkeys(m.preset for m in chunk))
             desc = f"ensemble {i + 1}/{len(mine)} ({len(chunk)} members: {names})"
