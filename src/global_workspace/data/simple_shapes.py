@@ -1,6 +1,6 @@
-"""The Simple Shapes generator: sampling (docs/design.md §1), chunked rendering, captions, writing.
+"""The Simple Shapes generator: sampling (docs/design.md §1), sharded rendering, captions, writing.
 
-Determinism: each split is cut into chunks of CHUNK examples, written by chunked.py; chunk i of
+Determinism: each split is cut into shards of SHARD examples, written by sharded.py; shard i of
 split s draws its attributes from `numpy_generator(seed, s, i)` and its caption wording from
 `numpy_generator(seed, s, i, "captions")`, so the bytes written do not depend on the workers.
 
@@ -16,14 +16,14 @@ from pathlib import Path
 import numpy as np
 
 from .captions import make_captions
-from .chunked import ChunkTask, check_arguments, render_chunk, write_chunked_dataset
 from .colors import sample_hls_rgb
 from .format import Dataset, DatasetInfo
 from .render import render
+from .sharded import ShardTask, check_arguments, render_shard, write_sharded_dataset
 
 NAME = "simple-shapes"
 LABEL_COLUMNS = ["class", "x", "y", "size", "rotation", "r", "g", "b"]
-CHUNK = 4096
+SHARD = 4096
 GENERATOR_VERSION = 1
 MIN_IMAGE_SIZE = 8
 MAX_IMAGE_SIZE = 1024
@@ -61,9 +61,9 @@ def render_labels(labels: np.ndarray, image_size: int = 32) -> np.ndarray:
     )
 
 
-def generate_chunk(task: ChunkTask) -> list[str]:
-    """Render one chunk into the split's memory-mapped files; return its captions in order."""
-    return render_chunk(task, sample_labels, render_labels, make_captions)
+def generate_shard(task: ShardTask) -> list[str]:
+    """Render one shard into the split's memory-mapped files; return its captions in order."""
+    return render_shard(task, sample_labels, render_labels, make_captions)
 
 
 def generate_simple_shapes(
@@ -95,8 +95,8 @@ def generate_simple_shapes(
             "seed": int(seed),
             "image_size": image_size,
             "counts": counts,
-            "chunk": CHUNK,
+            "chunk": SHARD,  # the stored key keeps its first name
         },
     )
-    write_chunked_dataset(out, info, generate_chunk, CHUNK, workers, force, progress)
+    write_sharded_dataset(out, info, generate_shard, SHARD, workers, force, progress)
     return Dataset(out, info)

@@ -1,4 +1,4 @@
-"""The Factory generator: sampling, chunked rendering, captions, writing (format.py).
+"""The Factory generator: sampling, sharded rendering, captions, writing (format.py).
 
 Labels, one row per image (LABEL_COLUMNS):
 - x, y: the table's centre on the floor, metres, uniform in [-2, 2] (x East = image right,
@@ -7,7 +7,7 @@ Labels, one row per image (LABEL_COLUMNS):
   the image), π/2 = pointing West (left);
 - r, g, b: 0–255, drawn uniformly in 8-bit HLS with lightness ≥ 46 (as Simple Shapes).
 
-Determinism: each split is cut into chunks of CHUNK examples, written by chunked.py; chunk i of
+Determinism: each split is cut into shards of SHARD examples, written by sharded.py; shard i of
 split s draws its attributes from `numpy_generator(seed, s, i)` and its caption wording from
 `numpy_generator(seed, s, i, "captions")`, so the bytes written do not depend on the workers.
 
@@ -22,9 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..chunked import ChunkTask, check_arguments, render_chunk, write_chunked_dataset
 from ..colors import sample_hls_rgb
 from ..format import Dataset, DatasetInfo, load_dataset
+from ..sharded import ShardTask, check_arguments, render_shard, write_sharded_dataset
 from ..simple_shapes import wrap_rotation
 from . import scene
 from .captions import NEAR_DISTANCE, make_factory_captions
@@ -32,7 +32,7 @@ from .render import SUPERSAMPLE, render_tables
 
 NAME = "factory"
 LABEL_COLUMNS = ["x", "y", "rotation", "r", "g", "b"]
-CHUNK = 2048
+SHARD = 2048
 GENERATOR_VERSION = 1
 MIN_IMAGE_SIZE = 16
 MAX_IMAGE_SIZE = 512
@@ -55,9 +55,9 @@ def render_labels(labels: np.ndarray, image_size: int = 64) -> np.ndarray:
     return render_tables(image_size, lab[:, 0], lab[:, 1], lab[:, 2], lab[:, 3:6])
 
 
-def generate_chunk(task: ChunkTask) -> list[str]:
-    """Render one chunk into the split's memory-mapped files; return its captions in order."""
-    return render_chunk(task, sample_labels, render_labels, make_factory_captions)
+def generate_shard(task: ShardTask) -> list[str]:
+    """Render one shard into the split's memory-mapped files; return its captions in order."""
+    return render_shard(task, sample_labels, render_labels, make_factory_captions)
 
 
 def generator_parameters(seed: int, image_size: int, counts: dict[str, int]) -> dict[str, object]:
@@ -68,7 +68,7 @@ def generator_parameters(seed: int, image_size: int, counts: dict[str, int]) -> 
         "seed": int(seed),
         "image_size": image_size,
         "counts": counts,
-        "chunk": CHUNK,
+        "chunk": SHARD,  # the stored key keeps its first name
         "supersample": SUPERSAMPLE,
         "units": {"x": "metres, East", "y": "metres, North", "rotation": "rad, counter-clockwise, 0 = North"},
         "floor_range": list(scene.FLOOR_RANGE),
@@ -108,5 +108,5 @@ def generate_factory(
         label_columns=list(LABEL_COLUMNS),
         generator=generator_parameters(seed, image_size, counts),
     )
-    write_chunked_dataset(out, info, generate_chunk, CHUNK, workers, force, progress)
+    write_sharded_dataset(out, info, generate_shard, SHARD, workers, force, progress)
     return load_dataset(out, expect_name=NAME)
