@@ -2,8 +2,8 @@
 
 Each split is cut into shards of `shard` examples; shard i of split s gets the attribute seed
 `derive_seed(seed, s, i)` and the caption seed `derive_seed(seed, s, i, "captions")`. A
-generator's shard function renders one shard into the split's memory-mapped .npy files (through
-`render_shard`) and returns its captions, so the bytes written do not depend on how many workers
+generator's sampler, renderer and captioner fill one shard of the split's memory-mapped .npy files
+(`render_shard`) and give its captions, so the bytes written do not depend on how many workers
 there are.
 
 Like the generators this module imports neither torch nor the seeding module at import time:
@@ -12,6 +12,7 @@ spawned workers import it and start in well under a second.
 
 from __future__ import annotations
 
+import functools
 import multiprocessing
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -47,7 +48,7 @@ def render_shard(
     caption: Callable[[np.ndarray, np.random.Generator], list[str]],
 ) -> list[str]:
     """Sample, render and caption one shard into the split's memory-mapped files; return its
-    captions in order (a generator's shard function, given its own sampler, renderer and captioner)."""
+    captions in order, with a generator's own sampler, renderer and captioner."""
     labels = sample(np.random.default_rng(task.attribute_seed), task.stop - task.start)
     captions = caption(labels, np.random.default_rng(task.caption_seed))
     images = render(labels, task.image_size)
@@ -139,3 +140,57 @@ def write_sharded_dataset(
             atomic_write_text(tmp / split / "captions.txt", "\n".join(lines) + "\n")
         write_info(tmp, info)
         load_dataset(tmp, expect_name=info.name)  # validated before it replaces anything
+
+
+@dataclass(frozen=True)
+class Generator:
+    """What tells one dataset generator from another, for `generate_dataset`."""
+
+    name: str
+    label_columns: list[str]
+    module: str  # recorded in dataset.json
+    version: int
+    image_sizes: tuple[int, int]  # smallest and largest image size it renders
+    # Module-level functions, so that spawned workers can import them (`render_shard`):
+    sample: Callable[[np.random.Generator, int], np.ndarray]
+    render: Callable[[np.ndarray, int], np.ndarray]
+    caption: Callable[[np.ndarray, np.random.Generator], list[str]]
+
+
+def generate_dataset(
+    generator: Generator,
+    out: Path,
+    counts: dict[str, int],
+    seed: int,
+    image_size: int,
+    workers: int,
+    force: bool,
+    progress: bool,
+    shard: int,
+    details: dict[str, object] | None = None,
+) -> DatasetInfo:
+    """Check a generator's arguments, describe its dataset and write it (`write_sharded_dataset`):
+    the part every generator shares; `details` adds its own facts to dataset.json's record."""
+    counts = {split: int(n) for split, n in counts.items()}
+    check_arguments(counts, image_size, workers, *generator.image_sizes)
+    info = DatasetInfo(
+        name=generator.name,
+        seed=int(seed),
+        image_size=image_size,
+        splits=counts,
+        label_columns=list(generator.label_columns),
+        generator={
+            "generator": generator.module,
+            "generator_version": generator.version,
+            "seed": int(seed),
+            "image_size": image_size,
+            "counts": counts,
+            "chunk": shard,  # the stored key keeps its first name
+            **(details or {}),
+        },
+    )
+    render = functools.partial(
+        render_shard, sample=generator.sample, render=generator.render, caption=generator.caption
+    )
+    write_sharded_dataset(Path(out), info, render, shard, workers, force, progress)
+    return info

@@ -17,9 +17,9 @@ import numpy as np
 
 from .captions import make_captions
 from .colors import sample_hls_rgb
-from .format import Dataset, DatasetInfo
+from .format import Dataset
 from .render import render
-from .sharded import ShardTask, check_arguments, render_shard, write_sharded_dataset
+from .sharded import Generator, generate_dataset
 
 NAME = "simple-shapes"
 LABEL_COLUMNS = ["class", "x", "y", "size", "rotation", "r", "g", "b"]
@@ -61,9 +61,16 @@ def render_labels(labels: np.ndarray, image_size: int = 32) -> np.ndarray:
     )
 
 
-def generate_shard(task: ShardTask) -> list[str]:
-    """Render one shard into the split's memory-mapped files; return its captions in order."""
-    return render_shard(task, sample_labels, render_labels, make_captions)
+GENERATOR = Generator(
+    NAME,
+    LABEL_COLUMNS,
+    "global_workspace.data.simple_shapes",
+    GENERATOR_VERSION,
+    (MIN_IMAGE_SIZE, MAX_IMAGE_SIZE),
+    sample_labels,
+    render_labels,
+    make_captions,
+)
 
 
 def generate_simple_shapes(
@@ -80,23 +87,5 @@ def generate_simple_shapes(
     `counts` maps split names to sizes. Nothing appears at `out` unless everything was written;
     an existing `out` is replaced only with `force`, and survives any failure.
     """
-    counts = {split: int(n) for split, n in counts.items()}
-    check_arguments(counts, image_size, workers, MIN_IMAGE_SIZE, MAX_IMAGE_SIZE)
-    out = Path(out)
-    info = DatasetInfo(
-        name=NAME,
-        seed=int(seed),
-        image_size=image_size,
-        splits=counts,
-        label_columns=list(LABEL_COLUMNS),
-        generator={
-            "generator": "global_workspace.data.simple_shapes",
-            "generator_version": GENERATOR_VERSION,
-            "seed": int(seed),
-            "image_size": image_size,
-            "counts": counts,
-            "chunk": SHARD,  # the stored key keeps its first name
-        },
-    )
-    write_sharded_dataset(out, info, generate_shard, SHARD, workers, force, progress)
-    return Dataset(out, info)
+    info = generate_dataset(GENERATOR, out, counts, seed, image_size, workers, force, progress, SHARD)
+    return Dataset(Path(out), info)

@@ -190,20 +190,6 @@ def attribute_metrics(
     return {k: torch.tensor(v) for k, v in out.items()}
 
 
-def evaluate_split(
-    model: GlobalWorkspace,
-    latents: Mapping[str, torch.Tensor],
-    specs: Mapping[str, LatentSpec] | None = None,
-    data: Path | None = None,
-    split: str = "test",
-    skipped: dict[str, str] | None = None,
-) -> Metrics:
-    """Every metric of the module docstring; attribute metrics when `data` has a dataset.json."""
-    metrics = latent_metrics(model, latents, specs)
-    metrics.update(retrieval_metrics(model, latents))
-    return with_attributes(model, latents, metrics, data, split, skipped)
-
-
 def with_attributes(
     model: Translator,
     latents: Mapping[str, torch.Tensor],

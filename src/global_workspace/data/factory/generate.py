@@ -23,8 +23,8 @@ from pathlib import Path
 import numpy as np
 
 from ..colors import sample_hls_rgb
-from ..format import Dataset, DatasetInfo, load_dataset
-from ..sharded import ShardTask, check_arguments, render_shard, write_sharded_dataset
+from ..format import Dataset, load_dataset
+from ..sharded import Generator, generate_dataset
 from ..simple_shapes import wrap_rotation
 from . import scene
 from .captions import NEAR_DISTANCE, make_factory_captions
@@ -55,20 +55,21 @@ def render_labels(labels: np.ndarray, image_size: int = 64) -> np.ndarray:
     return render_tables(image_size, lab[:, 0], lab[:, 1], lab[:, 2], lab[:, 3:6])
 
 
-def generate_shard(task: ShardTask) -> list[str]:
-    """Render one shard into the split's memory-mapped files; return its captions in order."""
-    return render_shard(task, sample_labels, render_labels, make_factory_captions)
+GENERATOR = Generator(
+    NAME,
+    LABEL_COLUMNS,
+    "global_workspace.data.factory",
+    GENERATOR_VERSION,
+    (MIN_IMAGE_SIZE, MAX_IMAGE_SIZE),
+    sample_labels,
+    render_labels,
+    make_factory_captions,
+)
 
 
-def generator_parameters(seed: int, image_size: int, counts: dict[str, int]) -> dict[str, object]:
-    """What dataset.json records about how the data were made (enough to regenerate them)."""
+def generator_details() -> dict[str, object]:
+    """What dataset.json records about the scene beyond every generator's record (to regenerate it)."""
     return {
-        "generator": "global_workspace.data.factory",
-        "generator_version": GENERATOR_VERSION,
-        "seed": int(seed),
-        "image_size": image_size,
-        "counts": counts,
-        "chunk": SHARD,  # the stored key keeps its first name
         "supersample": SUPERSAMPLE,
         "units": {"x": "metres, East", "y": "metres, North", "rotation": "rad, counter-clockwise, 0 = North"},
         "floor_range": list(scene.FLOOR_RANGE),
@@ -97,16 +98,7 @@ def generate_factory(
     `counts` maps split names to sizes. Nothing appears at `out` unless everything was written;
     an existing `out` is replaced only with `force`, and survives any failure.
     """
-    counts = {split: int(n) for split, n in counts.items()}
-    check_arguments(counts, image_size, workers, MIN_IMAGE_SIZE, MAX_IMAGE_SIZE)
-    out = Path(out)
-    info = DatasetInfo(
-        name=NAME,
-        seed=int(seed),
-        image_size=image_size,
-        splits=counts,
-        label_columns=list(LABEL_COLUMNS),
-        generator=generator_parameters(seed, image_size, counts),
+    generate_dataset(
+        GENERATOR, out, counts, seed, image_size, workers, force, progress, SHARD, generator_details()
     )
-    write_sharded_dataset(out, info, generate_shard, SHARD, workers, force, progress)
-    return load_dataset(out, expect_name=NAME)
+    return load_dataset(Path(out), expect_name=NAME)
