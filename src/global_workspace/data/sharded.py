@@ -23,8 +23,8 @@ from numpy.lib.format import open_memmap
 from tqdm import tqdm
 
 from ..errors import UserError
-from ..fileio import allocated_memmap, atomic_directory, atomic_write_text
-from ..locking import exclusive_output
+from ..fileio import allocated_memmap, atomic_write_text
+from ..locking import locked_atomic_directory
 from .format import SPLITS, DatasetInfo, load_dataset, write_info
 
 
@@ -121,10 +121,7 @@ def write_sharded_dataset(
     `force`, and survives any failure.
     """
     size = info.image_size
-    with (
-        exclusive_output(out, "choose another OUT"),
-        atomic_directory(out, force, what="dataset", marker="dataset.json") as tmp,
-    ):
+    with locked_atomic_directory(out, force, "dataset", "dataset.json", "choose another OUT") as tmp:
         for split, n in info.splits.items():
             (tmp / split).mkdir()
             allocated_memmap(tmp / split / "images.npy", np.uint8, (n, size, size, 3))
