@@ -61,16 +61,18 @@ def render_labels(labels: np.ndarray, image_size: int = 32) -> np.ndarray:
     )
 
 
-GENERATOR = Generator(
-    NAME,
-    LABEL_COLUMNS,
-    "global_workspace.data.simple_shapes",
-    GENERATOR_VERSION,
-    (MIN_IMAGE_SIZE, MAX_IMAGE_SIZE),
-    sample_labels,
-    render_labels,
-    make_captions,
-)
+def generator() -> Generator:
+    """This generator, built when called: its functions are read then (tests patch them)."""
+    return Generator(
+        NAME,
+        LABEL_COLUMNS,
+        "global_workspace.data.simple_shapes",
+        GENERATOR_VERSION,
+        (MIN_IMAGE_SIZE, MAX_IMAGE_SIZE),
+        sample_labels,
+        render_labels,
+        make_captions,
+    )
 
 
 def generate_simple_shapes(
@@ -87,5 +89,5 @@ def generate_simple_shapes(
     `counts` maps split names to sizes. Nothing appears at `out` unless everything was written;
     an existing `out` is replaced only with `force`, and survives any failure.
     """
-    info = generate_dataset(GENERATOR, out, counts, seed, image_size, workers, force, progress, SHARD)
+    info = generate_dataset(generator(), out, counts, seed, image_size, workers, force, progress, SHARD)
     return Dataset(Path(out), info)

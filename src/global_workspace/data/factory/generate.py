@@ -55,16 +55,18 @@ def render_labels(labels: np.ndarray, image_size: int = 64) -> np.ndarray:
     return render_tables(image_size, lab[:, 0], lab[:, 1], lab[:, 2], lab[:, 3:6])
 
 
-GENERATOR = Generator(
-    NAME,
-    LABEL_COLUMNS,
-    "global_workspace.data.factory",
-    GENERATOR_VERSION,
-    (MIN_IMAGE_SIZE, MAX_IMAGE_SIZE),
-    sample_labels,
-    render_labels,
-    make_factory_captions,
-)
+def generator() -> Generator:
+    """This generator, built when called: its functions are read then (tests patch them)."""
+    return Generator(
+        NAME,
+        LABEL_COLUMNS,
+        "global_workspace.data.factory",
+        GENERATOR_VERSION,
+        (MIN_IMAGE_SIZE, MAX_IMAGE_SIZE),
+        sample_labels,
+        render_labels,
+        make_factory_captions,
+    )
 
 
 def generator_details() -> dict[str, object]:
@@ -99,6 +101,6 @@ def generate_factory(
     an existing `out` is replaced only with `force`, and survives any failure.
     """
     generate_dataset(
-        GENERATOR, out, counts, seed, image_size, workers, force, progress, SHARD, generator_details()
+        generator(), out, counts, seed, image_size, workers, force, progress, SHARD, generator_details()
     )
     return load_dataset(Path(out), expect_name=NAME)
