@@ -71,7 +71,7 @@ def test_sampling_covers_the_reference_ranges() -> None:
 
 
 def test_same_seed_same_bytes_whatever_the_workers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(simple_shapes, "CHUNK", 100)  # several chunks per split
+    monkeypatch.setattr(simple_shapes, "SHARD", 100)  # several shards per split
     counts = {"train": 450, "val": 120, "test": 30}
     one = generate_simple_shapes(tmp_path / "one", counts, seed=3, workers=1).path
     two = generate_simple_shapes(tmp_path / "two", counts, seed=3, workers=2).path

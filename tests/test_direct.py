@@ -97,7 +97,7 @@ def test_identity_translators_give_zero_loss() -> None:
     model = _identity_translators(dim=3, members=2)
     gen = torch.Generator().manual_seed(0)
     shared = torch.randn(2, 10, 3, generator=gen)
-    batch = Batch(latents={"v": shared, "attr": shared.clone()}, paired=6)
+    batch = Batch(latents={"v": shared, "attr": shared.clone()}, paired_rows=6)
     specs = {d: LatentSpec(d, 3, LatentLoss()) for d in ("v", "attr")}
     terms, report = DirectTask(specs).loss(model, batch)
     assert set(terms) == {
@@ -118,7 +118,7 @@ def test_direct_presets_switch_exactly_their_terms_on(name: str) -> None:
     assert family_of([member]).name == "direct" and not family_of([member]).shared_space
     model = DirectTranslators(WorkspaceConfig(domains=DOMAINS, width=8, depth=2), seeds=[0, 1])
     gen = torch.Generator().manual_seed(1)
-    batch = Batch({d: torch.randn(2, 12, n, generator=gen) for d, n in DOMAINS.items()}, paired=5)
+    batch = Batch({d: torch.randn(2, 12, n, generator=gen) for d, n in DOMAINS.items()}, paired_rows=5)
     terms, _ = DirectTask(SPECS, active_categories([member])).loss(model, batch)
     on = {c for c, w in member.coefficients.items() if w > 0}
     assert on == ({"translation"} if name == "direct-tr" else {"translation", "cycle"})
@@ -130,9 +130,9 @@ def test_partial_batches_and_what_the_task_refuses() -> None:
     model = DirectTranslators(WorkspaceConfig(domains=DOMAINS, width=8, depth=2), seeds=[0])
     task = DirectTask(SPECS)
     x = {d: torch.randn(1, 9, n) for d, n in DOMAINS.items()}
-    assert set(task.loss(model, Batch(x, paired=9))[0]) == {"translation/v_to_attr", "translation/attr_to_v"}
-    assert set(task.loss(model, Batch(x, paired=0))[0]) == {"cycle/v_through_attr", "cycle/attr_through_v"}
-    assert task.loss(model, Batch({"v": x["v"]}, paired=0))[0] == {}  # one domain: nothing to translate
+    assert set(task.loss(model, Batch(x, 9))[0]) == {"translation/v_to_attr", "translation/attr_to_v"}
+    assert set(task.loss(model, Batch(x, 0))[0]) == {"cycle/v_through_attr", "cycle/attr_through_v"}
+    assert task.loss(model, Batch({"v": x["v"]}, paired_rows=0))[0] == {}  # one domain: nothing to translate
     with pytest.raises(UserError, match="no shared space"):
         DirectTask(SPECS, {"translation", "demi_cycle"})
     assert DIRECT_CATEGORIES == ("translation", "cycle")

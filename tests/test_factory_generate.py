@@ -62,7 +62,7 @@ def test_colours_are_visible_hls_samples() -> None:
 
 
 def test_same_bytes_whatever_the_workers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(generate, "CHUNK", 64)  # several chunks per split; set in the parent only
+    monkeypatch.setattr(generate, "SHARD", 64)  # several shards per split; set in the parent only
     counts = {"train": 150, "val": 20}
     one = generate.generate_factory(tmp_path / "one", counts, seed=11, workers=1).path
     two = generate.generate_factory(tmp_path / "two", counts, seed=11, workers=2).path

@@ -73,7 +73,7 @@ def _model(domains: dict[str, int], k: int = 2, gates: bool = False) -> GlobalWo
 def _batch(domains: dict[str, int], k: int, paired: int, unpaired: int, seed: int = 0) -> Batch:
     gen = torch.Generator().manual_seed(seed)
     latents = {d: torch.randn(k, paired + unpaired, n, generator=gen) for d, n in domains.items()}
-    return Batch(latents=latents, paired=paired, key=torch.arange(k) * 7919 + seed)
+    return Batch(latents=latents, paired_rows=paired, key=torch.arange(k) * 7919 + seed)
 
 
 class IdentityWorkspace(GlobalWorkspace):
@@ -202,7 +202,7 @@ def test_groups_absent_from_a_batch_give_no_terms() -> None:
     assert only_pairs and all("/paired/" in n for n in only_pairs)
     no_pairs, _ = task.loss(model, _batch(TWO, 2, 0, 6))
     assert no_pairs and all("/unpaired/" in n for n in no_pairs)
-    one_domain = Batch({"v": torch.randn(2, 4, 4)}, paired=0, key=torch.arange(2))
+    one_domain = Batch({"v": torch.randn(2, 4, 4)}, paired_rows=0, key=torch.arange(2))
     assert set(task.loss(model, one_domain)[0]) == {"demi_cycle/unpaired/v_to_v", "cycle/unpaired/v_to_v"}
 
 
@@ -233,7 +233,7 @@ def test_identity_maps_give_zero_broadcast_loss() -> None:
     gen = torch.Generator().manual_seed(0)
     pairs = 0.5 * torch.randn(2, 8, 3, generator=gen)  # the same latent in every domain
     latents = {d: torch.cat([pairs, 0.5 * torch.randn(2, 5, 3, generator=gen)], dim=1) for d in same}
-    batch = Batch(latents, paired=8, key=torch.tensor([3, 4]))
+    batch = Batch(latents, paired_rows=8, key=torch.tensor([3, 4]))
     active = set(BROADCAST_CATEGORIES) - {"contrastive"}
     terms, _ = BroadcastTask(specs, active=active).loss(model, batch)
     assert len(terms) == 30 + 3 * 2 + 12  # back-translation repeats the 9 + 3 cycle terms
@@ -320,7 +320,7 @@ def _gate_batch(shift_held: float = 0.0, shift_kept: float = 0.0) -> Batch:
     position = ((torch.arange(6) + 0.5) / 6).expand(2, 6)
     shift = torch.tensor([shift_kept] * 4 + [shift_held] * 2 + [0.0] * 4).view(1, -1, 1)
     latents = {d: x + shift for d, x in batch.latents.items()}
-    return Batch(latents=latents, paired=6, key=batch.key, pair_position=position)
+    return Batch(latents=latents, paired_rows=6, key=batch.key, pair_position=position)
 
 
 def test_pairs_kept_for_the_gates_train_only_the_gates() -> None:

@@ -68,12 +68,12 @@ def test_pairs_are_grouped_by_the_domains_present(data: Path) -> None:
     assert set(groups) == {("v", "t"), ("t", "attr"), ("v", "t", "attr")}
     *paired, unpaired = sampler.batches(torch.tensor(3))
     for batch, group in zip(paired, sampler.groups, strict=True):
-        assert list(batch.latents) == list(group.domains) and batch.paired == group.size
-        real = torch.ones(2, batch.paired) if batch.paired_weight is None else batch.paired_weight
+        assert list(batch.latents) == list(group.domains) and batch.paired_rows == group.size
+        real = torch.ones(2, batch.paired_rows) if batch.paired_weight is None else batch.paired_weight
         ids = [batch.latents[d][..., 0] * real for d in group.domains]
         for other in ids[1:]:  # every real row of a group's batch is one example in all its domains
             assert torch.equal(ids[0], other)
-    assert unpaired.paired == 0
+    assert unpaired.paired_rows == 0
     for d, (lo, hi) in RANGES.items():  # each domain draws from its own collection
         ids = unpaired.latents[d][..., 0] * 100
         assert unpaired.latents[d].shape[:2] == (2, 16)

@@ -39,7 +39,7 @@ def _batch(k: int, paired: int, unpaired: int, domains: dict[str, int] = DOMAINS
     gen = torch.Generator().manual_seed(seed)
     return Batch(
         latents={d: torch.randn(k, paired + unpaired, n, generator=gen) for d, n in domains.items()},
-        paired=paired,
+        paired_rows=paired,
     )
 
 
@@ -64,7 +64,7 @@ def test_identity_workspace_has_zero_translation_and_cycle_losses() -> None:
     model = IdentityWorkspace(WorkspaceConfig(domains=same, width=4, depth=1), seeds=[0, 1])
     gen = torch.Generator().manual_seed(0)
     shared = torch.randn(2, 10, 3, generator=gen).clamp(-2, 2)
-    batch = Batch(latents={"v": shared, "attr": shared.clone()}, paired=6)
+    batch = Batch(latents={"v": shared, "attr": shared.clone()}, paired_rows=6)
     specs = {d: LatentSpec(d, 3, LatentLoss()) for d in same}
     terms, _ = GWTask(specs).loss(model, batch)
     assert set(terms) == ALL_TERMS
@@ -96,8 +96,8 @@ def test_mixed_batch_keeps_every_term_of_its_groups() -> None:
     """Paired and unpaired rows in one batch give the terms of each group alone, same values."""
     model, task = _model(), GWTask(SPECS)
     mixed = _batch(2, 5, 7)
-    paired_only = Batch({d: x[:, :5] for d, x in mixed.latents.items()}, paired=5)
-    unpaired_only = Batch({d: x[:, 5:] for d, x in mixed.latents.items()}, paired=0)
+    paired_only = Batch({d: x[:, :5] for d, x in mixed.latents.items()}, paired_rows=5)
+    unpaired_only = Batch({d: x[:, 5:] for d, x in mixed.latents.items()}, paired_rows=0)
     terms, _ = task.loss(model, mixed)
     alone = {**task.loss(model, paired_only)[0], **task.loss(model, unpaired_only)[0]}
     assert set(terms) == set(alone) == ALL_TERMS
@@ -220,7 +220,7 @@ def test_a_cycle_reencodes_a_translated_class_as_probabilities(family: str) -> N
         "v": torch.randn(2, 12, 4, generator=gen),
         "attr": torch.cat([classes, torch.randn(2, 12, 2)], -1),
     }
-    batch = Batch(latents=latents, paired=4, key=torch.tensor([3, 4]))
+    batch = Batch(latents=latents, paired_rows=4, key=torch.tensor([3, 4]))
     rows = {d: x[0] for d, x in latents.items()}
     base_terms, _ = task.loss(model, batch)
     base_metrics = fam.latent_metrics(model, rows, specs)

@@ -231,6 +231,17 @@ def read_json(path: Path, what: str) -> Any:
         raise UserError(f"{what} {path} is corrupted ({exc}); regenerate it") from exc
 
 
+def read_npy(file: Path, missing: str, damaged: str, fix: str, mmap: bool = False) -> np.ndarray:
+    """An .npy array, never a pickle (memory-mapped with `mmap`). A missing file is the UserError
+    `missing`; a damaged one is `damaged (reason); fix`: one line naming the file, whoever reads it."""
+    if not Path(file).is_file():
+        raise UserError(missing)
+    try:
+        return np.load(file, mmap_mode="r" if mmap else None, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:
+        raise UserError(f"{damaged} ({exc}); {fix}") from exc
+
+
 def read_npz(path: Path, what: str, fix: str) -> dict[str, np.ndarray]:
     """Every array of an .npz file; a missing, truncated or pickled one is a UserError naming it."""
     path = Path(path)

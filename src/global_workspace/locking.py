@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from .errors import UserError
-from .fileio import check_parent_writable
+from .fileio import atomic_directory, check_parent_writable
 
 
 def lock_file(path: Path) -> Path:
@@ -44,6 +44,16 @@ def exclusive_output(path: Path, fix: str | None = "choose another --out") -> It
         with contextlib.suppress(FileNotFoundError):
             os.unlink(lock)
         os.close(fd)
+
+
+@contextlib.contextmanager
+def locked_atomic_directory(
+    path: Path, force: bool, what: str, marker: str | None = None, fix: str | None = "choose another --out"
+) -> Iterator[Path]:
+    """`atomic_directory` under the output's lock: how every command that writes a whole folder
+    starts, so that no two of them write it at once."""
+    with exclusive_output(path, fix), atomic_directory(path, force, what, marker) as tmp:
+        yield tmp
 
 
 def _acquire(lock: Path, path: Path, fix: str | None) -> int:

@@ -14,8 +14,8 @@ from ..domains.latent_loss import LatentLoss
 from ..domains.latents import DOMAIN_FORMAT_VERSION, check_domain_name
 from ..domains.raw_files import parse_split_files
 from ..errors import UserError
-from ..fileio import atomic_directory, atomic_write_json, refuse_overlap
-from ..locking import exclusive_output
+from ..fileio import atomic_write_json, refuse_overlap
+from ..locking import locked_atomic_directory
 from .latents_format import INFO_FILE, LatentsInfo, check_latents, check_pairs, load_npy
 
 """The splits of `--domain NAME=TRAIN[,VAL,TEST]`, in the order its files are given."""
@@ -35,10 +35,7 @@ def build_latents(
     info = _check(domains, pairs)
     losses = losses or {}
     names = list(info.domains)
-    with (
-        exclusive_output(Path(out)),
-        atomic_directory(Path(out), force, "latents folder", marker=INFO_FILE) as tmp,
-    ):
+    with locked_atomic_directory(Path(out), force, "latents folder", marker=INFO_FILE) as tmp:
         for name in names:
             folder = tmp / "domains" / name
             (folder / "latents").mkdir(parents=True)

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import UserError
-from ..fileio import atomic_write_json, read_json
+from ..fileio import atomic_write_json, read_json, read_npy
 from ..finite import require_finite_rows
 
 FORMAT_VERSION = 1
@@ -117,12 +117,10 @@ def load_dataset(path: Path | str, expect_name: str | None = None) -> Dataset:
 
 
 def _load_npy(file: Path, what: str) -> np.ndarray:
-    if not file.is_file():
-        raise UserError(f"{what} {file} is missing; the dataset is incomplete, regenerate it")
-    try:
-        return np.load(file, mmap_mode="r", allow_pickle=False)
-    except (ValueError, OSError, EOFError) as exc:
-        raise UserError(f"{what} {file} is corrupted or truncated ({exc}); regenerate the dataset") from exc
+    missing = f"{what} {file} is missing; the dataset is incomplete, regenerate it"
+    return read_npy(
+        file, missing, f"{what} {file} is corrupted or truncated", "regenerate the dataset", mmap=True
+    )
 
 
 def _load_split(path: Path, info: DatasetInfo, name: str) -> Split:

@@ -25,7 +25,7 @@ import numpy as np
 
 from ..domains.latents import domain_folder
 from ..errors import UserError
-from ..fileio import read_json
+from ..fileio import read_json, read_npy
 from ..finite import require_finite_rows
 
 LATENTS_FORMAT = "gw-latents"
@@ -135,12 +135,7 @@ def load_npy(
     file: Path, what: str, missing: str = f"is missing; {REBUILD}", fix: str = REBUILD
 ) -> np.ndarray:
     """An .npy array (never a pickle); a missing or unreadable file is a UserError."""
-    if not file.is_file():
-        raise UserError(f"{what} {file} {missing}")
-    try:
-        return np.load(file, allow_pickle=False)
-    except (ValueError, OSError, EOFError) as exc:
-        raise UserError(f"{what} {file} is corrupted or not an .npy array ({exc}); {fix}") from exc
+    return read_npy(file, f"{what} {file} {missing}", f"{what} {file} is corrupted or not an .npy array", fix)
 
 
 def load_domain_latents(data: Path, info: LatentsInfo, name: str, split: str) -> np.ndarray:

@@ -1,6 +1,6 @@
-"""The Simple Shapes generator: sampling (docs/design.md §1), chunked rendering, captions, writing.
+"""The Simple Shapes generator: sampling (docs/design.md §1), sharded rendering, captions, writing.
 
-Determinism: each split is cut into chunks of CHUNK examples, written by chunked.py; chunk i of
+Determinism: each split is cut into shards of SHARD examples, written by sharded.py; shard i of
 split s draws its attributes from `numpy_generator(seed, s, i)` and its caption wording from
 `numpy_generator(seed, s, i, "captions")`, so the bytes written do not depend on the workers.
 
@@ -16,14 +16,14 @@ from pathlib import Path
 import numpy as np
 
 from .captions import make_captions
-from .chunked import ChunkTask, check_arguments, render_chunk, write_chunked_dataset
 from .colors import sample_hls_rgb
-from .format import Dataset, DatasetInfo
+from .format import Dataset
 from .render import render
+from .sharded import Generator, generate_dataset
 
 NAME = "simple-shapes"
 LABEL_COLUMNS = ["class", "x", "y", "size", "rotation", "r", "g", "b"]
-CHUNK = 4096
+SHARD = 4096
 GENERATOR_VERSION = 1
 MIN_IMAGE_SIZE = 8
 MAX_IMAGE_SIZE = 1024
@@ -61,9 +61,18 @@ def render_labels(labels: np.ndarray, image_size: int = 32) -> np.ndarray:
     )
 
 
-def generate_chunk(task: ChunkTask) -> list[str]:
-    """Render one chunk into the split's memory-mapped files; return its captions in order."""
-    return render_chunk(task, sample_labels, render_labels, make_captions)
+def generator() -> Generator:
+    """This generator, built when called: its functions are read then (tests patch them)."""
+    return Generator(
+        NAME,
+        LABEL_COLUMNS,
+        "global_workspace.data.simple_shapes",
+        GENERATOR_VERSION,
+        (MIN_IMAGE_SIZE, MAX_IMAGE_SIZE),
+        sample_labels,
+        render_labels,
+        make_captions,
+    )
 
 
 def generate_simple_shapes(
@@ -80,23 +89,5 @@ def generate_simple_shapes(
     `counts` maps split names to sizes. Nothing appears at `out` unless everything was written;
     an existing `out` is replaced only with `force`, and survives any failure.
     """
-    counts = {split: int(n) for split, n in counts.items()}
-    check_arguments(counts, image_size, workers, MIN_IMAGE_SIZE, MAX_IMAGE_SIZE)
-    out = Path(out)
-    info = DatasetInfo(
-        name=NAME,
-        seed=int(seed),
-        image_size=image_size,
-        splits=counts,
-        label_columns=list(LABEL_COLUMNS),
-        generator={
-            "generator": "global_workspace.data.simple_shapes",
-            "generator_version": GENERATOR_VERSION,
-            "seed": int(seed),
-            "image_size": image_size,
-            "counts": counts,
-            "chunk": CHUNK,
-        },
-    )
-    write_chunked_dataset(out, info, generate_chunk, CHUNK, workers, force, progress)
-    return Dataset(out, info)
+    info = generate_dataset(generator(), out, counts, seed, image_size, workers, force, progress, SHARD)
+    return Dataset(Path(out), info)

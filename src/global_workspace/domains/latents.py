@@ -14,7 +14,7 @@ import numpy as np
 
 from ..data.format import Dataset
 from ..errors import UserError
-from ..fileio import read_json
+from ..fileio import read_json, read_npy
 from ..finite import require_finite_rows
 from .latent_loss import LatentLoss
 
@@ -76,12 +76,12 @@ def load_latents(data: Path, name: str, split: str, dataset: Dataset | None = No
     and refused when they hold NaN or infinity (every metric computed from them would too)."""
     spec = read_spec(data, name)
     file = domain_folder(data, name) / "latents" / f"{split}.npy"
-    if not file.is_file():
-        raise UserError(f"latents {file} are missing; run `gw pretrain {data} --domains {name}`")
-    try:
-        latents = np.load(file, allow_pickle=False)
-    except (ValueError, OSError, EOFError) as exc:
-        raise UserError(f"latents {file} are corrupted ({exc}); rerun `gw pretrain {data} --force`") from exc
+    latents = read_npy(
+        file,
+        f"latents {file} are missing; run `gw pretrain {data} --domains {name}`",
+        f"latents {file} are corrupted",
+        f"rerun `gw pretrain {data} --force`",
+    )
     if latents.ndim != 2 or latents.shape[1] != spec.latent_dim or latents.dtype != np.float32:
         raise UserError(
             f"latents {file} have {latents.dtype} {latents.shape}, the {name!r} model has latent size "

@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import UserError
-from ..fileio import atomic_save_npy, update_digest
+from ..fileio import atomic_save_npy, read_npy, update_digest
 
 MINILM_ENV = "GW_MINILM_PATH"
 MODE_ENV = "GW_MINILM_MODE"
@@ -257,8 +257,8 @@ class EmbeddingCache:
         if not file.is_file():
             return None
         try:
-            emb = np.load(file, allow_pickle=False)
-        except (ValueError, OSError, EOFError):
+            emb = read_npy(file, "", "", "")
+        except UserError:
             return None  # a damaged cache entry is recomputed
         return emb if emb.shape == (len(captions), EMBED_DIM) and emb.dtype == np.float32 else None
 

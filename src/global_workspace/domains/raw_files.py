@@ -7,9 +7,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from ..errors import UserError
+from ..fileio import read_npy
 
 SPLIT_ORDER = ("train", "val", "test")
 """The splits of `--raw NAME=TRAIN[,VAL,TEST]`, in the order its files are given."""
@@ -41,18 +40,18 @@ def parse_raw_options(texts: Sequence[str]) -> RawFiles:
 def read_raw_file(file: Path) -> Any:
     """What `Domain.read_raw` reads by default: an .npy array (never a pickle), or a .txt file's
     lines (UTF-8, one example per line)."""
+    missing = f"raw data file {file} does not exist; name an existing file with --raw"
     if not file.is_file():
-        raise UserError(f"raw data file {file} does not exist; name an existing file with --raw")
+        raise UserError(missing)
     suffix = file.suffix.lower()
-    try:
-        if suffix == ".npy":
-            return np.load(file, allow_pickle=False)
-        if suffix == ".txt":
+    damaged, fix = f"raw data file {file} cannot be read", "give an .npy array or UTF-8 text"
+    if suffix == ".npy":
+        return read_npy(file, missing, damaged, fix)
+    if suffix == ".txt":
+        try:
             return file.read_text(encoding="utf-8").splitlines()
-    except (ValueError, OSError, EOFError, UnicodeDecodeError) as exc:
-        raise UserError(
-            f"raw data file {file} cannot be read ({exc}); give an .npy array or UTF-8 text"
-        ) from exc
+        except (OSError, UnicodeDecodeError) as exc:
+            raise UserError(f"{damaged} ({exc}); {fix}") from exc
     raise UserError(
         f"raw data file {file} is neither .npy nor .txt; convert it, or override the domain's read_raw"
     )

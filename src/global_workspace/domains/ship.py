@@ -17,8 +17,8 @@ from safetensors.torch import load_file, save_file
 
 from ..data.format import Dataset, load_dataset
 from ..errors import UserError
-from ..fileio import atomic_directory, atomic_write_json, read_json
-from ..locking import exclusive_output
+from ..fileio import atomic_write_json, read_json
+from ..locking import locked_atomic_directory
 from .latents import domain_folder
 from .nets import WEIGHTS_FILE, TorchDomain
 from .shipped import MANIFEST, MANIFEST_FORMAT, ShippedSet, dataset_key, sha256_of
@@ -50,7 +50,7 @@ def export_shipped(
             f"{fresh} was generated with seed {test.info.seed}, the training data's; "
             "measure on a dataset generated from another seed"
         )
-    with exclusive_output(out), atomic_directory(out, force=force, what="shipped specialists") as tmp:
+    with locked_atomic_directory(out, force, "shipped specialists") as tmp:
         domains = {
             kind: _copy_domain(domain_folder(data, kind), tmp / kind, PRECISIONS[precision]) for kind in kinds
         }
@@ -112,13 +112,14 @@ def _copy_domain(source: Path, target: Path, dtype: torch.dtype) -> dict[str, An
 
 
 def _measure(shipped: ShippedSet, test: Dataset, device: str) -> dict[str, dict[str, Any]]:
-    """Each shipped specialist, loaded as a user loads it, scored on `test`'s test split."""
+    """Each shipped specialist, loaded as a user loads it (its files hashed once, for the manifest),
+    scored on `test`'s test split."""
     out: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory() as scratch:
         for kind in shipped.kinds:
             folder = Path(scratch) / kind
             shutil.copytree(shipped.folder / kind, folder)
-            domain = move_to(shipped.load(kind, kind), device)
+            domain = move_to(shipped.load(kind, kind, verify=False), device)  # its manifest hashed them
             if isinstance(domain, TorchDomain):
                 domain.attach(test.path)
             out[kind] = domain.quality(test, folder)

@@ -60,7 +60,8 @@ BROADCAST_CATEGORIES = (*FUSION_CATEGORIES, BACK_TRANSLATION)
 GATED_CATEGORIES = (*BROADCAST_CATEGORIES, GATE_TERMS)
 """Those of a workspace with fusion gates: also the terms through which only the gates learn."""
 
-PAIRED, UNPAIRED, GATES = "paired", "unpaired", "gates"
+PAIRED, UNPAIRED, GATE_GROUP = "paired", "unpaired", "gates"
+"""Group names; they salt the fusion weights (`group_key`), so a rename would change every run."""
 
 GATE_PAIRS = 0.1
 """Share of each member's pairs that only the fusion gates learn from (preset `fusion-gated`).
@@ -98,7 +99,7 @@ class Group:
 def batch_groups(batch: Batch, order: Sequence[str]) -> list[Group]:
     """The paired group (if the batch has pairs) and one unpaired group per domain with rows."""
     domains = [d for d in order if d in batch.latents]
-    p = batch.paired
+    p = batch.paired_rows
     groups = []
     if p > 0:
         groups.append(Group(PAIRED, {d: batch.latents[d][:, :p] for d in domains}, batch.paired_weight))
@@ -179,15 +180,15 @@ class BroadcastTask:
             kept = dataclasses.replace(group, weight=_times(group.weight, 1.0 - held))
             self.group_terms(model, kept, batch.key ^ group_key(kept), terms, learn_gates=False)
             if GATE_TERMS in self.active:
-                gates = dataclasses.replace(group, name=GATES, weight=_times(group.weight, held))
-                self.gate_terms(model, gates, batch.key ^ group_key(gates), terms)
+                gate_group = dataclasses.replace(group, name=GATE_GROUP, weight=_times(group.weight, held))
+                self.gate_terms(model, gate_group, batch.key ^ group_key(gate_group), terms)
         if CONTRASTIVE in self.active and any(len(g.latents) > 1 for g in groups):
             report["contrastive/logit_scale"] = model.logit_scale(self.max_logit_scale).detach()
         return terms, report
 
     def _gate_rows(self, model: GlobalWorkspace, batch: Batch) -> torch.Tensor | None:
         """(K, P) 1.0 on the paired rows kept for the fusion gates; None when there are none."""
-        if self.gate_pairs == 0 or model.fusion_gates is None or batch.paired == 0:
+        if self.gate_pairs == 0 or model.fusion_gates is None or batch.paired_rows == 0:
             return None
         if batch.pair_position is None:
             raise ValueError("pairs kept for the fusion gates need Batch.pair_position; the batch has none")

@@ -34,7 +34,7 @@ from torch import nn
 from ..domains.latents import LatentSpec
 from ..errors import UserError
 from .ensemble import EnsembleMLP
-from .evaluate import Metrics, add_squared_error, as_latent, row_chunks, row_count
+from .evaluate import Metrics, add_squared_error, as_latent, row_blocks, row_count
 from .losses import Terms, weighted_mean
 from .presets import CYCLE, TRANSLATION
 from .sampling import Batch
@@ -149,7 +149,7 @@ class DirectTask:
     def loss(self, model: nn.Module, batch: Batch) -> tuple[Terms, Terms]:
         """(terms, report): per-member (K,) loss terms; no diagnostics."""
         assert isinstance(model, DirectTranslators)
-        p, w = batch.paired, batch.paired_weight
+        p, w = batch.paired_rows, batch.paired_weight
         domains = [d for d in model.domain_names if d in batch.latents]
         u = batch.latents  # (K, P + U_d, dim)
         n_unpaired = {d: batch.unpaired_count(d) for d in domains}
@@ -189,7 +189,7 @@ def direct_latent_metrics(
     domains = [d for d in model.domain_names if d in latents]
     specs = specs or {}
     sums: dict[str, torch.Tensor] = {}
-    for _, rows in row_chunks(latents, domains):
+    for _, rows in row_blocks(latents, domains):
         for a, b in itertools.permutations(domains, 2):
             pred = model.translate(a, b, rows[a])  # (K, c, dim_b)
             pred = as_latent(pred, specs.get(b))

@@ -33,7 +33,7 @@ from .presets import MemberSpec
 
 Metrics = dict[str, torch.Tensor]
 
-ROW_CHUNK = 8192
+ROW_BLOCK = 8192
 """Examples per forward pass while scoring (bounds memory for large splits and ensembles)."""
 SIMILARITY_BUDGET = 1 << 26
 """Entries of the (K, queries, N) similarity block computed at once in retrieval."""
@@ -49,13 +49,13 @@ def row_count(latents: Mapping[str, torch.Tensor]) -> int:
     return int(next(iter(latents.values())).shape[0])
 
 
-def row_chunks(
+def row_blocks(
     latents: Mapping[str, torch.Tensor], domains: Sequence[str]
 ) -> Iterator[tuple[int, dict[str, torch.Tensor]]]:
-    """(start, the domains' rows from start) in blocks of ROW_CHUNK: scoring a split of any size
+    """(start, the domains' rows from start) in blocks of ROW_BLOCK: scoring a split of any size
     holds one block of activations at a time."""
-    for start in range(0, row_count(latents), ROW_CHUNK):
-        yield start, {d: latents[d][start : start + ROW_CHUNK] for d in domains}
+    for start in range(0, row_count(latents), ROW_BLOCK):
+        yield start, {d: latents[d][start : start + ROW_BLOCK] for d in domains}
 
 
 def add_squared_error(
@@ -81,7 +81,7 @@ def latent_metrics(
     domains = [d for d in model.domain_names if d in latents]
     sums: dict[str, torch.Tensor] = {}
     specs = specs or {}
-    for _, rows in row_chunks(latents, domains):
+    for _, rows in row_blocks(latents, domains):
         for a in domains:
             state = model.state(a, rows[a])  # (K, c, ws)
             for b in domains:
@@ -116,18 +116,18 @@ def retrieval_metrics(model: GlobalWorkspace, latents: Mapping[str, torch.Tensor
 
 
 def _encode_all(model: GlobalWorkspace, domain: str, latent: torch.Tensor) -> torch.Tensor:
-    parts = [model.encode(domain, latent[i : i + ROW_CHUNK]) for i in range(0, latent.shape[0], ROW_CHUNK)]
+    parts = [model.encode(domain, latent[i : i + ROW_BLOCK]) for i in range(0, latent.shape[0], ROW_BLOCK)]
     return F.normalize(torch.cat(parts, dim=1), dim=-1)
 
 
 def _ranks(queries: torch.Tensor, keys: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """(K, N, d) x2 -> (top1, mrr), each (K,): rank of keys[i] for queries[i]."""
     k, n, _ = queries.shape
-    chunk = max(1, SIMILARITY_BUDGET // max(k * n, 1))
+    block = max(1, SIMILARITY_BUDGET // max(k * n, 1))
     hits = torch.zeros(k, device=queries.device)
     reciprocal = torch.zeros(k, device=queries.device)
-    for start in range(0, n, chunk):
-        q = queries[:, start : start + chunk]  # (K, c, d)
+    for start in range(0, n, block):
+        q = queries[:, start : start + block]  # (K, c, d)
         sim = torch.bmm(q, keys.transpose(1, 2))  # (K, c, N)
         # The partner's score is read from `sim` itself: recomputed any other way it can differ in
         # the last bit, and a partner scoring below its own entry would lift every rank by one.
@@ -188,20 +188,6 @@ def attribute_metrics(
                 for name, value in readout.errors(b, pred[k], labels).items():
                     out.setdefault(f"translation/{a}_to_{b}/{name}", []).append(value)
     return {k: torch.tensor(v) for k, v in out.items()}
-
-
-def evaluate_split(
-    model: GlobalWorkspace,
-    latents: Mapping[str, torch.Tensor],
-    specs: Mapping[str, LatentSpec] | None = None,
-    data: Path | None = None,
-    split: str = "test",
-    skipped: dict[str, str] | None = None,
-) -> Metrics:
-    """Every metric of the module docstring; attribute metrics when `data` has a dataset.json."""
-    metrics = latent_metrics(model, latents, specs)
-    metrics.update(retrieval_metrics(model, latents))
-    return with_attributes(model, latents, metrics, data, split, skipped)
 
 
 def with_attributes(

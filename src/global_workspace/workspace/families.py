@@ -25,7 +25,7 @@ from ..domains.latents import LatentSpec
 from ..errors import UserError
 from . import direct
 from .broadcast import BROADCAST_CATEGORIES, GATE_PAIRS, GATED_CATEGORIES, BroadcastTask
-from .evaluate import Metrics, evaluate_split, latent_metrics, with_attributes
+from .evaluate import Metrics, latent_metrics, retrieval_metrics, with_attributes
 from .fusion_eval import fusion_metrics
 from .losses import GWTask
 from .model import GlobalWorkspace
@@ -51,40 +51,31 @@ class Family:
     """(specs, active categories, learn_logit_scale) -> task."""
     latent_metrics: Callable[[nn.Module, Latents, Mapping[str, LatentSpec] | None], Metrics]
     """Latent MSE metrics (validation during training)."""
-    evaluate: Callable[
-        [nn.Module, Latents, Mapping[str, LatentSpec], Path | None, str, dict[str, str]], Metrics
-    ]
-    """(model, latents, specs, data, split, skipped) -> every metric the family defines."""
+    split_metrics: Callable[[nn.Module, Latents, Mapping[str, LatentSpec]], Metrics]
+    """Every metric of a split but the attribute metrics, which all families score alike."""
     not_applicable: Callable[[Sequence[str]], dict[str, str]]
     """Metric names of the workspace's evaluation that mean nothing here -> why (null, never 0)."""
 
+    def evaluate(
+        self,
+        model: nn.Module,
+        latents: Latents,
+        specs: Mapping[str, LatentSpec],
+        data: Path | None,
+        split: str,
+        skipped: dict[str, str],
+    ) -> Metrics:
+        """Every metric the family defines for a split, on the CPU, sorted by name."""
+        metrics = self.split_metrics(model, latents, specs)
+        return with_attributes(model, latents, metrics, data, split, skipped)  # type: ignore[arg-type]
 
-def _evaluate_direct(
-    model: nn.Module,
-    latents: Latents,
-    specs: Mapping[str, LatentSpec],
-    data: Path | None,
-    split: str,
-    skipped: dict[str, str],
-) -> Metrics:
-    assert isinstance(model, direct.DirectTranslators)
-    return with_attributes(
-        model, latents, direct.direct_latent_metrics(model, latents, specs), data, split, skipped
-    )
+
+def _workspace_metrics(model: GlobalWorkspace, latents: Latents, specs: Mapping[str, LatentSpec]) -> Metrics:
+    return {**latent_metrics(model, latents, specs), **retrieval_metrics(model, latents)}
 
 
-def _evaluate_fusion(
-    model: nn.Module,
-    latents: Latents,
-    specs: Mapping[str, LatentSpec],
-    data: Path | None,
-    split: str,
-    skipped: dict[str, str],
-) -> Metrics:
-    assert isinstance(model, GlobalWorkspace)
-    metrics = evaluate_split(model, latents, specs, data, split, skipped)
-    metrics.update({k: v.cpu() for k, v in fusion_metrics(model, latents, specs).items()})
-    return dict(sorted(metrics.items()))
+def _fusion_metrics(model: GlobalWorkspace, latents: Latents, specs: Mapping[str, LatentSpec]) -> Metrics:
+    return {**_workspace_metrics(model, latents, specs), **fusion_metrics(model, latents, specs)}
 
 
 def _fusion_family(name: str, gates: bool) -> Family:
@@ -97,7 +88,7 @@ def _fusion_family(name: str, gates: bool) -> Family:
             specs, active=active, learn_logit_scale=learn, gate_pairs=GATE_PAIRS if gates else 0.0
         ),
         latent_metrics=latent_metrics,  # type: ignore[arg-type]
-        evaluate=_evaluate_fusion,
+        split_metrics=_fusion_metrics,  # type: ignore[arg-type]
         not_applicable=lambda domains: {},
     )
 
@@ -110,7 +101,7 @@ FAMILIES: dict[str, Family] = {
         build_model=GlobalWorkspace,
         build_task=lambda specs, active, learn: GWTask(specs, active, learn),
         latent_metrics=latent_metrics,  # type: ignore[arg-type]
-        evaluate=evaluate_split,  # type: ignore[arg-type]
+        split_metrics=_workspace_metrics,  # type: ignore[arg-type]
         not_applicable=lambda domains: {},
     ),
     "direct": Family(
@@ -120,7 +111,7 @@ FAMILIES: dict[str, Family] = {
         build_model=direct.DirectTranslators,
         build_task=lambda specs, active, learn: direct.DirectTask(specs, active),
         latent_metrics=direct.direct_latent_metrics,
-        evaluate=_evaluate_direct,
+        split_metrics=direct.direct_latent_metrics,
         not_applicable=direct.not_applicable,
     ),
     "fusion": _fusion_family("fusion", gates=False),

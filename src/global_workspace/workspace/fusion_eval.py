@@ -25,7 +25,7 @@ from collections.abc import Mapping
 import torch
 
 from ..domains.latents import LatentSpec
-from .evaluate import Metrics, add_squared_error, as_latent, row_chunks, row_count
+from .evaluate import Metrics, add_squared_error, as_latent, row_blocks, row_count
 from .model import GlobalWorkspace
 from .selection import EqualWeights, Selection, hash_uniform
 
@@ -51,7 +51,7 @@ def fusion_metrics(
     key = torch.full((model.members,), seed, dtype=torch.long, device=device)
     fused_err: dict[str, torch.Tensor] = {}  # name -> (K,) summed squared error
     single_err: dict[tuple[str, str], torch.Tensor] = {}  # (source, target) -> (K,)
-    for start, rows in row_chunks(latents, domains):
+    for start, rows in row_blocks(latents, domains):
         enc = {d: model.encode(d, rows[d]) for d in domains}  # (K, c, ws)
         for a in domains:
             state = torch.tanh(enc[a])

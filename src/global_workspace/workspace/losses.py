@@ -154,7 +154,7 @@ class GWTask:
         return self.terms(model, batch)
 
     def terms(self, model: GlobalWorkspace, batch: Batch) -> tuple[Terms, Terms]:
-        p, w = batch.paired, batch.paired_weight
+        p, w = batch.paired_rows, batch.paired_weight
         domains = [d for d in model.domain_names if d in batch.latents]
         u = {d: batch.latents[d] for d in domains}  # (K, P + U_d, dim)
         n_unpaired = {d: batch.unpaired_count(d) for d in domains}

@@ -163,4 +163,4 @@ def _real_rows(batch: Batch) -> torch.Tensor:
     first = next(iter(batch.latents.values()))
     if batch.paired_weight is not None:
         return batch.paired_weight.sum(dim=1)
-    return torch.full((first.shape[0],), float(batch.paired), device=first.device)
+    return torch.full((first.shape[0],), float(batch.paired_rows), device=first.device)

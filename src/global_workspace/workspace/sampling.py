@@ -69,13 +69,13 @@ class Batch:
     """
 
     latents: dict[str, torch.Tensor]
-    paired: int
+    paired_rows: int
     paired_weight: torch.Tensor | None = None
     key: torch.Tensor | None = None
     pair_position: torch.Tensor | None = None
 
     def unpaired_count(self, domain: str) -> int:
-        return int(self.latents[domain].shape[1]) - self.paired
+        return int(self.latents[domain].shape[1]) - self.paired_rows
 
 
 def pair_permutation(train_size: int, seed: int) -> torch.Tensor:
@@ -152,7 +152,7 @@ class Sampler:
         key = mix32(self.member_keys ^ mix32(step & MASK32) ^ name_key("task"))
         return Batch(
             latents=latents,
-            paired=self.paired_rows,
+            paired_rows=self.paired_rows,
             paired_weight=self.paired_weight,
             key=key,
             pair_position=position,

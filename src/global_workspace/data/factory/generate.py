@@ -1,4 +1,4 @@
-"""The Factory generator: sampling, chunked rendering, captions, writing (format.py).
+"""The Factory generator: sampling, sharded rendering, captions, writing (format.py).
 
 Labels, one row per image (LABEL_COLUMNS):
 - x, y: the table's centre on the floor, metres, uniform in [-2, 2] (x East = image right,
@@ -7,7 +7,7 @@ Labels, one row per image (LABEL_COLUMNS):
   the image), π/2 = pointing West (left);
 - r, g, b: 0–255, drawn uniformly in 8-bit HLS with lightness ≥ 46 (as Simple Shapes).
 
-Determinism: each split is cut into chunks of CHUNK examples, written by chunked.py; chunk i of
+Determinism: each split is cut into shards of SHARD examples, written by sharded.py; shard i of
 split s draws its attributes from `numpy_generator(seed, s, i)` and its caption wording from
 `numpy_generator(seed, s, i, "captions")`, so the bytes written do not depend on the workers.
 
@@ -22,9 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..chunked import ChunkTask, check_arguments, render_chunk, write_chunked_dataset
 from ..colors import sample_hls_rgb
-from ..format import Dataset, DatasetInfo, load_dataset
+from ..format import Dataset, load_dataset
+from ..sharded import Generator, generate_dataset
 from ..simple_shapes import wrap_rotation
 from . import scene
 from .captions import NEAR_DISTANCE, make_factory_captions
@@ -32,7 +32,7 @@ from .render import SUPERSAMPLE, render_tables
 
 NAME = "factory"
 LABEL_COLUMNS = ["x", "y", "rotation", "r", "g", "b"]
-CHUNK = 2048
+SHARD = 2048
 GENERATOR_VERSION = 1
 MIN_IMAGE_SIZE = 16
 MAX_IMAGE_SIZE = 512
@@ -55,20 +55,23 @@ def render_labels(labels: np.ndarray, image_size: int = 64) -> np.ndarray:
     return render_tables(image_size, lab[:, 0], lab[:, 1], lab[:, 2], lab[:, 3:6])
 
 
-def generate_chunk(task: ChunkTask) -> list[str]:
-    """Render one chunk into the split's memory-mapped files; return its captions in order."""
-    return render_chunk(task, sample_labels, render_labels, make_factory_captions)
+def generator() -> Generator:
+    """This generator, built when called: its functions are read then (tests patch them)."""
+    return Generator(
+        NAME,
+        LABEL_COLUMNS,
+        "global_workspace.data.factory",
+        GENERATOR_VERSION,
+        (MIN_IMAGE_SIZE, MAX_IMAGE_SIZE),
+        sample_labels,
+        render_labels,
+        make_factory_captions,
+    )
 
 
-def generator_parameters(seed: int, image_size: int, counts: dict[str, int]) -> dict[str, object]:
-    """What dataset.json records about how the data were made (enough to regenerate them)."""
+def generator_details() -> dict[str, object]:
+    """What dataset.json records about the scene beyond every generator's record (to regenerate it)."""
     return {
-        "generator": "global_workspace.data.factory",
-        "generator_version": GENERATOR_VERSION,
-        "seed": int(seed),
-        "image_size": image_size,
-        "counts": counts,
-        "chunk": CHUNK,
         "supersample": SUPERSAMPLE,
         "units": {"x": "metres, East", "y": "metres, North", "rotation": "rad, counter-clockwise, 0 = North"},
         "floor_range": list(scene.FLOOR_RANGE),
@@ -97,16 +100,7 @@ def generate_factory(
     `counts` maps split names to sizes. Nothing appears at `out` unless everything was written;
     an existing `out` is replaced only with `force`, and survives any failure.
     """
-    counts = {split: int(n) for split, n in counts.items()}
-    check_arguments(counts, image_size, workers, MIN_IMAGE_SIZE, MAX_IMAGE_SIZE)
-    out = Path(out)
-    info = DatasetInfo(
-        name=NAME,
-        seed=int(seed),
-        image_size=image_size,
-        splits=counts,
-        label_columns=list(LABEL_COLUMNS),
-        generator=generator_parameters(seed, image_size, counts),
+    generate_dataset(
+        generator(), out, counts, seed, image_size, workers, force, progress, SHARD, generator_details()
     )
-    write_chunked_dataset(out, info, generate_chunk, CHUNK, workers, force, progress)
-    return load_dataset(out, expect_name=NAME)
+    return load_dataset(Path(out), expect_name=NAME)
