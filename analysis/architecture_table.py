@@ -1,10 +1,11 @@
 """What each workspace size keeps of shape and colour when it translates into `v`.
 
 Reads an experiment trained with `--grid-width` / `--grid-depth` and prints one markdown row per
-preset, width, depth and pair count: medians over seeds of the probe's shape accuracy and colour
-error on the translations into `v` (from `attr` and from `t` where trained), each also as a ratio to
-the same probe read on the VAE's own reconstructions of the test images (DATA/domains/v/
-metrics.json), the summed translation loss on test, and the validation loss the grid selects on.
+preset, grid point (ordered by width and depth) and pair count: medians over seeds of the probe's
+shape accuracy and colour error on the translations into `v` (from `attr` and from `t` where
+trained), each also as a ratio to the same probe read on the VAE's own reconstructions of the test
+images (DATA/domains/v/metrics.json), the summed translation loss on test, and the validation loss
+the grid selects on.
 issue 23's bar: shape ratio >= 0.90 and colour ratio <= 2 with all pairs.
 
     PYTHONPATH=src python3 analysis/architecture_table.py EXPERIMENT
@@ -46,17 +47,18 @@ def main() -> None:
     recon_colour = float(quality["reconstruction/test/color_error"])
     print(f"v's own reconstructions on test: shape {recon_shape:.3f}, colour error {recon_colour:.4f}\n")
     sources = [d for d in ("attr", "t") if f"translation/{d}_to_v/shape_accuracy" in rows[0]]
-    header = ["preset", "width", "depth", "N", "seeds"]
+    header = ["preset", "grid point", "N", "seeds"]
     for d in sources:
         header += [f"{d}→v shape", "ratio", f"{d}→v colour", "ratio"]
     header += ["summed test MSE", "validation"]
     print("| " + " | ".join(header) + " |")
     print("|" + "---|" * len(header))
-    groups: dict[tuple[str, int, int, int], list[dict[str, Any]]] = {}
+    groups: dict[tuple[str, int, int, str, int], list[dict[str, Any]]] = {}
     for r in rows:
-        groups.setdefault((r["preset"], int(r["width"]), int(r["depth"]), r["paired"]), []).append(r)
-    for (name, width, depth, paired), group in sorted(groups.items()):
-        cells = [name, str(width), str(depth), str(paired), str(len(group))]
+        key = (r["preset"], int(r["width"]), int(r["depth"]), r["grid_point"], r["paired"])
+        groups.setdefault(key, []).append(r)
+    for (name, _, _, point, paired), group in sorted(groups.items()):
+        cells = [name, point, str(paired), str(len(group))]
         for d in sources:
             shape = median(group, f"translation/{d}_to_v/shape_accuracy")
             colour = median(group, f"translation/{d}_to_v/color_error")
