@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import typer
 
-from .data.latents_format import load_domain_latents, load_pairs, read_info
+from .data.latents_format import load_domain_latents, load_pairs, read_info, select_pairs
 from .errors import UserError
 from .loading import TrainedWorkspace
 
@@ -23,17 +23,16 @@ def show_latent_translations(
         raise UserError(
             f"--split {split!r}: {ws.data} has no such split; choose one of {', '.join(info.splits)}"
         )
-    column = {d: j for j, d in enumerate(info.domains)}
     domains = [*sources, target]
     for d in domains:
         ws.domain(d)  # refuses a domain the workspace lacks, naming its domains
-    pairs = load_pairs(ws.data, info, split)
-    rows = pairs[(pairs[:, [column[d] for d in domains]] >= 0).all(axis=1)][:n]
+    chosen = select_pairs(load_pairs(ws.data, info, split), info, domains)
+    rows = chosen[(chosen >= 0).all(axis=1)][:n]
     if not len(rows):
         raise UserError(
             f"split {split!r} has no pair holding {', '.join(domains)}; translate between paired domains"
         )
-    latents = {d: load_domain_latents(ws.data, info, d, split)[rows[:, column[d]]] for d in domains}
+    latents = {d: load_domain_latents(ws.data, info, d, split)[rows[:, j]] for j, d in enumerate(domains)}
     translated = np.asarray(ws.decode(target, ws.fused_state({d: latents[d] for d in sources})))
     label = f"{'+'.join(sources)} → {target}"
     with np.printoptions(precision=3, suppress=True, linewidth=200):

@@ -10,9 +10,11 @@ from pathlib import Path
 
 import numpy as np
 
+from ..domains.given import GivenLatents
 from ..domains.latent_loss import LatentLoss
-from ..domains.latents import DOMAIN_FORMAT_VERSION, check_domain_name
+from ..domains.latents import check_domain_name
 from ..domains.raw_files import parse_split_files
+from ..domains.store import write_config
 from ..errors import UserError
 from ..fileio import atomic_write_json, refuse_overlap
 from ..locking import locked_atomic_directory
@@ -41,28 +43,15 @@ def build_latents(
             (folder / "latents").mkdir(parents=True)
             for split, array in domains[name].items():
                 np.save(folder / "latents" / f"{split}.npy", array)
-            atomic_write_json(
-                folder / "config.json",
-                _domain_config(name, info.domains[name], losses.get(name, LatentLoss())),
-            )
+            domain = GivenLatents(name, info.domains[name])
+            domain.loss = losses.get(name, LatentLoss())
+            write_config(folder, domain)
         (tmp / "pairs").mkdir()
         for split in info.splits:
             rows = pairs.get(split, np.zeros((0, len(names)), dtype=np.int64))
             np.save(tmp / "pairs" / f"{split}.npy", rows)
         atomic_write_json(tmp / INFO_FILE, info.to_json())
     return info
-
-
-def _domain_config(name: str, dim: int, loss: LatentLoss) -> dict[str, object]:
-    """What `read_spec` and `load_domain` read of a domain whose latents the user brought."""
-    return {
-        "name": name,
-        "kind": "latents",
-        "latent_dim": dim,
-        "loss": loss.to_json(),
-        "format_version": DOMAIN_FORMAT_VERSION,
-        "settings": {"latent_dim": dim},
-    }
 
 
 def _check(domains: Mapping[str, Mapping[str, np.ndarray]], pairs: Mapping[str, np.ndarray]) -> LatentsInfo:

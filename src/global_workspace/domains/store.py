@@ -31,20 +31,21 @@ def dataset_fingerprint(dataset: Dataset) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
-def write_config(folder: Path, domain: Domain, dataset: Dataset, extra: dict[str, Any]) -> None:
-    atomic_write_json(
-        folder / "config.json",
-        {
-            "name": domain.name,
-            "kind": domain.kind,
-            "latent_dim": domain.latent_dim,
-            "loss": domain.loss.to_json(),
-            "format_version": DOMAIN_FORMAT_VERSION,
-            "settings": domain.config(),
-            "dataset": dataset_fingerprint(dataset),
-            **extra,
-        },
-    )
+def write_config(
+    folder: Path, domain: Domain, dataset: Dataset | None = None, extra: dict[str, Any] | None = None
+) -> None:
+    """The one writer of a domain's config.json; latents a user brought come from no dataset."""
+    config: dict[str, Any] = {
+        "name": domain.name,
+        "kind": domain.kind,
+        "latent_dim": domain.latent_dim,
+        "loss": domain.loss.to_json(),
+        "format_version": DOMAIN_FORMAT_VERSION,
+        "settings": domain.config(),
+    }
+    if dataset is not None:
+        config["dataset"] = dataset_fingerprint(dataset)
+    atomic_write_json(folder / "config.json", {**config, **(extra or {})})
 
 
 def move_to(domain: Domain, device: torch.device | str) -> Domain:

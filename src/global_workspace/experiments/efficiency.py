@@ -32,7 +32,7 @@ interpolated in log–log. Both readings are written side by side.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -364,8 +364,15 @@ def add_val_min_mean(rows: Sequence[dict[str, Any]]) -> None:
     names = sorted(
         {k for r in rows for k in r if k.startswith(VAL_MIN_PREFIX + "translation/") and k != VAL_MIN_MEAN}
     )
-    if not names:
-        return
+    if names:
+        add_combined_column(rows, VAL_MIN_MEAN, names, np.mean)
+
+
+def add_combined_column(
+    rows: Sequence[dict[str, Any]], column: str, names: Sequence[str], combine: Callable[[list[Any]], Any]
+) -> None:
+    """Each row gains `column`, `combine` of its values under `names`, so that a reading over the
+    directions is one more metric; None where one of them is missing."""
     for r in rows:
         values = [r.get(n) for n in names]
-        r[VAL_MIN_MEAN] = None if None in values else float(np.mean(values))  # type: ignore[arg-type]
+        r[column] = None if None in values else float(combine(values))

@@ -7,7 +7,7 @@ from typing import Any
 
 from ...workspace.data import LatentData
 from .. import ablations
-from ..efficiency import efficiency_report
+from ..efficiency import add_combined_column, efficiency_report
 from .config import VARIANTS_OF_FULL, ExperimentConfig
 
 
@@ -30,10 +30,7 @@ def translation_metrics(rows: Sequence[dict[str, Any]]) -> list[str]:
 
 def add_summed_translation(rows: list[dict[str, Any]]) -> None:
     """Each row gains translation/sum/latent_mse, the sum over directions (docs/design.md §11's figure)."""
-    names = translation_metrics(rows)
-    for r in rows:
-        values = [r.get(n) for n in names]
-        r["translation/sum/latent_mse"] = None if None in values else float(sum(values))  # type: ignore[arg-type]
+    add_combined_column(rows, "translation/sum/latent_mse", translation_metrics(rows), sum)
 
 
 def efficiency_references(config: ExperimentConfig) -> list[str]:
