@@ -18,7 +18,9 @@ def demo(
     train: int | None = typer.Option(None, help="Training images (demo 12000, paper 500000)."),
     paired: str | None = typer.Option(None, help="Pair counts of the experiment."),
     presets: str | None = typer.Option(
-        None, help="Presets of the experiment (default all,full-bt: the paper's six and ours)."
+        None,
+        help="Presets of the experiment (demo: tr,tr+cont,full,full-bt, the curves the ratios compare; "
+        "paper: all,full-bt).",
     ),
     seeds: int | None = typer.Option(None, help="Seeds per (preset, pair count)."),
     steps: int | None = typer.Option(None, help="Training steps of every workspace."),

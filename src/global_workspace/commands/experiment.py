@@ -41,7 +41,7 @@ def semi_supervised(
     workspace_dim: int = typer.Option(WorkspaceConfig.workspace_dim, help="Size of the workspace state."),
     width: int = typer.Option(
         WorkspaceConfig.width,
-        help="Hidden width of every encoder and decoder (the default is the paper's; attr → v shape "
+        help="Hidden width of every encoder and decoder (the paper's code used 32-128; attr → v shape "
         "needs ~256).",
     ),
     depth: int = typer.Option(WorkspaceConfig.depth, help="Linear layers per encoder and per decoder."),

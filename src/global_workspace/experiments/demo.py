@@ -3,12 +3,11 @@
 Two sizes. `demo` is sized for 2 CPU cores and ~10 minutes of compute: 12,000 training images
 (docs/design.md §11 saw the effect at that size), the shipped visual VAE and image probe (trained on
 500k images; `--pretrain-steps` trains them on the demo's data instead), the attribute domain
-(nothing to train), and the six presets of the paper plus our `full-bt` at five
-pair counts × three seeds, the ensembles shared out over one process per core. Three of the pair
-counts sit where the curves fall steeply (60-250 pairs); read from 60/200/1000/ALL and two seeds,
-the ratio was mostly noise. `paper` is the paper's grid for one GPU: 500,000 training images, all
-three specialists (shipped), the same seven presets × six pair counts × three seeds on `v,attr` and on
-`v,t`. Every size is an option of `DemoOptions`.
+(nothing to train), and the four curves the ratios compare (`tr`, `tr+cont`, `full`, our
+`full-bt`) at four pair counts × three seeds, with the default 256-wide networks that draw shape,
+the ensembles shared out over one process per core. `paper` is the paper's grid for one GPU:
+500,000 training images, all three specialists (shipped), the paper's six presets and `full-bt` ×
+six pair counts × three seeds on `v,attr` and on `v,t`. Every size is an option of `DemoOptions`.
 
 A demo folder remembers its options (`demo.json`) and how long each finished stage took
 (`timings.json`): rerunning the same command after an interruption continues where it stopped,
@@ -50,12 +49,12 @@ class DemoOptions:
     pretrain_steps: dict[str, int] = field(default_factory=dict)
     """Empty: the shipped specialists (`gw specialists list`); steps given: train them on the data."""
     pretrain_batch_size: int | None = None
-    paired: str = "60,120,250,1000,ALL"
-    presets: str = "all,full-bt"
+    paired: str = "60,250,1000,ALL"
+    presets: str = "tr,tr+cont,full,full-bt"
     seeds: int = 3
-    steps: int = 1500
+    steps: int = 1000
     batch_size: int = 256
-    lr: float = 1e-3
+    lr: float = TrainConfig.lr
     eval_every: int = 250
     text: bool = False
     """Also run v,t (pretrains the text domain: sentence embeddings, text VAE, caption decoder)."""
@@ -80,6 +79,7 @@ SCALES: dict[str, dict[str, Any]] = {
         "test": 10_000,
         "workers": max(1, os.cpu_count() or 1),
         "paired": "250,1000,4000,16000,64000,ALL",
+        "presets": "all,full-bt",
         "seeds": 3,
         "steps": 5000,
         "batch_size": TrainConfig.batch_size,

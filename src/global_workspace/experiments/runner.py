@@ -41,7 +41,7 @@ class SemiSupervisedOptions:
     eval_every: int = 500
     workspace_dim: int = WorkspaceConfig.workspace_dim
     width: int = WorkspaceConfig.width
-    """Hidden width of encoders and decoders (the reference's by default; translating into `v` needs more)."""
+    """Hidden width of encoders and decoders (translating into `v` needs about 256)."""
     depth: int = WorkspaceConfig.depth
     max_members: int = 64
     mix_presets: bool | None = None
