@@ -319,7 +319,7 @@ def paper_protocol(
     """efficiency.json's `paper_protocol`: `paper_ratio` of each reference preset to the candidate
     on `metric` (the validation minimum, mean over directions; rows without it are left out)."""
     out: dict[str, Any] = {
-        "reading": "the paper's (REFERENCE §12)",
+        "reading": "the paper's (docs/design.md §12)",
         "metric": metric,
         "aggregate_over_seeds": "mean",
         "levels_from": "--paper-levels"
