@@ -35,18 +35,26 @@ def median(rows: list[dict[str, Any]], key: str) -> float:
 
 def main() -> None:
     parser = script_cli.parser(__doc__)
-    parser.add_argument("experiment", type=Path, help="a `gw experiment semi-supervised` folder")
+    parser.add_argument("experiment", type=Path, help="a finished `gw experiment semi-supervised` folder")
+    parser.add_argument("--data", type=Path, help="its dataset folder, if it moved since the experiment")
     args = parser.parse_args()
     exp: Path = args.experiment
+    if not (exp / "results.csv").is_file():
+        raise UserError(f"{exp} holds no results.csv; finish the experiment first (rerun its command)")
     settings = read_json(exp / "experiment.json", "experiment settings").get("config", {})
+    try:
+        data = args.data or Path(settings["data"])
+        width, depth = int(settings["width"]), int(settings["depth"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise UserError(
+            f"{exp / 'experiment.json'} does not hold an experiment's settings ({exc!r})"
+        ) from exc
     rows = read_results_csv(exp / "results.csv")
-    if not rows:
-        raise UserError(f"{exp} has no finished members yet; finish the experiment first")
     for r in rows:  # outside an architecture grid every member has the experiment's size
-        r.setdefault("width", settings["width"])
-        r.setdefault("depth", settings["depth"])
-        r.setdefault("grid_point", f"width={settings['width']},depth={settings['depth']}")
-    quality = read_json(Path(settings["data"]) / "domains/v/metrics.json", "the v domain's metrics")
+        r.setdefault("width", width)
+        r.setdefault("depth", depth)
+        r.setdefault("grid_point", f"width={width},depth={depth}")
+    quality = read_json(data / "domains/v/metrics.json", "the v domain's metrics")
     recon_shape = float(quality["reconstruction/test/shape_accuracy"])
     recon_colour = float(quality["reconstruction/test/color_error"])
     print(f"v's own reconstructions on test: shape {recon_shape:.3f}, colour error {recon_colour:.4f}\n")

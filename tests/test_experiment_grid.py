@@ -178,6 +178,7 @@ def test_point_labels_name_every_value() -> None:
         (("", "", "", "32,0"), "--grid-width '32,0': every value must be a whole number >= 1, got '0'"),
         (("", "", "", "32,1.5"), "every value must be a whole number >= 1, got '1.5'"),
         (("", "", "", "", "3,3"), "--grid-depth '3,3' gives 3 twice"),
+        (("", "", "", "²"), "--grid-width '²': every value must be a whole number >= 1"),
     ],
 )
 def test_bad_grids_are_refused(args: tuple[str, ...], message: str) -> None:

@@ -387,8 +387,10 @@ def test_existing_folders_need_force(
     assert run_semi_supervised(options(exp_data, exp, **small)) is not None
     with pytest.raises(UserError, match="already holds a finished experiment"):
         run_semi_supervised(options(exp_data, exp, **small))
-    with pytest.raises(UserError, match="other settings"):
+    with pytest.raises(UserError, match=r"other settings \(it stored train\)"):
         run_semi_supervised(options(exp_data, exp, **{**small, "steps": 30}))
+    with pytest.raises(UserError, match=r"it stored depth 3, width 256\)"):  # made before a default changed
+        run_semi_supervised(options(exp_data, exp, **{**small, "width": 32, "depth": 5}))
     again = run_semi_supervised(options(exp_data, exp, force=True, **small))
     assert again is not None and again.trained_members == 4
 

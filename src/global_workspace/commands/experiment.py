@@ -59,9 +59,12 @@ def semi_supervised(
     grid_lr: str = typer.Option("", help="Peak learning rates to try for every preset, e.g. 1e-3,3e-3."),
     grid_wd: str = typer.Option("", help="Weight decays to try for every preset, e.g. 0,1e-4."),
     grid_width: str = typer.Option(
-        "", help="Hidden widths to try for every preset, e.g. 32,256 (one ensemble per width)."
+        "",
+        help="Hidden widths to try for every preset, e.g. 32,256 (one ensemble per width; replaces --width).",
     ),
-    grid_depth: str = typer.Option("", help="Layers per encoder and decoder to try, e.g. 3,5."),
+    grid_depth: str = typer.Option(
+        "", help="Layers per encoder and decoder to try, e.g. 3,5 (replaces --depth)."
+    ),
     paper_levels: str = typer.Option(
         "",
         help="Loss levels at which the paper's reading of the ratio is read, e.g. 0.6,0.8 "

@@ -130,11 +130,15 @@ def parse_sizes(option: str, text: str) -> list[int]:
     """`32,256` -> [32, 256]; each a whole number >= 1, none twice."""
     sizes: list[int] = []
     for item in (i.strip() for i in text.split(",")):
-        if not item.isdigit() or int(item) < 1:
+        try:
+            size = int(item)
+        except ValueError:
+            size = 0
+        if size < 1:
             raise UserError(f"{option} {text!r}: every value must be a whole number >= 1, got {item!r}")
-        if int(item) in sizes:
+        if size in sizes:
             raise UserError(f"{option} {text!r} gives {item} twice")
-        sizes.append(int(item))
+        sizes.append(size)
     return sizes
 
 
@@ -220,7 +224,8 @@ def select_points(rows: Sequence[Mapping[str, Any]]) -> tuple[list[dict[str, Any
         "metric": VAL_MIN_MEAN,
         "aggregate_over_seeds": "mean",
         "rule": "per (preset, pair count), the grid point with the lowest mean over seeds of the metric, "
-        "which is read on the validation split; `test` is the chosen point's mean summed test "
+        "which is read on the validation split (in an architecture grid its width and depth too, so "
+        "the points of one curve may differ in size); `test` is the chosen point's mean summed test "
         "translation loss, for reference only",
         "selected": selected,
     }

@@ -87,8 +87,12 @@ def assign_chunks(
     return [sorted(indices) for indices in plan]
 
 
+REFERENCE_SIZE = 32**2 * 5
+"""width² × depth of the reference's networks: the unit of `member_cost`'s size term."""
+
+
 def member_cost(member: MemberSpec, config: ExperimentConfig) -> float:
-    """A member's relative cost per step: its losses' (`step_cost`) times its size, whose hidden
-    layers grow with width² × depth; a fixed part stands for the work that does not grow with it."""
+    """A rough relative cost per step: its losses' (`step_cost`) times its size, whose hidden
+    layers grow about as width² × depth; the 1 stands for the work that does not grow with it."""
     sizes = {"width": config.width, "depth": config.depth, **point_sizes(member.grid)}
-    return step_cost(member.coefficients) * (1.0 + sizes["width"] ** 2 * sizes["depth"] / 5120)
+    return step_cost(member.coefficients) * (1.0 + sizes["width"] ** 2 * sizes["depth"] / REFERENCE_SIZE)

@@ -51,7 +51,7 @@ def claim_folder(
         need(chunk) + latent_bytes(config.data, config.domains, SPLITS),
         device,
         f"training ensembles of {len(chunk)} members of width {width}",
-        "lower --max-members, or use a smaller --width or --batch-size",
+        "lower --max-members, or use a smaller --width (--grid-width) or --batch-size",
     )
     held.enter_context(exclusive_output(exp))
 
@@ -80,9 +80,11 @@ def prepare_folder(exp: Path, config: ExperimentConfig, force: bool) -> list[str
             "resume it with its own data, or pass --force to start over",
         )
         if old != new:
+            differ = sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
+            stored = [f"{k} {old[k]}" if isinstance(old.get(k), int | float | str) else k for k in differ]
             raise UserError(
-                f"{exp} holds an experiment with other settings; use the same settings to resume it, "
-                "or pass --force to overwrite it"
+                f"{exp} holds an experiment with other settings (it stored {', '.join(stored)}); use "
+                "the same settings to resume it, or pass --force to overwrite it"
             )
         if (exp / "results.csv").is_file():
             raise UserError(f"{exp} already holds a finished experiment; pass --force to overwrite it")
