@@ -94,5 +94,5 @@ REFERENCE_SIZE = 32**2 * 5
 def member_cost(member: MemberSpec, config: ExperimentConfig) -> float:
     """A rough relative cost per step: its losses' (`step_cost`) times its size, whose hidden
     layers grow about as width² × depth; the 1 stands for the work that does not grow with it."""
-    sizes = {"width": config.width, "depth": config.depth, **point_sizes(member.grid)}
-    return step_cost(member.coefficients) * (1.0 + sizes["width"] ** 2 * sizes["depth"] / REFERENCE_SIZE)
+    size = config.workspace({}, member.grid)
+    return step_cost(member.coefficients) * (1.0 + size.width**2 * size.depth / REFERENCE_SIZE)

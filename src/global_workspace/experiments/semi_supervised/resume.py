@@ -42,15 +42,14 @@ def claim_folder(
     chunks = plan_chunks(config.members(), config, parts=world)
     dims = {d: read_spec(Path(config.data), d).latent_dim for d in config.domains}
 
-    def need(chunk: list[MemberSpec]) -> int:
-        return training_bytes(chunk_workspace(chunk, config, dims), len(chunk), config.train.batch_size)
-
-    chunk = max(chunks, key=need)
-    width = chunk_workspace(chunk, config, dims).width
+    sized = [(chunk_workspace(c, config, dims), len(c)) for c in chunks]
+    needs = [training_bytes(workspace, members, config.train.batch_size) for workspace, members in sized]
+    biggest = max(range(len(sized)), key=needs.__getitem__)
+    workspace, members = sized[biggest]
     require_fits(
-        need(chunk) + latent_bytes(config.data, config.domains, SPLITS),
+        needs[biggest] + latent_bytes(config.data, config.domains, SPLITS),
         device,
-        f"training ensembles of {len(chunk)} members of width {width}",
+        f"training ensembles of {members} members of width {workspace.width}",
         "lower --max-members, or use a smaller --width (--grid-width) or --batch-size",
     )
     held.enter_context(exclusive_output(exp))
