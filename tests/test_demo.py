@@ -152,3 +152,26 @@ def test_bad_options_are_refused_before_anything_is_written(
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("gw: error:") and words in err[0], err
     assert not out.exists()
+
+
+def test_the_paper_scale_is_sized_for_two_cpu_cores_and_the_paper_gpu_scale_is_the_paper_grid(
+    tmp_path: Path,
+) -> None:
+    """`--scale paper` must run on a laptop-class CPU in an hour or two; the GPU grid keeps its own name."""
+    from global_workspace.experiments.demo import check_options, demo_options
+    from global_workspace.experiments.semi_supervised.parsing import parse_paired, parse_presets
+
+    def member_samples(scale: str) -> int:
+        """Training rows drawn by the whole experiment on one domain pair (members × steps × batch)."""
+        options = demo_options(scale, tmp_path / scale)
+        check_options(options)
+        members = len(parse_presets(options.presets, {})) * len(parse_paired(options.paired, options.train))
+        return members * options.seeds * options.steps * options.batch_size
+
+    paper = demo_options("paper", tmp_path / "paper")
+    assert paper.train == 500_000 and paper.text and paper.threads == 1
+    assert paper.processes == demo_options("demo", tmp_path / "demo").processes
+    assert member_samples("paper") <= 6 * member_samples("demo")
+    gpu = demo_options("paper-gpu", tmp_path / "paper-gpu")
+    assert gpu.train == 500_000 and gpu.processes == 1 and gpu.batch_size == 2056
+    assert member_samples("paper-gpu") > 20 * member_samples("paper")

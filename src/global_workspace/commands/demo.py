@@ -11,8 +11,9 @@ def demo(
     out: Path = typer.Argument(..., help="Folder for the dataset, the specialists and the experiments."),
     scale: str = typer.Option(
         "demo",
-        help="demo: 12k images, 2 CPU cores, ~10 min. paper: 500k images, v,attr and v,t, "
-        "6 presets × 6 pair counts × 3 seeds, for one GPU. Options below override the scale's sizes.",
+        help="demo: 12k images, 2 CPU cores, ~10 min. paper: 500k images, v,attr and v,t, the demo's "
+        "presets × 5 pair counts × 2 seeds, 2 CPU cores in a background hour or two. paper-gpu: the "
+        "paper's 7 presets × 6 pair counts × 3 seeds, for one GPU. Options below override the scale's sizes.",
     ),
     force: bool = typer.Option(False, "--force", help="Start afresh when OUT exists."),
     train: int | None = typer.Option(None, help="Training images (demo 12000, paper 500000)."),
@@ -20,7 +21,7 @@ def demo(
     presets: str | None = typer.Option(
         None,
         help="Presets of the experiment (demo: tr,tr+cont,full,full-bt, the curves the ratios compare; "
-        "paper: all,full-bt).",
+        "paper-gpu: all,full-bt).",
     ),
     seeds: int | None = typer.Option(None, help="Seeds per (preset, pair count)."),
     steps: int | None = typer.Option(None, help="Training steps of every workspace."),
@@ -31,9 +32,9 @@ def demo(
         "using the shipped ones.",
     ),
     text: bool | None = typer.Option(
-        None, "--text/--no-text", help="Also pretrain captions and run v,t (paper: on)."
+        None, "--text/--no-text", help="Also pretrain captions and run v,t (paper scales: on)."
     ),
-    device: str | None = typer.Option(None, help="cpu, cuda or auto (demo: cpu, paper: auto)."),
+    device: str | None = typer.Option(None, help="cpu, cuda or auto (demo: cpu, paper scales: auto)."),
     threads: int | None = typer.Option(
         None,
         help="CPU threads of each experiment process (0: torch's default; demo: 1, fastest for small "

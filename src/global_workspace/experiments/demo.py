@@ -5,9 +5,12 @@ Two sizes. `demo` is sized for 2 CPU cores and ~10 minutes of compute: 12,000 tr
 500k images; `--pretrain-steps` trains them on the demo's data instead), the attribute domain
 (nothing to train), and the four curves the ratios compare (`tr`, `tr+cont`, `full`, our
 `full-bt`) at four pair counts × three seeds, with the default 256-wide networks that draw shape,
-the ensembles shared out over one process per core. `paper` is the paper's grid for one GPU:
-500,000 training images, all three specialists (shipped), the paper's six presets and `full-bt` ×
-six pair counts × three seeds on `v,attr` and on `v,t`. Every size is an option of `DemoOptions`.
+the ensembles shared out over one process per core. `paper` is the paper's data on the same 2
+cores, in a background hour or two: 500,000 training images (the paper's unpaired pool), all three
+specialists (shipped, so only encoding), the same four curves at five pair counts up to all × two
+seeds on `v,attr` and on `v,t`. `paper-gpu` is the paper's whole grid for one GPU: its six presets
+and `full-bt` × six pair counts × three seeds, at its batch of 2056. Every size is an option of
+`DemoOptions`.
 
 A demo folder remembers its options (`demo.json`) and how long each finished stage took
 (`timings.json`): rerunning the same command after an interruption continues where it stopped,
@@ -74,6 +77,19 @@ class DemoOptions:
 SCALES: dict[str, dict[str, Any]] = {
     "demo": {},
     "paper": {
+        "train": 500_000,
+        "val": 2000,
+        "test": 5000,
+        "workers": max(1, os.cpu_count() or 1),
+        "paired": "250,1000,4000,16000,ALL",
+        "seeds": 2,
+        "steps": 4000,
+        "eval_every": 500,
+        "text": True,
+        "device": "auto",
+        "pretrain_threads": 0,
+    },
+    "paper-gpu": {
         "train": 500_000,
         "val": 10_000,
         "test": 10_000,
@@ -220,6 +236,7 @@ def run_demo(options: DemoOptions) -> list[Path]:
 
 def _run_stages(options: DemoOptions) -> list[Path]:
     from ..data.simple_shapes import generate_simple_shapes
+    from ..device import resolve_device
     from ..domains.pretrain import PretrainConfig, pretrain
 
     out = Path(options.out)
@@ -274,7 +291,7 @@ def _run_stages(options: DemoOptions) -> list[Path]:
             f"3/3 semi-supervision experiment on {a},{b} ({i + 1}/{len(pairs)})",
             lambda a=a, b=b, exp=exp: run_sharded(
                 _experiment_options(options, f"{a},{b}", data, exp),
-                options.processes if options.device == "cpu" else 1,
+                options.processes if resolve_device(options.device).type == "cpu" else 1,
             ),
             finished=(exp / "results.csv").is_file(),
         )
