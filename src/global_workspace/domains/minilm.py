@@ -24,6 +24,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+from tqdm import tqdm
 
 from ..errors import UserError
 from ..fileio import atomic_save_npy, read_npy, update_digest
@@ -200,7 +201,7 @@ class SentenceEmbedder:
         return list(tokens["input_ids"])
 
     @torch.inference_mode()
-    def embed(self, captions: list[str], batch_size: int | None = None) -> np.ndarray:
+    def embed(self, captions: list[str], batch_size: int | None = None, progress: bool = False) -> np.ndarray:
         """Batches of captions with similar token counts; returned in the input order.
 
         `threads` (else torch's current setting) holds for the embedding only: the setting is
@@ -215,6 +216,7 @@ class SentenceEmbedder:
         order = np.argsort(lengths, kind="stable")
         before = torch.get_num_threads()
         torch.set_num_threads(self.threads or before)
+        bar = tqdm(total=len(captions), desc="MiniLM embeddings", unit="caption", disable=not progress)
         try:
             for start in range(0, len(order), batch_size):
                 idx = order[start : start + batch_size]
@@ -226,7 +228,9 @@ class SentenceEmbedder:
                     torch.from_numpy(batch).to(self.device), torch.from_numpy(mask).to(self.device)
                 )
                 out[idx] = emb.cpu().numpy()
+                bar.update(len(idx))
         finally:
+            bar.close()
             torch.set_num_threads(before)
         return out
 

@@ -29,8 +29,9 @@ class TorchDomain(Domain):
     def to(self, device: torch.device | str) -> TorchDomain:
         """Move every network to `device`; encode/decode then run there."""
 
-    def attach(self, data: Path) -> None:
-        """Called with the dataset folder when the domain is built or loaded for it."""
+    def attach(self, data: Path, progress: bool = False) -> None:
+        """Called with the dataset folder when the domain is built or loaded for it; `progress`: show
+        a bar over work that takes minutes on a large dataset (embedding its captions)."""
 
 
 def conv_encoder(channels: list[int]) -> nn.Sequential:

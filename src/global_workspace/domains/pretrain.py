@@ -263,7 +263,7 @@ def _install(
     shutil.copytree(shipped.folder / domain.kind, out, dirs_exist_ok=True)
     move_to(domain, device)
     if isinstance(domain, TorchDomain):
-        domain.attach(dataset.path)
+        domain.attach(dataset.path, config.progress)
     metrics: dict[str, Any] = {"shipped": shipped.name, **domain.quality(dataset, out)}
     return _store(
         domain, dataset, config, device, out, {"shipped": shipped.name, "trained": {}}, metrics, start

@@ -113,6 +113,8 @@ class TextDomain(TorchDomain):
         self.decoder = freeze(CaptionDecoder(self.vocabulary, self.latent_dim, self.decoder_hidden))
         self.cache: EmbeddingCache | None = None
         self._embedder: SentenceEmbedder | None = None
+        self.progress = False
+        """Show a bar while embedding captions (set by `attach`)."""
 
     def config(self) -> dict[str, Any]:
         return {
@@ -135,9 +137,10 @@ class TextDomain(TorchDomain):
             self._embedder = None
         return self
 
-    def attach(self, data: Path) -> None:
+    def attach(self, data: Path, progress: bool = False) -> None:
         """Keep embeddings of whole caption lists in DATA/cache/minilm/."""
         self.cache = EmbeddingCache(Path(data) / "cache" / "minilm")
+        self.progress = progress
 
     def raw(self, split: Split) -> list[str]:
         return split.captions
@@ -149,7 +152,7 @@ class TextDomain(TorchDomain):
             return cached
         if self._embedder is None:
             self._embedder = SentenceEmbedder(self.device)
-        emb = self._embedder.embed(captions)
+        emb = self._embedder.embed(captions, progress=self.progress)
         if self.cache is not None:
             self.cache.put(captions, emb)
         return emb
@@ -196,7 +199,7 @@ class TextDomain(TorchDomain):
         """Embed every split (cached), train the VAE, then the caption decoder; score test captions."""
         assert isinstance(settings, FitSettings)
         self.dataset_name = dataset.info.name
-        self.attach(dataset.path)
+        self.attach(dataset.path, settings.progress)
         self.to(settings.device)
         train = dataset.split("train")
         emb = torch.from_numpy(self.embeddings(train.captions))
