@@ -189,3 +189,23 @@ def test_paper_protocol_reads_the_named_metric_of_each_reference() -> None:
     assert out["comparisons"]["full_vs_tr"]["levels"][0]["ratio"] == pytest.approx(7.0, rel=1e-9)
     assert out["comparisons"]["full_vs_tr+cont"]["levels"][0]["ratio"] == pytest.approx(3.5, rel=1e-9)
     assert "two pair counts" in paper_ratio([(100, 1.0)], [(100, 0.5), (200, 0.4)])["note"]
+
+
+def test_the_shape_drawn_into_v_is_read_as_an_error_curve_and_results_keep_the_accuracy() -> None:
+    """`full` drawing with 5× fewer pairs the shape `tr` draws gives a 5× reading of shape_error."""
+    from global_workspace.experiments.semi_supervised.config import ExperimentConfig
+    from global_workspace.experiments.semi_supervised.readings import efficiency_readings
+
+    accuracy = "translation/attr_to_v/shape_accuracy"
+    rows = rows_for({"tr": 1.0, "full": 5.0})
+    for r in rows:  # the shape error follows the same power law as the latent loss
+        r[accuracy] = 1.0 - 0.5 * power_law(float(r["paired"]), 1.0 if r["preset"] == "tr" else 5.0)  # type: ignore[arg-type]
+    rows[0][accuracy] = None  # a member whose pictures were not read is left out, not a zero
+    before = [dict(r) for r in rows]
+    config = ExperimentConfig(
+        data="d", domains=["v", "attr"], presets=["tr", "full"], paired=list(PAIRS), seeds=[0]
+    )
+    readings = efficiency_readings(config, rows)
+    levels = readings["metrics"]["translation/attr_to_v/shape_error"]["full_vs_tr"]["levels"]
+    assert levels and all(level["ratio"] == pytest.approx(5.0, rel=1e-6) for level in levels)
+    assert rows == before  # results.csv is written from the rows: they keep the accuracy only

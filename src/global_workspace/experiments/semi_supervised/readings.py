@@ -33,6 +33,22 @@ def add_summed_translation(rows: list[dict[str, Any]]) -> None:
     add_combined_column(rows, "translation/sum/latent_mse", translation_metrics(rows), sum)
 
 
+def with_drawn_shape_errors(rows: Sequence[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[str]]:
+    """Copies of the rows with `translation/{a}_to_v/shape_error`, 1 − the probe's shape accuracy on
+    the images translated into `v`, and those names: a target read off the drawn pictures, which the
+    latent MSE barely sees, that the ratio reads like a loss (results.csv keeps the accuracy)."""
+    accuracies = sorted(
+        {k for r in rows for k in r if k.startswith("translation/") and k.endswith("_to_v/shape_accuracy")}
+    )
+    errors = [k.removesuffix("accuracy") + "error" for k in accuracies]
+    copies = [dict(r) for r in rows]
+    for r in copies:
+        for accuracy, error in zip(accuracies, errors, strict=True):
+            if r.get(accuracy) is not None:
+                r[error] = 1.0 - float(r[accuracy])
+    return copies, errors
+
+
 def efficiency_references(config: ExperimentConfig) -> list[str]:
     """The presets the candidate is compared with, of those run."""
     return [p for p in ("tr", "tr+cont") if p in config.presets]
@@ -43,6 +59,8 @@ def efficiency_readings(config: ExperimentConfig, rows: list[dict[str, Any]]) ->
     of `full` and the ablations."""
     metrics = translation_metrics(rows)
     metrics += [m for m in ("translation/v_to_attr/position_error_px",) if any(m in r for r in rows)]
+    rows, shape_errors = with_drawn_shape_errors(rows)
+    metrics += shape_errors
     efficiency = efficiency_report(
         rows,
         metrics,
