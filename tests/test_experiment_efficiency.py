@@ -209,3 +209,29 @@ def test_the_shape_drawn_into_v_is_read_as_an_error_curve_and_results_keep_the_a
     levels = readings["metrics"]["translation/attr_to_v/shape_error"]["full_vs_tr"]["levels"]
     assert levels and all(level["ratio"] == pytest.approx(5.0, rel=1e-6) for level in levels)
     assert rows == before  # results.csv is written from the rows: they keep the accuracy only
+
+
+def test_the_papers_reading_covers_our_variants_of_full_as_the_projects_does() -> None:
+    from global_workspace.experiments.semi_supervised.config import ExperimentConfig
+    from global_workspace.experiments.semi_supervised.readings import paper_readings
+
+    metric = "val_min/translation/mean/latent_mse"
+    shifts = {"tr": 1.0, "tr+cont": 2.0, "full": 4.0, "full-bt": 8.0}
+    rows = [
+        {"preset": preset, "paired": n, "seed": i, metric: loss}
+        for preset, shift in shifts.items()
+        for i, (n, loss) in enumerate(seeded_points(lambda n, shift=shift: (shift * n) ** -0.5))
+    ]
+    config = ExperimentConfig(data="d", domains=["v", "attr"], presets=list(shifts), paired=[100], seeds=[0])
+    comparisons = paper_readings(config, rows)["comparisons"]
+    expected = {
+        "full_vs_tr": 4.0,
+        "full_vs_tr+cont": 2.0,
+        "full-bt_vs_tr": 8.0,
+        "full-bt_vs_tr+cont": 4.0,
+        "full-bt_vs_full": 2.0,
+    }
+    assert set(comparisons) == set(expected)
+    for name, ratio in expected.items():
+        assert comparisons[name]["levels"], name
+        assert all(level["ratio"] == pytest.approx(ratio, rel=1e-9) for level in comparisons[name]["levels"])

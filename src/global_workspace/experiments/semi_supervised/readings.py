@@ -7,7 +7,7 @@ from typing import Any
 
 from ...workspace.data import LatentData
 from .. import ablations
-from ..efficiency import add_combined_column, efficiency_report
+from ..efficiency import VAL_MIN_MEAN, add_combined_column, efficiency_report, paper_protocol
 from .config import VARIANTS_OF_FULL, ExperimentConfig
 
 
@@ -54,6 +54,28 @@ def efficiency_references(config: ExperimentConfig) -> list[str]:
     return [p for p in ("tr", "tr+cont") if p in config.presets]
 
 
+def efficiency_candidate(config: ExperimentConfig) -> str:
+    """The preset whose ratios against the references are read: `full`, else the last one run."""
+    return "full" if "full" in config.presets else config.presets[-1]
+
+
+def variant_references(config: ExperimentConfig, candidate: str) -> dict[str, list[str]]:
+    """Each of our variants of `full` that was run (other than the candidate) -> its references."""
+    references: list[str] = [p for p in ("tr", "tr+cont", "full") if p in config.presets]
+    return {v: references for v in VARIANTS_OF_FULL if v in config.presets and v != candidate}
+
+
+def paper_readings(config: ExperimentConfig, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The paper's reading of the ratios (efficiency.paper_protocol) for the candidate and, like the
+    project's reading, for our variants of `full`."""
+    candidate = efficiency_candidate(config)
+    out = paper_protocol(rows, VAL_MIN_MEAN, candidate, efficiency_references(config), config.paper_levels)
+    for variant, references in variant_references(config, candidate).items():
+        more = paper_protocol(rows, VAL_MIN_MEAN, variant, references, config.paper_levels)
+        out["comparisons"].update(more["comparisons"])
+    return out
+
+
 def efficiency_readings(config: ExperimentConfig, rows: list[dict[str, Any]]) -> dict[str, Any]:
     """The project's reading of the data-efficiency ratios (efficiency_report), with our variants
     of `full` and the ablations."""
@@ -61,17 +83,11 @@ def efficiency_readings(config: ExperimentConfig, rows: list[dict[str, Any]]) ->
     metrics += [m for m in ("translation/v_to_attr/position_error_px",) if any(m in r for r in rows)]
     rows, shape_errors = with_drawn_shape_errors(rows)
     metrics += shape_errors
-    efficiency = efficiency_report(
-        rows,
-        metrics,
-        candidate="full" if "full" in config.presets else config.presets[-1],
-        references=efficiency_references(config),
-    )
-    for variant in VARIANTS_OF_FULL:
-        if variant in config.presets and variant != efficiency["candidate"]:
-            references = [p for p in ("tr", "tr+cont", "full") if p in config.presets]
-            for metric, comps in efficiency_report(rows, metrics, variant, references)["metrics"].items():
-                efficiency["metrics"][metric].update(comps)
+    candidate = efficiency_candidate(config)
+    efficiency = efficiency_report(rows, metrics, candidate, efficiency_references(config))
+    for variant, references in variant_references(config, candidate).items():
+        for metric, comps in efficiency_report(rows, metrics, variant, references)["metrics"].items():
+            efficiency["metrics"][metric].update(comps)
     if ablations.has_ablations(config.presets):
         efficiency["ablations"] = ablations.ablation_efficiency(rows, metrics, config.presets)
     return efficiency

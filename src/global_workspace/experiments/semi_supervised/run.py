@@ -16,7 +16,7 @@ from ...fileio import atomic_write_json, refuse_overlap
 from ...workspace.data import LatentData, load_latent_data
 from ...workspace.presets import MemberSpec
 from .. import distributed
-from ..efficiency import VAL_MIN_MEAN, add_val_min_mean, paper_protocol
+from ..efficiency import add_val_min_mean
 from ..grid import select_points
 from .config import ExperimentConfig
 from .keep_best import train_keeping_best
@@ -24,8 +24,8 @@ from .planning import assign_chunks, chunk_id, plan_chunks
 from .readings import (
     add_summed_translation,
     efficiency_readings,
-    efficiency_references,
     mean_baselines,
+    paper_readings,
     translation_metrics,
 )
 from .results_io import ChunkResult, read_chunk_rows, write_chunk, write_results_csv
@@ -154,9 +154,7 @@ def finish(
         )
     efficiency = efficiency_readings(config, chosen)
     efficiency["baselines_train_mean"] = baselines
-    efficiency["paper_protocol"] = paper_protocol(
-        chosen, VAL_MIN_MEAN, efficiency["candidate"], efficiency_references(config), config.paper_levels
-    )
+    efficiency["paper_protocol"] = paper_readings(config, chosen)
     atomic_write_json(exp / "efficiency.json", efficiency)
     atomic_write_json(exp / "baselines.json", baselines)
     report = build_report(exp, config, chosen, efficiency, baselines, seconds, selection, rows)
