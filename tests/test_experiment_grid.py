@@ -21,6 +21,7 @@ from global_workspace.experiments.semi_supervised.planning import (
     assign_chunks,
     chunk_train_config,
     chunk_workspace,
+    member_cost,
     plan_chunks,
 )
 from global_workspace.workspace.presets import point_label, preset
@@ -98,6 +99,31 @@ def test_an_architecture_grid_trains_each_size_in_its_own_ensembles() -> None:
             data="d", domains=["a"], presets=["tr"], paired=[8], seeds=[0], grid=GRID
         ).to_json()["grid"]
     )
+
+
+def test_a_grid_of_domain_sizes_trains_each_point_in_its_own_ensembles() -> None:
+    """Each point sets some domains' widths on top of --width (and of --domain-width, which it
+    overrides); a bigger point costs more; experiment.json stores the axis."""
+    grid = Grid(coefficients={}, lr=[3e-3], weight_decay=[0.0], domain_width=[{"a": 64}, {"a": 16, "b": 64}])
+    config = ExperimentConfig(
+        data="d", domains=["a", "b"], presets=["tr"], paired=[8], seeds=[0, 1], grid=grid, width=32,
+        domain_width={"a": 8}, domain_depth={"b": 4},
+    )  # fmt: skip
+    chunks = plan_chunks(config.members(), config)
+    assert len(chunks) == 2 and all(len(c) == 2 for c in chunks)
+    sizes = [chunk_workspace(c, config, {"a": 3, "b": 5}) for c in chunks]
+    assert [(w.width_of("a"), w.width_of("b"), w.depth_of("a"), w.depth_of("b")) for w in sizes] == [
+        (64, 32, 3, 4),
+        (16, 64, 3, 4),
+    ]
+    assert chunks[0][0].label() == "tr/paired=8/seed=0/grid=lr=0.003,wd=0.0,width/a=64"
+    assert chunks[1][0].label() == "tr/paired=8/seed=0/grid=lr=0.003,wd=0.0,width/a=16,width/b=64"
+    assert member_cost(chunks[0][0], config) < member_cost(chunks[1][0], config)
+    stored = config.to_json()
+    assert stored["grid"]["domain_width"] == [{"a": 64}, {"a": 16, "b": 64}]
+    assert "domain_depth" not in stored["grid"] and stored["domain_width"] == {"a": 8}
+    plain = ExperimentConfig(data="d", domains=["a", "b"], presets=["tr"], paired=[8], seeds=[0], grid=GRID)
+    assert not {"domain_width", "domain_depth"} & (plain.to_json().keys() | plain.to_json()["grid"].keys())
 
 
 def test_without_a_grid_the_settings_and_members_are_as_before() -> None:

@@ -127,6 +127,39 @@ def test_an_architecture_grid_keeps_the_size_best_on_validation_and_its_members_
         assert float(error) == pytest.approx(float(row["translation/attr_to_v/latent_mse"]), rel=1e-4)
 
 
+def test_a_grid_of_domain_widths_keeps_the_point_best_on_validation_and_its_members_reload(
+    run: Path, tmp_path: Path
+) -> None:
+    """Each --grid-domain-width point trains apart and shows in results.csv; selection.json names
+    the best on validation; each member reloads at its domains' sizes and reproduces its test error."""
+    exp = tmp_path / "exp"
+    args = ["experiment", "semi-supervised", str(data_of(run)), "--domains", "v,attr", "--paired", "64",
+            "--presets", "tr", "--seeds", "1", "--steps", "10", "--batch-size", "32", "--eval-every", "5",
+            "--labelled", "50", "--device", "cpu", "--quiet", "--width", "8", "--depth", "2",
+            "--domain-depth", "v=3", "--grid-domain-width", "attr=4/attr=12,v=16",
+            "--out", str(exp)]  # fmt: skip
+    with pytest.raises(SystemExit) as done:
+        main(args)
+    assert done.value.code in (0, None)
+    rows = read_results_csv(exp / "results.csv")
+    assert sorted(r["domain_width"] for r in rows) == ["attr=12,v=16", "attr=4"]
+    assert len(list((exp / "chunks").iterdir())) == 2
+    (chosen,) = json.loads((exp / "selection.json").read_text())["selected"]
+    best = min(rows, key=lambda r: r["val_min/translation/mean/latent_mse"])
+    assert chosen["domain_width"] == best["domain_width"]
+    test = load_dataset(data_of(run)).split("test")
+    for row in rows:
+        ws = global_workspace.load_workspace(exp, member=row["member"])
+        widths = {"v": 8, **{d: int(w) for d, w in (i.split("=") for i in row["domain_width"].split(","))}}
+        for d, depth in (("v", 3), ("attr", 2)):
+            for net in (ws.model.encoders[d], ws.model.decoders[d]):
+                assert len(net.layers) == depth  # type: ignore[arg-type]
+                assert net.layers[0].weight.shape[-1] == widths[d]  # type: ignore[index]
+        truth = ws.latent("v", test.images)
+        error = (ws.model.translate("attr", "v", ws.latent("attr", test.labels))[0] - truth).pow(2).mean()
+        assert float(error) == pytest.approx(float(row["translation/attr_to_v/latent_mse"]), rel=1e-4)
+
+
 def test_a_member_of_a_defined_preset_loads_with_its_model_family(run: Path, tmp_path: Path) -> None:
     """A `--define`d preset's name does not say its model (here one with fusion gates); a later
     session, which has not seen the definition, must still load the member's weights."""

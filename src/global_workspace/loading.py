@@ -29,7 +29,7 @@ from .domains.base import Domain
 from .domains.latents import LatentSpec, read_spec
 from .domains.store import load_domain
 from .errors import UserError
-from .experiments.grid import point_sizes
+from .experiments.grid import point_workspace
 from .experiments.semi_supervised.config import KEPT_STEP
 from .experiments.semi_supervised.resume import finished_members
 from .fileio import read_json
@@ -153,8 +153,8 @@ def _experiment_member(
     settings = read_json(exp / "experiment.json", "experiment settings").get("config", {})
     try:
         recorded, domains = Path(settings["data"]), [str(d) for d in settings["domains"]]
-        sizes = {k: int(settings[k]) for k in ("workspace_dim", "width", "depth")}
-    except (KeyError, TypeError, ValueError) as exc:
+        stored = WorkspaceConfig.from_json({**settings, "domains": dict.fromkeys(domains, 1)})
+    except (KeyError, TypeError, ValueError, UserError) as exc:
         raise UserError(
             f"{exp / 'experiment.json'} does not hold an experiment's settings ({exc!r})"
         ) from exc
@@ -182,8 +182,8 @@ def _experiment_member(
         ensemble = load_file(str(chunk / "model.safetensors"))
     except Exception as exc:  # safetensors raises its own error types
         raise UserError(f"{chunk / 'model.safetensors'} is missing or corrupted ({exc})") from exc
-    sizes.update(point_sizes(spec.grid))  # a member of an architecture grid has its own
-    workspace = WorkspaceConfig(domains={d: read_spec(data, d).latent_dim for d in domains}, **sizes)
+    base = dataclasses.replace(stored, domains={d: read_spec(data, d).latent_dim for d in domains})
+    workspace = point_workspace(base, spec.grid)  # a member of an architecture grid has its own sizes
     weights = {k: v[index : index + 1] for k, v in ensemble.items()}
     require_finite_tensors(
         weights, f"{chunk / 'model.safetensors'}", f"delete {chunk} and rerun the experiment to retrain it"

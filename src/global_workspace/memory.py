@@ -27,19 +27,25 @@ def member_parameters(config: WorkspaceConfig) -> int:
     """Parameters of one workspace member: an encoder and a decoder per domain (the contrastive
     scale and fusion gates left out). The direct ablation sizes each of its k(k-1) translators like
     one encoder-decoder path, so it holds about k-1 times as many: this count is its lower bound."""
+    ws = config.workspace_dim
     return sum(
-        mlp_parameters(dim, config.width, config.workspace_dim, config.depth)
-        + mlp_parameters(config.workspace_dim, config.width, dim, config.depth)
-        for dim in config.domains.values()
+        mlp_parameters(dim, config.width_of(d), ws, config.depth_of(d))
+        + mlp_parameters(ws, config.width_of(d), dim, config.depth_of(d))
+        for d, dim in config.domains.items()
     )
 
 
 def training_bytes(config: WorkspaceConfig, members: int, batch_size: int) -> int:
     """Memory an ensemble of `members` needs to train: its parameters with their gradients and
     optimiser moments, and the hidden activations of one encoder and one decoder pass over a batch
-    (every loss runs at least one translation and keeps its activations for the backward pass)."""
+    (every loss runs at least one translation and keeps its activations for the backward pass),
+    those of the domain with the fewest hidden units."""
     state = members * member_parameters(config) * TRAINING_COPIES * FLOAT_BYTES
-    activations = members * batch_size * config.width * (config.depth - 1) * 2 * FLOAT_BYTES
+    hidden = min(
+        (config.width_of(d) * (config.depth_of(d) - 1) for d in config.domains),
+        default=config.width * (config.depth - 1),
+    )
+    activations = members * batch_size * hidden * 2 * FLOAT_BYTES
     return state + activations
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from ..workspace.settings import TrainConfig, WorkspaceConfig
+from .train import DOMAIN_DEPTH_HELP, DOMAIN_WIDTH_HELP
 
 app = typer.Typer(no_args_is_help=True, help="Experiments made of many global workspaces.")
 
@@ -45,6 +46,8 @@ def semi_supervised(
         "needs ~256).",
     ),
     depth: int = typer.Option(WorkspaceConfig.depth, help="Linear layers per encoder and per decoder."),
+    domain_width: str = typer.Option("", help=DOMAIN_WIDTH_HELP),
+    domain_depth: str = typer.Option("", help=DOMAIN_DEPTH_HELP),
     select_on: str = typer.Option(
         "all",
         help="Weights each member keeps: `all` (its lowest validation translation loss summed over "
@@ -64,6 +67,14 @@ def semi_supervised(
     ),
     grid_depth: str = typer.Option(
         "", help="Layers per encoder and decoder to try, e.g. 3,5 (replaces --depth)."
+    ),
+    grid_domain_width: str = typer.Option(
+        "",
+        help="Domains' own widths to try, points separated by /, e.g. v=256/v=512/v=512,attr=64 "
+        "(each point its own ensembles, on top of --width and --domain-width).",
+    ),
+    grid_domain_depth: str = typer.Option(
+        "", help="Domains' own depths to try, as --grid-domain-width, e.g. t=2/t=4."
     ),
     paper_levels: str = typer.Option(
         "",
@@ -111,6 +122,8 @@ def semi_supervised(
             workspace_dim=workspace_dim,
             width=width,
             depth=depth,
+            domain_width=domain_width,
+            domain_depth=domain_depth,
             select_on=select_on,
             max_members=max_members,
             mix_presets=mix_presets,
@@ -126,6 +139,8 @@ def semi_supervised(
             grid_wd=grid_wd,
             grid_width=grid_width,
             grid_depth=grid_depth,
+            grid_domain_width=grid_domain_width,
+            grid_domain_depth=grid_domain_depth,
             paper_levels=paper_levels,
         )
     )

@@ -10,7 +10,12 @@ from pathlib import Path
 import typer
 
 from ..errors import require_at_least, require_positive
-from ..workspace.settings import TrainConfig, WorkspaceConfig
+from ..workspace.settings import TrainConfig, WorkspaceConfig, parse_domain_sizes
+
+DOMAIN_WIDTH_HELP = (
+    "Hidden widths of some domains' encoders and decoders, e.g. v=512,attr=64 (the others: --width)."
+)
+DOMAIN_DEPTH_HELP = "Linear layers of some domains' encoders and decoders, e.g. t=4 (the others: --depth)."
 
 
 def train(
@@ -48,6 +53,8 @@ def train(
     workspace_dim: int = typer.Option(WorkspaceConfig.workspace_dim, help="Size of the workspace state."),
     width: int = typer.Option(WorkspaceConfig.width, help="Hidden width of encoders and decoders."),
     depth: int = typer.Option(WorkspaceConfig.depth, help="Linear layers per encoder and per decoder."),
+    domain_width: str = typer.Option("", help=DOMAIN_WIDTH_HELP),
+    domain_depth: str = typer.Option("", help=DOMAIN_DEPTH_HELP),
     learn_logit_scale: bool = typer.Option(
         False, "--learn-logit-scale", help="Train the contrastive temperature."
     ),
@@ -75,6 +82,9 @@ def train(
         )
     )
     require_positive([("--lr", lr)])
+    names = [d.strip() for d in domains.split(",")]
+    widths = parse_domain_sizes("--domain-width", domain_width, names)
+    depths = parse_domain_sizes("--domain-depth", domain_depth, names)
     if preset is None and coef is not None:
         chosen = Preset("custom", parse_coefficients(coef))
     else:
@@ -98,6 +108,8 @@ def train(
         width=width,
         depth=depth,
         learn_logit_scale=learn_logit_scale,
+        domain_width=widths,
+        domain_depth=depths,
     )
     command = shlex.join(["gw", *sys.argv[1:]])
     summary = train_workspace(

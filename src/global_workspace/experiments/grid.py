@@ -14,6 +14,7 @@ over seeds of the validation minimum (`VAL_MIN_MEAN`) is kept; test metrics neve
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 from collections.abc import Iterable, Mapping, Sequence
@@ -24,14 +25,20 @@ import numpy as np
 
 from ..errors import UserError
 from ..workspace.presets import ALIASES, PRESETS, SHORT_NAMES, coefficient_names, point_label
+from ..workspace.settings import WorkspaceConfig, format_domain_sizes, parse_domain_sizes
 from .efficiency import VAL_MIN_MEAN
 
 LR, WEIGHT_DECAY = "lr", "weight_decay"
 """Keys of a member's grid point besides its coefficients (and results.csv columns)."""
 WIDTH, DEPTH = "width", "depth"
 """Keys of an architecture grid's point (`--grid-width`, `--grid-depth`): members of other sizes
-train in other ensembles, as those of another lr do."""
+train in other ensembles, as those of another lr do. A point of `--grid-domain-width` or
+`--grid-domain-depth` sets a domain's own size under the key `width/{domain}` or `depth/{domain}`."""
 ARCHITECTURE = (WIDTH, DEPTH)
+DOMAIN_WIDTH, DOMAIN_DEPTH = "domain_width", "domain_depth"
+"""results.csv columns and selection.json keys of a point's per-domain sizes, written `v=512,attr=64`
+(`format_domain_sizes`); also the `Grid` fields of those axes."""
+DOMAIN_SIZES = {WIDTH: DOMAIN_WIDTH, DEPTH: DOMAIN_DEPTH}
 GRID_POINT = "grid_point"
 """results.csv column: the label of a member's grid point (`point_label`)."""
 COEFFICIENT_PREFIX = "coefficient/"
@@ -50,21 +57,33 @@ class Grid:
     """Hidden widths to try; empty: the experiment's one width (and no `width` in the points)."""
     depth: list[int] = field(default_factory=list)
     """Layers per encoder and decoder to try; empty: the experiment's one depth."""
+    domain_width: list[dict[str, int]] = field(default_factory=list)
+    """Per-domain widths to try, each point a few domains' widths on top of the others' width."""
+    domain_depth: list[dict[str, int]] = field(default_factory=list)
+    """Per-domain depths to try, as `domain_width`."""
 
     def points(self, coefficients: Mapping[str, float]) -> list[dict[str, float]]:
         """The grid points of a preset with these weights: lr, weight decay, the architecture's
-        gridded sizes and the varied categories."""
-        sizes = {k: [float(x) for x in v] for k, v in ((WIDTH, self.width), (DEPTH, self.depth)) if v}
+        gridded sizes (per-domain ones as `width/{domain}`) and the varied categories."""
         varied = [c for c in self.coefficients if coefficients.get(c, 0.0) > 0]
-        axes = [self.lr, self.weight_decay, *sizes.values(), *(self.coefficients[c] for c in varied)]
-        names = [LR, WEIGHT_DECAY, *sizes, *varied]
-        return [dict(zip(names, values, strict=True)) for values in itertools.product(*axes)]
+        sizes = [[{k: float(v)} for v in values] for k, values in ((WIDTH, self.width), (DEPTH, self.depth))]
+        sizes += [
+            [{f"{kind}/{d}": float(v) for d, v in point.items()} for point in points]
+            for kind, points in ((WIDTH, self.domain_width), (DEPTH, self.domain_depth))
+        ]
+        axes = [
+            [{LR: v} for v in self.lr],
+            [{WEIGHT_DECAY: v} for v in self.weight_decay],
+            *(axis for axis in sizes if axis),  # an axis not gridded sets nothing
+            *([{c: v} for v in self.coefficients[c]] for c in varied),
+        ]
+        return [{k: v for part in parts for k, v in part.items()} for parts in itertools.product(*axes)]
 
     def to_json(self) -> dict[str, Any]:
         """The grid as stored in experiment.json; the architecture lists only where gridded, so
         that gridded experiments made before they existed keep their identity and resume."""
         obj = asdict(self)
-        for key in ARCHITECTURE:
+        for key in (*ARCHITECTURE, DOMAIN_WIDTH, DOMAIN_DEPTH):
             if not obj[key]:
                 obj.pop(key)
         return obj
@@ -72,12 +91,45 @@ class Grid:
 
 def point_coefficients(base: Mapping[str, float], point: Mapping[str, float]) -> dict[str, float]:
     """A preset's weights with those of its grid point in place."""
-    return {**base, **{c: v for c, v in point.items() if c not in (LR, WEIGHT_DECAY, *ARCHITECTURE)}}
+    sizes = point_sizes(point)
+    return {**base, **{c: v for c, v in point.items() if c not in (LR, WEIGHT_DECAY, *sizes)}}
 
 
 def point_sizes(point: Mapping[str, float] | None) -> dict[str, int]:
-    """The architecture sizes a grid point sets (`width`, `depth`); empty outside an architecture grid."""
-    return {} if point is None else {k: int(point[k]) for k in ARCHITECTURE if k in point}
+    """The architecture sizes a grid point sets (`width`, `depth`, `width/{domain}`,
+    `depth/{domain}`); empty outside an architecture grid."""
+    if point is None:
+        return {}
+    return {k: int(v) for k, v in point.items() if k.partition("/")[0] in ARCHITECTURE}
+
+
+def _domain_sizes(sizes: Mapping[str, int], kind: str) -> dict[str, int]:
+    """{"width/v": 512} -> {"v": 512}: the per-domain sizes of `kind` (`width` or `depth`)."""
+    return {k.partition("/")[2]: v for k, v in sizes.items() if k.startswith(f"{kind}/")}
+
+
+def point_workspace(base: WorkspaceConfig, point: Mapping[str, float] | None) -> WorkspaceConfig:
+    """`base` with the sizes a grid point sets: its width and depth, and its domains' own sizes
+    on top of `base`'s."""
+    sizes = point_sizes(point)
+    return dataclasses.replace(
+        base,
+        width=sizes.get(WIDTH, base.width),
+        depth=sizes.get(DEPTH, base.depth),
+        domain_width={**base.domain_width, **_domain_sizes(sizes, WIDTH)},
+        domain_depth={**base.domain_depth, **_domain_sizes(sizes, DEPTH)},
+    )
+
+
+def size_columns(point: Mapping[str, float] | None) -> dict[str, int | str]:
+    """A point's sizes in results.csv and selection.json: `width`, `depth`, and `domain_width`,
+    `domain_depth` written `v=512,attr=64`; only those the grid varies."""
+    sizes = point_sizes(point)
+    columns: dict[str, int | str] = {k: sizes[k] for k in ARCHITECTURE if k in sizes}
+    for kind, column in DOMAIN_SIZES.items():
+        if own := _domain_sizes(sizes, kind):
+            columns[column] = format_domain_sizes(own)
+    return columns
 
 
 def known_categories() -> list[str]:
@@ -142,6 +194,23 @@ def parse_sizes(option: str, text: str) -> list[int]:
     return sizes
 
 
+def parse_domain_points(option: str, text: str, domains: Sequence[str]) -> list[dict[str, int]]:
+    """`v=256/v=512,attr=64` -> [{"v": 256}, {"v": 512, "attr": 64}]: grid points separated by `/`,
+    each a few domains' sizes (`parse_domain_sizes`); none empty, none twice."""
+    points: list[dict[str, int]] = []
+    for item in (i.strip() for i in text.split("/")):
+        if not item:
+            raise UserError(
+                f"{option} {text!r} has an empty point; write points as DOMAIN=SIZE,... separated by / "
+                "(e.g. v=256/v=512,attr=64)"
+            )
+        point = parse_domain_sizes(f"{option} {text!r}: point", item, domains)
+        if point in points:
+            raise UserError(f"{option} {text!r} gives {item} twice")
+        points.append(point)
+    return points
+
+
 def parse_grid(
     coefficients: str,
     lr: str,
@@ -150,10 +219,15 @@ def parse_grid(
     default_weight_decay: float,
     width: str = "",
     depth: str = "",
+    domain_width: str = "",
+    domain_depth: str = "",
+    domains: Sequence[str] = (),
 ) -> Grid | None:
-    """The grid of `--grid`, `--grid-lr`, `--grid-wd`, `--grid-width` and `--grid-depth`; None when
-    none of them is given."""
-    if not any(t.strip() for t in (coefficients, lr, weight_decay, width, depth)):
+    """The grid of `--grid`, `--grid-lr`, `--grid-wd`, `--grid-width`, `--grid-depth`,
+    `--grid-domain-width` and `--grid-domain-depth` (whose points name some of `domains`); None
+    when none of them is given."""
+    texts = (coefficients, lr, weight_decay, width, depth, domain_width, domain_depth)
+    if not any(t.strip() for t in texts):
         return None
     return Grid(
         coefficients=parse_coefficient_grid(coefficients) if coefficients.strip() else {},
@@ -163,6 +237,12 @@ def parse_grid(
         else [default_weight_decay],
         width=parse_sizes("--grid-width", width) if width.strip() else [],
         depth=parse_sizes("--grid-depth", depth) if depth.strip() else [],
+        domain_width=parse_domain_points("--grid-domain-width", domain_width, domains)
+        if domain_width.strip()
+        else [],
+        domain_depth=parse_domain_points("--grid-domain-depth", domain_depth, domains)
+        if domain_depth.strip()
+        else [],
     )
 
 
@@ -206,6 +286,7 @@ def select_points(rows: Sequence[Mapping[str, Any]]) -> tuple[list[dict[str, Any
                 LR: first[LR],
                 WEIGHT_DECAY: first[WEIGHT_DECAY],
                 **{k: int(first[k]) for k in ARCHITECTURE if k in first},
+                **{k: str(first[k]) for k in (DOMAIN_WIDTH, DOMAIN_DEPTH) if k in first},
                 "coefficients": {
                     k[len(COEFFICIENT_PREFIX) :]: v
                     for k, v in first.items()

@@ -14,7 +14,7 @@ from ..say import say
 from ..workspace.data import check_domains, load_latent_data, train_fingerprint
 from ..workspace.families import define_preset
 from ..workspace.presets import Preset
-from ..workspace.settings import TrainConfig, WorkspaceConfig
+from ..workspace.settings import TrainConfig, WorkspaceConfig, parse_domain_sizes
 from . import distributed
 from .downstream import DownstreamSettings
 from .grid import Grid, check_grid, parse_grid, parse_values
@@ -43,6 +43,10 @@ class SemiSupervisedOptions:
     width: int = WorkspaceConfig.width
     """Hidden width of encoders and decoders (translating into `v` needs about 256)."""
     depth: int = WorkspaceConfig.depth
+    domain_width: str = ""
+    """Some domains' own encoder and decoder widths, `v=512,attr=64` (the others have `width`)."""
+    domain_depth: str = ""
+    """Some domains' own encoder and decoder depths, `t=4` (the others have `depth`)."""
     max_members: int = 64
     mix_presets: bool | None = None
     labelled: int = 500
@@ -67,6 +71,11 @@ class SemiSupervisedOptions:
     """Hidden widths to try for every preset, `32,256` (each width its own ensembles)."""
     grid_depth: str = ""
     """Layers per encoder and decoder to try for every preset, `3,5`."""
+    grid_domain_width: str = ""
+    """Domains' own widths to try, points separated by `/`: `v=256/v=512,attr=64` (each point its
+    own ensembles, on top of `width` and `domain_width`)."""
+    grid_domain_depth: str = ""
+    """Domains' own depths to try, as `grid_domain_width`: `t=2/t=4`."""
     paper_levels: str = ""
     """Loss levels of the paper's reading of the ratio, `0.6,0.8`; empty: a few inside the curves."""
 
@@ -108,7 +117,10 @@ def build_config(options: SemiSupervisedOptions, device: torch.device) -> Experi
             f"add it: --presets {options.presets},{unused[0]}"
         )
     coefficients = {p.name: dict(p.coefficients) for p in presets}
-    grid, paper_levels = _tuning(options, coefficients)
+    names = [d.strip() for d in options.domains.split(",")]
+    grid, paper_levels = _tuning(options, coefficients, names)
+    domain_width = parse_domain_sizes("--domain-width", options.domain_width, names)
+    domain_depth = parse_domain_sizes("--domain-depth", options.domain_depth, names)
     data = Path(options.data).resolve()
     domains = check_domains(data, options.domains.split(","))
     train_size = load_latent_data(data, domains, torch.device("cpu"), splits=("train",)).pair_count("train")
@@ -131,6 +143,8 @@ def build_config(options: SemiSupervisedOptions, device: torch.device) -> Experi
         workspace_dim=options.workspace_dim,
         width=options.width,
         depth=options.depth,
+        domain_width=domain_width,
+        domain_depth=domain_depth,
         select_on=select_on,
         max_members=options.max_members,
         mix_presets=mix,
@@ -144,9 +158,10 @@ def build_config(options: SemiSupervisedOptions, device: torch.device) -> Experi
 
 
 def _tuning(
-    options: SemiSupervisedOptions, coefficients: dict[str, dict[str, float]]
+    options: SemiSupervisedOptions, coefficients: dict[str, dict[str, float]], domains: list[str]
 ) -> tuple[Grid | None, list[float]]:
-    """The grid (None without one) and the paper's loss levels, checked before any data is read."""
+    """The grid (None without one) and the paper's loss levels, checked before any data is read
+    (per-domain sizes against the names in --domains)."""
     grid = parse_grid(
         options.grid,
         options.grid_lr,
@@ -155,6 +170,9 @@ def _tuning(
         TrainConfig().weight_decay,
         options.grid_width,
         options.grid_depth,
+        options.grid_domain_width,
+        options.grid_domain_depth,
+        domains,
     )
     if grid is not None:
         check_grid(grid, coefficients)

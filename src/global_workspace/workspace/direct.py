@@ -13,8 +13,8 @@ There is NO contrastive term: there is no common space in which encodings of a a
 compared. For the same reason retrieval and the downstream tasks read from a workspace state
 (linear probe, zero-shot, odd-one-out) do not apply; evaluation reports them as not applicable.
 
-Size. T_ab is an MLP with as many linear layers as the workspace's path E_a then D_b
-(2 x depth) and the same count of hidden nonlinearities: the path's tanh bottleneck becomes an
+Size. T_ab is an MLP with as many linear layers as the workspace's path E_a then D_b (their
+depths together) and the same count of hidden nonlinearities: the path's tanh bottleneck becomes an
 ordinary hidden ReLU layer. Its width is the one whose parameter count is closest to
 params(E_a) + params(D_b) (`direct_width`), so T_ab and the path have the same size within a few
 percent (with the defaults, latents 12 and 11: width 30, 8171 vs 7927 parameters, +3.1%).
@@ -53,23 +53,25 @@ def mlp_parameters(in_dim: int, width: int, out_dim: int, depth: int) -> int:
 
 def path_parameters(config: WorkspaceConfig, source: str, target: str) -> int:
     """Parameters of the workspace's translation path source -> target: E_source + D_target."""
-    ws, w, d = config.workspace_dim, config.width, config.depth
-    return mlp_parameters(config.domains[source], w, ws, d) + mlp_parameters(ws, w, config.domains[target], d)
+    ws, dims = config.workspace_dim, config.domains
+    encoder = mlp_parameters(dims[source], config.width_of(source), ws, config.depth_of(source))
+    return encoder + mlp_parameters(ws, config.width_of(target), dims[target], config.depth_of(target))
 
 
-def direct_depth(config: WorkspaceConfig) -> int:
-    """Linear layers of a translator: those of E_a and D_b together."""
-    return 2 * config.depth
+def direct_depth(config: WorkspaceConfig, source: str, target: str) -> int:
+    """Linear layers of a translator: those of E_source and D_target together."""
+    return config.depth_of(source) + config.depth_of(target)
 
 
 def direct_width(config: WorkspaceConfig, source: str, target: str) -> int:
     """The hidden width whose translator has the parameter count closest to the workspace path's
     (ties go to the narrower one)."""
     target_count = path_parameters(config, source, target)
-    depth = direct_depth(config)
+    depth = direct_depth(config, source, target)
     a, b = config.domains[source], config.domains[target]
     best, best_gap = 1, abs(mlp_parameters(a, 1, b, depth) - target_count)
-    for width in range(2, 8 * max(config.width, config.workspace_dim) + 1):
+    widest = max(config.width_of(source), config.width_of(target), config.workspace_dim)
+    for width in range(2, 8 * widest + 1):
         gap = abs(mlp_parameters(a, width, b, depth) - target_count)
         if gap < best_gap:
             best, best_gap = width, gap
@@ -93,10 +95,10 @@ class DirectTranslators(nn.Module):
             raise ValueError("direct translation needs at least two domains")
         self.config = config
         self.seeds = [int(s) for s in seeds]
-        k, depth = len(self.seeds), direct_depth(config)
+        k = len(self.seeds)
         self.translators = nn.ModuleDict()
         for a, b in itertools.permutations(config.domains, 2):
-            width = direct_width(config, a, b)
+            width, depth = direct_width(config, a, b), direct_depth(config, a, b)
             mlp = EnsembleMLP(k, config.domains[a], width, config.domains[b], depth)
             mlp.reset_parameters(self.seeds, f"translator/{pair_name(a, b)}")
             self.translators[pair_name(a, b)] = mlp

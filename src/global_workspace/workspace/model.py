@@ -31,11 +31,12 @@ class GlobalWorkspace(nn.Module):
         self.config = config
         self.seeds = [int(s) for s in seeds]
         k, ws = len(self.seeds), config.workspace_dim
+        width, depth = config.width_of, config.depth_of
         self.encoders = nn.ModuleDict(
-            {d: EnsembleMLP(k, dim, config.width, ws, config.depth) for d, dim in config.domains.items()}
+            {d: EnsembleMLP(k, dim, width(d), ws, depth(d)) for d, dim in config.domains.items()}
         )
         self.decoders = nn.ModuleDict(
-            {d: EnsembleMLP(k, ws, config.width, dim, config.depth) for d, dim in config.domains.items()}
+            {d: EnsembleMLP(k, ws, width(d), dim, depth(d)) for d, dim in config.domains.items()}
         )
         for d in config.domains:
             self._encoder(d).reset_parameters(self.seeds, f"encoder/{d}")

@@ -171,8 +171,9 @@ def point_label(point: Mapping[str, float]) -> str:
     """`lr=0.003,wd=1e-06,cy=1.0`: names a tuning-grid point (experiments/grid.py) in member
     labels, results.csv and selection.json."""
     short = {"weight_decay": "wd", **SHORT_NAMES}
-    return ",".join(
-        f"{short.get(k, k)}={int(v) if k in ('width', 'depth') else repr(float(v))}" for k, v in point.items()
+    return ",".join(  # sizes, also a domain's own (`width/v`), are whole numbers
+        f"{short.get(k, k)}={int(v) if k.partition('/')[0] in ('width', 'depth') else repr(float(v))}"
+        for k, v in point.items()
     )
 
 
@@ -197,8 +198,8 @@ class MemberSpec:
     """Seed of the choice of paired examples; None: `seed`. Sets of pairs are nested in `paired`."""
     grid: dict[str, float] | None = None
     """Label only: the tuning-grid point of an experiment's member (experiments/grid.py), its lr,
-    weight_decay, gridded width and depth, and varied coefficients; the experiment trains it in an
-    ensemble of that lr, weight decay and architecture. None outside a grid."""
+    weight_decay, gridded sizes (a domain's own as `width/{domain}`) and varied coefficients; the
+    experiment trains it in an ensemble of that lr, weight decay and architecture. None outside a grid."""
 
     @classmethod
     def from_preset(

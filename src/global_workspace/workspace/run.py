@@ -8,7 +8,7 @@ split other than test).
 from __future__ import annotations
 
 import shutil
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -52,12 +52,22 @@ def make_config(
     width: int = WorkspaceConfig.width,
     depth: int = WorkspaceConfig.depth,
     learn_logit_scale: bool = False,
+    domain_width: Mapping[str, int] | None = None,
+    domain_depth: Mapping[str, int] | None = None,
 ) -> RunConfig:
-    """A run configuration with the latent sizes read from the pretrained domains."""
+    """A run configuration with the latent sizes read from the pretrained domains; `domain_width`
+    and `domain_depth` size the named domains' encoders and decoders (`WorkspaceConfig`)."""
     data = Path(data).resolve()
     names = check_domains(data, domains)
     sizes = {d: read_spec(data, d).latent_dim for d in names}
-    workspace = WorkspaceConfig(domains=sizes, workspace_dim=workspace_dim, width=width, depth=depth)
+    workspace = WorkspaceConfig(
+        domains=sizes,
+        workspace_dim=workspace_dim,
+        width=width,
+        depth=depth,
+        domain_width=dict(domain_width or {}),
+        domain_depth=dict(domain_depth or {}),
+    )
     return RunConfig(
         data=str(data),
         workspace=workspace,

@@ -5,7 +5,7 @@ Kept free of torch so that the command line reads its option defaults from here 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -24,9 +24,31 @@ class WorkspaceConfig:
     256 on (the reference's 32 × 5 gives position and size, never shape; docs/results.md)."""
     depth: int = 3
     """Linear layers per encoder and per decoder (3 trains faster than 5 at every width tried)."""
+    domain_width: dict[str, int] = field(default_factory=dict)
+    """Domain name -> hidden width of that domain's encoder and decoder; a domain left out has `width`."""
+    domain_depth: dict[str, int] = field(default_factory=dict)
+    """Domain name -> linear layers of that domain's encoder and decoder; a domain left out has `depth`."""
+
+    def __post_init__(self) -> None:
+        check_domain_sizes("domain_width", self.domain_width, list(self.domains))
+        check_domain_sizes("domain_depth", self.domain_depth, list(self.domains))
+
+    def width_of(self, domain: str) -> int:
+        """Hidden width of `domain`'s encoder and decoder."""
+        return self.domain_width.get(domain, self.width)
+
+    def depth_of(self, domain: str) -> int:
+        """Linear layers of `domain`'s encoder and of its decoder."""
+        return self.domain_depth.get(domain, self.depth)
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        """The architecture; the per-domain sizes only where set, so that runs made before they
+        existed keep their identity and resume."""
+        obj = asdict(self)
+        for key in ("domain_width", "domain_depth"):
+            if not obj[key]:
+                obj.pop(key)
+        return obj
 
     @classmethod
     def from_json(cls, obj: Mapping[str, Any]) -> WorkspaceConfig:
@@ -36,6 +58,8 @@ class WorkspaceConfig:
             workspace_dim=int(obj["workspace_dim"]),
             width=int(obj["width"]),
             depth=int(obj["depth"]),
+            domain_width={str(k): int(v) for k, v in obj.get("domain_width", {}).items()},
+            domain_depth={str(k): int(v) for k, v in obj.get("domain_depth", {}).items()},
         )
         sizes = {"workspace_dim": config.workspace_dim, "width": config.width, "depth": config.depth}
         sizes.update({f"domains.{name}": dim for name, dim in config.domains.items()})
@@ -43,6 +67,46 @@ class WorkspaceConfig:
         if small:
             raise ValueError(f"sizes must be at least 1: {', '.join(small)}")
         return config
+
+
+def check_domain_sizes(what: str, sizes: Mapping[str, int], domains: Sequence[str]) -> None:
+    """Refuse per-domain sizes (`what`: the option or setting that gave them) that name a domain
+    not in `domains` or are below 1."""
+    for name, size in sizes.items():
+        if name not in domains:
+            raise UserError(
+                f"{what} names domain {name!r}, which is not one of the workspace's "
+                f"({', '.join(domains) or 'none'}); name one of those"
+            )
+        if size < 1:
+            raise UserError(f"{what} gives {name} size {size}; every size must be a whole number >= 1")
+
+
+def parse_domain_sizes(option: str, text: str, domains: Sequence[str]) -> dict[str, int]:
+    """`v=512,t=128` -> {"v": 512, "t": 128}: sizes of the named domains (each one of `domains`,
+    once, a whole number >= 1); an empty text sets none."""
+    sizes: dict[str, int] = {}
+    for item in (i.strip() for i in text.split(",")) if text.strip() else ():
+        name, sep, value = (part.strip() for part in item.partition("="))
+        if not sep or not name or not value:
+            raise UserError(
+                f"{option} {text!r}: write DOMAIN=SIZE,DOMAIN=SIZE (e.g. v=512,attr=64), not {item!r}"
+            )
+        if name in sizes:
+            raise UserError(f"{option} {text!r} names {name!r} twice")
+        try:
+            sizes[name] = int(value)
+        except ValueError:
+            raise UserError(
+                f"{option} {text!r}: {name}'s size must be a whole number >= 1, got {value!r}"
+            ) from None
+    check_domain_sizes(f"{option} {text!r}", sizes, domains)
+    return sizes
+
+
+def format_domain_sizes(sizes: Mapping[str, int]) -> str:
+    """{"v": 512, "attr": 64} -> `v=512,attr=64` (what `parse_domain_sizes` reads)."""
+    return ",".join(f"{name}={size}" for name, size in sizes.items())
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from typing import Any
 from ...workspace.presets import MemberSpec, Preset, preset
 from ...workspace.settings import TrainConfig, WorkspaceConfig
 from ..downstream import DownstreamSettings
-from ..grid import Grid, point_coefficients, point_sizes
+from ..grid import Grid, point_coefficients, point_workspace
 
 EXPERIMENT_FORMAT_VERSION = 1
 SIX_PRESETS = ("tr", "tr+cont", "tr+cy", "tr+dcy", "cont", "full")
@@ -37,6 +37,10 @@ class ExperimentConfig:
     workspace_dim: int = WorkspaceConfig.workspace_dim
     width: int = WorkspaceConfig.width
     depth: int = WorkspaceConfig.depth
+    domain_width: dict[str, int] = field(default_factory=dict)
+    """Some domains' own encoder and decoder widths (`WorkspaceConfig.domain_width`)."""
+    domain_depth: dict[str, int] = field(default_factory=dict)
+    """Some domains' own encoder and decoder depths (`WorkspaceConfig.domain_depth`)."""
     select_on: str = SELECT_ALL
     """Which weights a member with a translation loss keeps, checked every `train.eval_every` steps
     (small-N `tr` overfits, docs/design.md §11): `all`, those of its lowest validation translation loss
@@ -68,10 +72,17 @@ class ExperimentConfig:
     def workspace(
         self, latent_dims: dict[str, int], grid_point: dict[str, float] | None = None
     ) -> WorkspaceConfig:
-        """The architecture of a member at `grid_point` (the experiment's, with the width and depth
-        an architecture grid sets), given each domain's latent size."""
-        sizes = {"width": self.width, "depth": self.depth, **point_sizes(grid_point)}
-        return WorkspaceConfig(domains=latent_dims, workspace_dim=self.workspace_dim, **sizes)
+        """The architecture of a member at `grid_point` (the experiment's, with the sizes an
+        architecture grid sets), given each domain's latent size."""
+        base = WorkspaceConfig(
+            domains=latent_dims,
+            workspace_dim=self.workspace_dim,
+            width=self.width,
+            depth=self.depth,
+            domain_width=self.domain_width,
+            domain_depth=self.domain_depth,
+        )
+        return point_workspace(base, grid_point)
 
     def preset_values(self) -> dict[str, Preset]:
         """Each preset whole; one given by name only (no weights or family) is a built-in."""
@@ -106,10 +117,13 @@ class ExperimentConfig:
         ]
 
     def to_json(self) -> dict[str, Any]:
-        """The settings; a grid and paper levels only where used, so that experiments made before
-        they existed keep their identity and resume."""
+        """The settings; a grid, paper levels and domains' own sizes only where used, so that
+        experiments made before they existed keep their identity and resume."""
         obj = asdict(self)
         obj["train"] = self.train.to_json()
+        for key in ("domain_width", "domain_depth"):
+            if not obj[key]:
+                obj.pop(key)
         if self.grid is None:
             obj.pop("grid")
         else:

@@ -52,8 +52,8 @@ def _ensemble_key(member: MemberSpec, mix_presets: bool) -> tuple[Any, ...]:
 def chunk_workspace(
     members: Sequence[MemberSpec], config: ExperimentConfig, latent_dims: dict[str, int]
 ) -> WorkspaceConfig:
-    """The architecture of an ensemble: the experiment's, with its grid point's width and depth
-    (plan_chunks puts only members of one architecture together)."""
+    """The architecture of an ensemble: the experiment's, with its grid point's sizes (plan_chunks
+    puts only members of one architecture together)."""
     if len({tuple(sorted(point_sizes(m.grid).items())) for m in members}) > 1:
         raise ValueError("an ensemble's members must share their width and depth")
     return config.workspace(latent_dims, members[0].grid)
@@ -93,6 +93,8 @@ REFERENCE_SIZE = 32**2 * 5
 
 def member_cost(member: MemberSpec, config: ExperimentConfig) -> float:
     """A rough relative cost per step: its losses' (`step_cost`) times its size, whose hidden
-    layers grow about as width² × depth; the 1 stands for the work that does not grow with it."""
-    size = config.workspace({}, member.grid)
-    return step_cost(member.coefficients) * (1.0 + size.width**2 * size.depth / REFERENCE_SIZE)
+    layers grow about as width² × depth (averaged over the domains, which may differ); the 1
+    stands for the work that does not grow with it."""
+    size = config.workspace(dict.fromkeys(config.domains, 1), member.grid)
+    hidden = [size.width_of(d) ** 2 * size.depth_of(d) for d in config.domains]
+    return step_cost(member.coefficients) * (1.0 + sum(hidden) / len(hidden) / REFERENCE_SIZE)

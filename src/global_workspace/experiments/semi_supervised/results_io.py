@@ -16,7 +16,7 @@ from safetensors.torch import save_file
 from ...fileio import atomic_directory, atomic_write_json, atomic_write_text, read_json
 from ...finite import require_finite_metrics
 from ...workspace.presets import MemberSpec, point_label
-from ..grid import COEFFICIENT_PREFIX, GRID_POINT, LR, WEIGHT_DECAY, point_sizes
+from ..grid import COEFFICIENT_PREFIX, DOMAIN_DEPTH, DOMAIN_WIDTH, GRID_POINT, LR, WEIGHT_DECAY, size_columns
 from .planning import chunk_id
 
 
@@ -79,15 +79,17 @@ def _grid_columns(spec: MemberSpec) -> dict[str, Any]:
         GRID_POINT: point_label(spec.grid),
         LR: spec.grid[LR],
         WEIGHT_DECAY: spec.grid[WEIGHT_DECAY],
-        **point_sizes(spec.grid),
+        **size_columns(spec.grid),
         **{COEFFICIENT_PREFIX + c: w for c, w in spec.coefficients.items()},
     }
 
 
+TEXT_COLUMNS = (GRID_POINT, DOMAIN_WIDTH, DOMAIN_DEPTH)
+"""results.csv columns of a grid that hold text, not numbers (each only where the grid has it)."""
+
+
 def write_results_csv(path: Path, rows: Sequence[dict[str, Any]]) -> None:
-    fixed = ["member", "preset", "paired", "seed"] + (
-        [GRID_POINT] if any(GRID_POINT in r for r in rows) else []
-    )
+    fixed = ["member", "preset", "paired", "seed"] + [c for c in TEXT_COLUMNS if any(c in r for r in rows)]
     metrics = sorted({k for r in rows for k in r if k not in fixed})
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=fixed + metrics, lineterminator="\n", restval="")
@@ -108,13 +110,12 @@ def read_results_csv(path: Path) -> list[dict[str, Any]]:
     for r in rows:
         row: dict[str, Any] = {"member": r["member"], "preset": r["preset"]}
         row["paired"], row["seed"] = int(r["paired"]), int(r["seed"])
-        if GRID_POINT in r:
-            row[GRID_POINT] = r[GRID_POINT]
+        row.update({k: r[k] for k in TEXT_COLUMNS if k in r})
         row.update(
             {
                 k: None if v == "" else float(v)
                 for k, v in r.items()
-                if k not in ("member", "preset", "paired", "seed", GRID_POINT)
+                if k not in ("member", "preset", "paired", "seed", *TEXT_COLUMNS)
             }
         )
         out.append(row)
