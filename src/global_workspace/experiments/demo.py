@@ -1,6 +1,6 @@
 """The whole pipeline behind `gw demo`: dataset, specialists and the semi-supervision experiment.
 
-Two sizes. `demo` is sized for 2 CPU cores and ~10 minutes of compute: 12,000 training images
+Three sizes. `demo` is sized for 2 CPU cores and ~10 minutes of compute: 12,000 training images
 (docs/design.md §11 saw the effect at that size), the shipped visual VAE and image probe (trained on
 500k images; `--pretrain-steps` trains them on the demo's data instead), the attribute domain
 (nothing to train), and the four curves the ratios compare (`tr`, `tr+cont`, `full`, our
