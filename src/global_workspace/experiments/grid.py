@@ -25,7 +25,7 @@ import numpy as np
 
 from ..errors import UserError
 from ..workspace.presets import ALIASES, PRESETS, SHORT_NAMES, coefficient_names, point_label
-from ..workspace.settings import WorkspaceConfig, format_domain_sizes, parse_domain_sizes
+from ..workspace.settings import WorkspaceConfig, drop_unset, format_domain_sizes, parse_domain_sizes
 from .efficiency import VAL_MIN_MEAN
 
 LR, WEIGHT_DECAY = "lr", "weight_decay"
@@ -82,11 +82,7 @@ class Grid:
     def to_json(self) -> dict[str, Any]:
         """The grid as stored in experiment.json; the architecture lists only where gridded, so
         that gridded experiments made before they existed keep their identity and resume."""
-        obj = asdict(self)
-        for key in (*ARCHITECTURE, DOMAIN_WIDTH, DOMAIN_DEPTH):
-            if not obj[key]:
-                obj.pop(key)
-        return obj
+        return drop_unset(asdict(self), (*ARCHITECTURE, DOMAIN_WIDTH, DOMAIN_DEPTH))
 
 
 def point_coefficients(base: Mapping[str, float], point: Mapping[str, float]) -> dict[str, float]:

@@ -44,11 +44,7 @@ class WorkspaceConfig:
     def to_json(self) -> dict[str, Any]:
         """The architecture; the per-domain sizes only where set, so that runs made before they
         existed keep their identity and resume."""
-        obj = asdict(self)
-        for key in ("domain_width", "domain_depth"):
-            if not obj[key]:
-                obj.pop(key)
-        return obj
+        return drop_unset(asdict(self), ("domain_width", "domain_depth"))
 
     @classmethod
     def from_json(cls, obj: Mapping[str, Any]) -> WorkspaceConfig:
@@ -67,6 +63,15 @@ class WorkspaceConfig:
         if small:
             raise ValueError(f"sizes must be at least 1: {', '.join(small)}")
         return config
+
+
+def drop_unset(obj: dict[str, Any], keys: Sequence[str]) -> dict[str, Any]:
+    """`obj` without those of `keys` whose value is empty: a setting added after runs were made stays
+    out of their stored settings while unused, so they keep their identity and resume."""
+    for key in keys:
+        if not obj[key]:
+            obj.pop(key)
+    return obj
 
 
 def check_domain_sizes(what: str, sizes: Mapping[str, int], domains: Sequence[str]) -> None:

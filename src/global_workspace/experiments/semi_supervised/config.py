@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from ...workspace.presets import MemberSpec, Preset, preset
-from ...workspace.settings import TrainConfig, WorkspaceConfig
+from ...workspace.settings import TrainConfig, WorkspaceConfig, drop_unset
 from ..downstream import DownstreamSettings
 from ..grid import Grid, point_coefficients, point_workspace
 
@@ -119,11 +119,8 @@ class ExperimentConfig:
     def to_json(self) -> dict[str, Any]:
         """The settings; a grid, paper levels and domains' own sizes only where used, so that
         experiments made before they existed keep their identity and resume."""
-        obj = asdict(self)
+        obj = drop_unset(asdict(self), ("domain_width", "domain_depth"))
         obj["train"] = self.train.to_json()
-        for key in ("domain_width", "domain_depth"):
-            if not obj[key]:
-                obj.pop(key)
         if self.grid is None:
             obj.pop("grid")
         else:

@@ -42,12 +42,12 @@ def claim_folder(
     chunks = plan_chunks(config.members(), config, parts=world)
     dims = {d: read_spec(Path(config.data), d).latent_dim for d in config.domains}
 
-    sized = [(chunk_workspace(c, config, dims), len(c)) for c in chunks]
-    needs = [training_bytes(workspace, members, config.train.batch_size) for workspace, members in sized]
-    biggest = max(range(len(sized)), key=needs.__getitem__)
-    workspace, members = sized[biggest]
+    sizes = [(chunk_workspace(c, config, dims), len(c)) for c in chunks]
+    need, workspace, members = max(
+        ((training_bytes(w, k, config.train.batch_size), w, k) for w, k in sizes), key=lambda t: t[0]
+    )
     require_fits(
-        needs[biggest] + latent_bytes(config.data, config.domains, SPLITS),
+        need + latent_bytes(config.data, config.domains, SPLITS),
         device,
         f"training ensembles of {members} members of width {workspace.width}",
         "lower --max-members, or use a smaller --width (--grid-width) or --batch-size",
