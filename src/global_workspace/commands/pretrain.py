@@ -37,6 +37,18 @@ def pretrain(
         "read_raw reads), one example per example of the split, instead of what it reads from DATA "
         "(repeatable).",
     ),
+    init: list[str] = typer.Option(
+        [],
+        "--init",
+        help="NAME=FOLDER: domain NAME trains on from the weights of the specialist in FOLDER (a "
+        "DATA/domains/NAME folder written by gw pretrain, or a shipped one) instead of from a fresh "
+        "initialisation, keeping FOLDER's image probe (repeatable; the image domain v).",
+    ),
+    lr: str | None = typer.Option(
+        None,
+        help="Peak learning rate per model, v=LR,probe=LR,t=LR,caption=LR (default: each model's "
+        "own); lower it to fine-tune with --init.",
+    ),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bars."),
 ) -> None:
     """Store frozen specialists in DATA/domains/{name}/ with weights, metrics and latents.
@@ -46,7 +58,7 @@ def pretrain(
 
     A domain already there is reused; --steps, --batch-size or --seed given with other values than
     it was trained with are refused (pass --force to retrain it)."""
-    from ..domains.pretrain import PretrainConfig, parse_domains, parse_steps
+    from ..domains.pretrain import PretrainConfig, parse_domains, parse_init, parse_lr, parse_steps
     from ..domains.pretrain import pretrain as run
     from ..domains.raw_files import parse_raw_options
 
@@ -60,6 +72,8 @@ def pretrain(
         progress=not quiet,
         from_scratch=from_scratch,
         raw=parse_raw_options(raw),
+        init=parse_init(init),
+        lr=parse_lr(lr),
     )
     results = run(data, config)
     for name, metrics in results.items():

@@ -26,6 +26,9 @@ class Domain(ABC):
     """
 
     kind: ClassVar[str]
+    fine_tunes: ClassVar[bool] = False
+    """Whether `fit` trains on from weights loaded beforehand (`FitSettings.init`, `gw pretrain
+    --init`) instead of initialising afresh."""
     latent_dim: int
     loss: LatentLoss = LatentLoss()
 

@@ -39,18 +39,24 @@ class FitSettings:
     trained: dict[str, int] = field(default_factory=dict)
     """Filled by `train`: the steps of every model the domain trained (none: nothing to train), so
     that a rerun can tell whether the settings it is given are those the domain was made with."""
+    lr: dict[str, float] = field(default_factory=dict)
+    """Peak learning rate per model (keys as `steps`); a missing key: the model's own."""
+    init: Path | None = None
+    """A domain folder whose weights the domain was loaded from before `fit`: it trains on from
+    them instead of from a fresh initialisation (fine-tuning)."""
 
-    def train(self, model: str, default_steps: int, **overrides: float) -> TrainSettings:
-        """The TrainSettings of one model, with its step count from `steps` or its default."""
+    def train(self, model: str, default_steps: int, lr: float) -> TrainSettings:
+        """The TrainSettings of one model: its step count from `steps` or its default, its peak
+        learning rate from `lr` or its own."""
         self.trained[model] = int(self.steps.get(model, default_steps))
         return TrainSettings(
             steps=self.trained[model],
             batch_size=self.batch_size,
+            lr=self.lr.get(model, lr),
             seed=self.seed,
             device=self.device,
             progress=self.progress,
             checkpoint=None if self.checkpoints is None else self.checkpoints / model,
-            **overrides,  # type: ignore[arg-type]
         )
 
 

@@ -60,6 +60,11 @@ class PretrainConfig:
     """Train even where a shipped specialist fits the dataset (shipped.py)."""
     raw: RawFiles = field(default_factory=dict)
     """domain -> split -> file: what the domain encodes for that split instead of `raw(split)`."""
+    init: dict[str, Path] = field(default_factory=dict)
+    """domain -> a folder holding a specialist of its kind (DATA/domains/{name} of another run, or a
+    shipped one) whose weights it trains on from, instead of a fresh initialisation."""
+    lr: dict[str, float] = field(default_factory=dict)
+    """Peak learning rate per model (keys STEP_KEYS); missing keys use each model's own."""
 
     @property
     def train_batch_size(self) -> int:
@@ -80,6 +85,8 @@ class PretrainConfig:
                 ("--steps", self.steps),
                 ("--batch-size", self.batch_size),
                 ("--seed", self.seed),
+                ("--init", self.init),
+                ("--lr", self.lr),
             )
             if value not in (None, {})
         ]
@@ -101,6 +108,36 @@ def parse_steps(text: str | None) -> dict[str, int]:
     except ValueError as exc:
         raise UserError(f"cannot read --steps {text!r}: give N or v=N,probe=N,t=N,caption=N") from exc
     check_steps(out)
+    return out
+
+
+def parse_lr(text: str | None) -> dict[str, float]:
+    """ "v=5e-4,probe=1e-3" -> {model: peak learning rate}."""
+    if text is None or not text.strip():
+        return {}
+    out: dict[str, float] = {}
+    try:
+        for item in text.split(","):
+            key, value = item.split("=")
+            out[key.strip()] = float(value)
+    except ValueError as exc:
+        raise UserError(f"cannot read --lr {text!r}: give v=LR,probe=LR,t=LR,caption=LR") from exc
+    for model, lr in out.items():
+        if model not in STEP_KEYS:
+            raise UserError(f"--lr names unknown model {model!r}; use {', '.join(STEP_KEYS)}")
+        if not lr > 0 or lr == float("inf"):
+            raise UserError(f"--lr {model}={lr}: a learning rate must be a positive number")
+    return out
+
+
+def parse_init(items: list[str]) -> dict[str, Path]:
+    """["v=FOLDER", ...] -> {domain: folder}."""
+    out: dict[str, Path] = {}
+    for item in items:
+        name, sep, folder = item.partition("=")
+        if not sep or not name.strip() or not folder.strip():
+            raise UserError(f"cannot read --init {item!r}: give NAME=FOLDER, e.g. v=runs/old/domains/v")
+        out[name.strip()] = Path(folder.strip())
     return out
 
 
@@ -180,6 +217,12 @@ def check_settings(data: Path, name: str, config: PretrainConfig) -> None:
         if model in steps and steps[model] != value:
             was.append(f"{model}={steps[model]} steps")
             asked.append(f"{model}={value} steps")
+    if config.lr and record.get("lr", {}) != config.lr:
+        was.append(f"learning rates {record.get('lr', 'of its own')}")
+        asked.append(f"{config.lr}")
+    if name in config.init and (record.get("init") or {}).get("weights") != _weight_hashes(config.init[name]):
+        was.append("other starting weights")
+        asked.append(f"those in {config.init[name]}")
     if was:
         raise UserError(
             f"domain {name!r} in {domain_folder(data, name)} was pretrained with {', '.join(was)}, not "
@@ -199,6 +242,10 @@ def pretrain(data: Path, config: PretrainConfig) -> dict[str, dict[str, Any]]:
         device = resolve_device(config.device)
         classes = {name: domain_class(name) for name in config.domains}
         check_raw_files(config.raw, config.domains, dataset.info.splits)
+        for name in config.init:
+            if name not in classes:
+                raise UserError(f"--init names domain {name!r}, which --domains does not train; add it")
+        starts = {name: _starting_point(name, classes[name].kind, f) for name, f in config.init.items()}
         reuse = [name for name in classes if domain_folder(data, name).exists() and not config.force]
         for name in reuse:
             check_existing(data, name, dataset)
@@ -211,7 +258,10 @@ def pretrain(data: Path, config: PretrainConfig) -> dict[str, dict[str, Any]]:
                 results[name] = read_json(folder / "metrics.json", f"domain {name!r} metrics")
                 continue
             shipped, why = find_shipped(dataset, cls.kind)
-            if shipped is not None and not config.trains:
+            if name in starts:
+                _say(f"{name}: training on {device} from the weights in {config.init[name]}")
+                results[name] = _train(starts[name], dataset, config, str(device), folder)
+            elif shipped is not None and not config.trains:
                 _say(f"{name}: using the {shipped.summary()}; --from-scratch trains one on {data} instead")
                 domain = shipped.load(cls.kind, name)
                 with atomic_directory(folder, force=True, what=f"domain {name!r}") as tmp:
@@ -222,6 +272,31 @@ def pretrain(data: Path, config: PretrainConfig) -> dict[str, dict[str, Any]]:
                 results[name] = _train(cls(name=name), dataset, config, str(device), folder)
             _say(f"{name}: wrote {folder}")
         return results
+
+
+def _starting_point(name: str, kind: str, folder: Path) -> Domain:
+    """The specialist in `folder` as domain `name`, to train on from (`--init`); refused unless it is
+    a specialist of the domain's kind that can train on from weights."""
+    config_file = folder / "config.json"
+    if not config_file.is_file():
+        raise UserError(
+            f"--init {name}={folder}: no specialist there (no config.json); name a folder DATA/domains/"
+            f"{name} written by gw pretrain, or a shipped one"
+        )
+    stored = read_json(config_file, f"--init {name} config")
+    if stored.get("kind") != kind:
+        raise UserError(
+            f"--init {name}={folder} holds a specialist of kind {stored.get('kind')!r}, not {kind!r}; "
+            f"name a folder of a {kind!r} specialist"
+        )
+    cls = domain_class(kind)
+    if not cls.fine_tunes:
+        raise UserError(
+            f"domain {name!r} ({kind}) cannot train on from saved weights; leave out --init {name}"
+        )
+    domain = cls(name=name, **stored.get("settings", {}))
+    domain.load(folder)
+    return domain
 
 
 def _train(
@@ -240,6 +315,8 @@ def _train(
             seed=config.train_seed,
             progress=config.progress,
             checkpoints=checkpoints,
+            lr=dict(config.lr),
+            init=config.init.get(domain.name),
         )
         start = time.perf_counter()
         move_to(domain, device)
@@ -249,6 +326,8 @@ def _train(
             "batch_size": settings.batch_size,
             "seed": settings.seed,
             "trained": dict(settings.trained),
+            **({"lr": dict(config.lr)} if config.lr else {}),
+            **({"init": _init_record(settings.init)} if settings.init is not None else {}),
         }
         metrics = _store(domain, dataset, config, device, tmp, record, metrics, start)
     shutil.rmtree(checkpoints, ignore_errors=True)
@@ -317,6 +396,17 @@ def _weight_hashes(folder: Path) -> dict[str, str]:
     return {f.relative_to(folder).as_posix(): sha256_of(f) for f in sorted(folder.rglob("*.safetensors"))}
 
 
+def _init_record(folder: Path) -> dict[str, Any]:
+    """Where a fine-tuned domain started: the folder, the hashes of its weights and how they were
+    trained (its own record, so the chain back to a from-scratch run stays in the files)."""
+    stored = read_json(folder / "config.json", "--init config").get("pretrain")
+    return {
+        "folder": str(folder),
+        "weights": _weight_hashes(folder),
+        **({"pretrain": stored} if isinstance(stored, dict) else {}),
+    }
+
+
 def checkpoint_folder(data: Path, name: str) -> Path:
     """Where a domain's models keep their resumable state until the domain is written."""
     return Path(data) / "cache" / "pretrain" / name
@@ -331,6 +421,8 @@ def _identity(domain: Domain, dataset: Dataset, config: PretrainConfig) -> dict[
         "steps": dict(sorted(config.steps.items())),
         "batch_size": config.train_batch_size,
         "seed": config.train_seed,
+        **({"lr": dict(sorted(config.lr.items()))} if config.lr else {}),
+        **({"init": _weight_hashes(config.init[domain.name])} if domain.name in config.init else {}),
     }
 
 

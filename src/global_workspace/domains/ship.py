@@ -108,6 +108,7 @@ def _copy_domain(source: Path, target: Path, dtype: torch.dtype) -> dict[str, An
         "train_seconds": {k: v for k, v in metrics.items() if k.endswith("/train_seconds")},
         "total_seconds": metrics.get("total_seconds"),
         "device": metrics.get("device"),
+        **{k: record[k] for k in ("lr", "init") if k in record},  # a fine-tuned domain's start
     }
 
 

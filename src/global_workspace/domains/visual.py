@@ -76,6 +76,7 @@ class VisualDomain(TorchDomain):
     """Images <-> the mean latent of a convolutional VAE."""
 
     kind = "v"
+    fine_tunes = True
 
     def __init__(
         self,
@@ -182,18 +183,33 @@ class VisualDomain(TorchDomain):
         return {"recon": sse.mean(), "kl": self.beta * gaussian_kl(mean, logvar).mean()}
 
     def fit(self, dataset: Dataset, settings: Any) -> dict[str, float]:
-        """Train the VAE on the train images, then the image probe; score reconstructions with it."""
+        """Train the VAE on the train images, then the image probe; score reconstructions with it.
+
+        With `settings.init` the VAE trains on from the weights already loaded, and the probe of
+        that folder is kept: it reads real images, so another VAE does not change it."""
         assert isinstance(settings, FitSettings)
-        self.image_size = dataset.info.image_size
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(derive_seed(settings.seed, "v", "init"))
-            self.vae = ConvVAE(self.image_size, self.latent_dim, self.channels)
+        if settings.init is None:
+            self.image_size = dataset.info.image_size
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(derive_seed(settings.seed, "v", "init"))
+                self.vae = ConvVAE(self.image_size, self.latent_dim, self.channels)
+        elif self.image_size != dataset.info.image_size:
+            raise UserError(
+                f"{settings.init} holds a VAE of {self.image_size}x{self.image_size} images, not the "
+                f"dataset's {dataset.info.image_size}x{dataset.info.image_size}; leave --init out to train "
+                "one from scratch"
+            )
         self.to(settings.device)
         log = TrainLog(settings.folder / "logs")
         try:
             metrics = self.train_vae(dataset, settings, log)
             freeze(self.vae)
-            probe, probe_metrics = train_probe(dataset, settings, log)
+            kept = None if settings.init is None else settings.init / "probe"
+            probe_metrics: dict[str, float] = {}
+            if kept is not None and kept.is_dir() and "probe" not in settings.steps:
+                probe = Probe.load(kept, self.device)
+            else:
+                probe, probe_metrics = train_probe(dataset, settings, log)
         finally:
             log.close()
         probe.save(settings.folder / "probe")

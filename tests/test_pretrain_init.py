@@ -1,0 +1,130 @@
+"""`gw pretrain --init NAME=FOLDER`: a specialist trains on from saved weights (fine-tuning)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import run_cli
+from safetensors.torch import load_file, save_file
+
+from global_workspace.data.simple_shapes import generate_simple_shapes
+from global_workspace.domains.ship import export_shipped
+from global_workspace.domains.visual import ConvVAE
+
+FINE_TUNE = ["--steps", "v=6", "--lr", "v=1e-4", "--batch-size", "64", "--device", "cpu", "--quiet"]
+
+
+def _weights(folder: Path) -> dict[str, torch.Tensor]:
+    return {k: v.float() for k, v in load_file(str(folder / "weights.safetensors")).items()}
+
+
+def _distance(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> float:
+    """Between two VAEs' learned weights (BatchNorm's running statistics left out)."""
+    learned = [k for k in a if "running_" not in k and "num_batches" not in k]
+    return float(sum((a[k] - b[k]).pow(2).sum() for k in learned) ** 0.5)
+
+
+def _one_line_error(capsys: pytest.CaptureFixture[str], code: int, *words: str) -> None:
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and err[-1].startswith("gw: error:"), err
+    assert "Traceback" not in "\n".join(err)
+    for word in words:
+        assert word in err[-1], err[-1]
+
+
+@pytest.fixture
+def fresh_copy(tiny_shapes: Path, tmp_path: Path) -> Path:
+    data = tmp_path / "shapes"
+    shutil.copytree(tiny_shapes, data)
+    return data
+
+
+def test_the_visual_vae_trains_on_from_the_weights_it_is_given_and_keeps_their_probe(
+    pretrained: Path, fresh_copy: Path, tmp_path: Path
+) -> None:
+    start = pretrained / "domains" / "v"
+    assert run_cli(["pretrain", str(fresh_copy), "--domains", "v", "--init", f"v={start}", *FINE_TUNE]) == 0
+    tuned = fresh_copy / "domains" / "v"
+    before, after = _weights(start), _weights(tuned)
+    torch.manual_seed(0)
+    fresh = {k: v.float() for k, v in ConvVAE(32, 12, [32, 64, 128, 256]).state_dict().items()}
+    moved = _distance(after, before)
+    assert 0 < moved < 0.05 * _distance(fresh, before)  # trained, and from the given weights
+    probe_before, probe_after = _weights(start / "probe"), _weights(tuned / "probe")
+    assert all(torch.equal(probe_before[k], probe_after[k]) for k in probe_before)
+    record = json.loads((tuned / "config.json").read_text())["pretrain"]
+    assert record["trained"] == {"v": 6} and record["lr"] == {"v": 1e-4}
+    assert record["init"]["folder"] == str(start)
+    assert set(record["init"]["weights"]) == {"weights.safetensors", "probe/weights.safetensors"}
+    assert record["init"]["pretrain"]["trained"] == {"v": 80, "probe": 40}  # how the start was made
+    metrics = json.loads((tuned / "metrics.json").read_text())
+    assert "reconstruction/test/color_error" in metrics
+    # Shipped, the set's manifest keeps the chain: this run's steps and rate, and its start's record.
+    test = tmp_path / "test"
+    generate_simple_shapes(test, {"train": 8, "val": 8, "test": 32}, seed=8)
+    export_shipped(fresh_copy, test, tmp_path / "set", ("v",), "tuned")
+    trained = json.loads((tmp_path / "set" / "manifest.json").read_text())["training"]["domains"]["v"]
+    assert trained["steps"] == {"v": 6} and trained["lr"] == {"v": 1e-4}
+    assert trained["init"]["pretrain"]["trained"] == {"v": 80, "probe": 40}
+
+
+def test_a_rerun_with_other_starting_weights_or_rates_is_refused(
+    pretrained: Path, fresh_copy: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    start = pretrained / "domains" / "v"
+    args = ["pretrain", str(fresh_copy), "--domains", "v", "--init", f"v={start}"]
+    assert run_cli([*args, *FINE_TUNE]) == 0
+    capsys.readouterr()
+    assert run_cli([*args, *FINE_TUNE]) == 0
+    assert "reusing" in capsys.readouterr().err
+    other = tmp_path / "other_v"
+    shutil.copytree(start, other)
+    weights = load_file(str(other / "weights.safetensors"))
+    first = next(iter(weights))
+    weights[first] = weights[first] + 1.0
+
+    save_file(weights, str(other / "weights.safetensors"))
+    code = run_cli(["pretrain", str(fresh_copy), "--domains", "v", "--init", f"v={other}", *FINE_TUNE])
+    _one_line_error(capsys, code, "other starting weights", "--force")
+    slower = [*FINE_TUNE[:2], "--lr", "v=1e-5", *FINE_TUNE[4:]]
+    _one_line_error(capsys, run_cli([*args, *slower]), "learning rates", "--force")
+
+
+@pytest.mark.parametrize(
+    ("init", "extra", "words"),
+    [
+        ("t={pretrained}/domains/t", ["--domains", "t"], ("'t'", "cannot train on from saved weights")),
+        ("v={pretrained}/domains/attr", ["--domains", "v"], ("kind 'attr'", "not 'v'")),
+        ("v={pretrained}/nowhere", ["--domains", "v"], ("no specialist there",)),
+        ("v={pretrained}/domains/v", ["--domains", "attr"], ("--domains does not train",)),
+        ("v", ["--domains", "v"], ("NAME=FOLDER",)),
+    ],
+)
+def test_a_starting_point_that_cannot_be_used_is_one_line(
+    pretrained: Path,
+    fresh_copy: Path,
+    capsys: pytest.CaptureFixture[str],
+    init: str,
+    extra: list[str],
+    words: tuple[str, ...],
+) -> None:
+    code = run_cli(
+        ["pretrain", str(fresh_copy), "--init", init.format(pretrained=pretrained), *extra, "--quiet"]
+    )
+    _one_line_error(capsys, code, "--init" if "NAME" in words[0] else "", *words)
+    assert not (fresh_copy / "domains").exists()
+
+
+@pytest.mark.parametrize(
+    ("lr", "words"),
+    [("v=fast", ("cannot read --lr",)), ("vae=1e-3", ("unknown model 'vae'",)), ("v=0", ("positive",))],
+)
+def test_a_bad_learning_rate_is_one_line(
+    tiny_shapes: Path, capsys: pytest.CaptureFixture[str], lr: str, words: tuple[str, ...]
+) -> None:
+    _one_line_error(capsys, run_cli(["pretrain", str(tiny_shapes), "--lr", lr, "--quiet"]), *words)
+    assert not (tiny_shapes / "domains").exists()
