@@ -32,7 +32,7 @@ from .raw_files import RawFiles, check_raw_files, check_raw_length
 from .registry import domain_class
 from .resume import check_identity
 from .shipped import ShippedSet, find_shipped, sha256_of
-from .store import dataset_fingerprint, move_to, write_config
+from .store import dataset_fingerprint, domain_from_folder, move_to, write_config
 
 DEFAULT_DOMAINS = ("v", "attr", "t")
 DEFAULT_BATCH_SIZE = 128
@@ -289,14 +289,11 @@ def _starting_point(name: str, kind: str, folder: Path) -> Domain:
             f"--init {name}={folder} holds a specialist of kind {stored.get('kind')!r}, not {kind!r}; "
             f"name a folder of a {kind!r} specialist"
         )
-    cls = domain_class(kind)
-    if not cls.fine_tunes:
+    if not domain_class(kind).fine_tunes:
         raise UserError(
             f"domain {name!r} ({kind}) cannot train on from saved weights; leave out --init {name}"
         )
-    domain = cls(name=name, **stored.get("settings", {}))
-    domain.load(folder)
-    return domain
+    return domain_from_folder(folder, name, f"name a folder written by this version of gw (--init {name})")
 
 
 def _train(

@@ -25,7 +25,7 @@ from ..data.format import Dataset
 from ..errors import UserError
 from ..fileio import read_json, update_digest
 from .base import Domain
-from .registry import domain_class
+from .store import domain_from_folder
 
 SHIPPED_ROOT = Path(__file__).resolve().parent.parent / "shipped"
 MANIFEST = "manifest.json"
@@ -83,11 +83,7 @@ class ShippedSet:
         its hashes were just taken from these very files (`export_shipped`)."""
         if verify:
             self.verify(kind)
-        folder = self.folder / kind
-        config = read_json(folder / "config.json", f"shipped {kind!r} config")
-        domain = domain_class(kind)(name=name, **config["settings"])
-        domain.load(folder)
-        return domain
+        return domain_from_folder(self.folder / kind, name, REINSTALL)
 
     def summary(self) -> str:
         """A few words on how the set was trained, for the line `gw pretrain` prints."""

@@ -55,6 +55,21 @@ def move_to(domain: Domain, device: torch.device | str) -> Domain:
     return domain
 
 
+def domain_from_folder(folder: Path, name: str, fix: str) -> Domain:
+    """The frozen specialist a folder's config.json and weights describe, as domain `name`; a
+    config this version cannot build is refused with `fix`, and weights as `load` refuses them."""
+    config = read_json(folder / "config.json", f"domain {name!r} config")
+    cls = domain_class(str(config.get("kind")))
+    try:
+        domain = cls(name=name, **config.get("settings", {}))
+    except (TypeError, ValueError) as exc:
+        raise UserError(
+            f"{folder / 'config.json'} does not describe a {cls.kind!r} domain of this version ({exc}); {fix}"
+        ) from exc
+    domain.load(folder)
+    return domain
+
+
 def load_domain(data: Path, name: str, device: torch.device | str = "cpu") -> Domain:
     """Rebuild a pretrained domain from config.json and its weights, frozen, on `device`.
 
@@ -64,21 +79,13 @@ def load_domain(data: Path, name: str, device: torch.device | str = "cpu") -> Do
     data = Path(data)
     spec = read_spec(data, name)
     folder = domain_folder(data, name)
-    config = read_json(folder / "config.json", f"domain {name!r} config")
-    cls = domain_class(str(config.get("kind")))
-    try:
-        domain = cls(name=name, **config.get("settings", {}))
-    except (TypeError, ValueError) as exc:
-        raise UserError(
-            f"{folder / 'config.json'} does not describe a {cls.kind!r} domain of this version ({exc}); "
-            f"rerun `gw pretrain {data} --domains {name} --force`"
-        ) from exc
+    fix = f"rerun `gw pretrain {data} --domains {name} --force`"
+    domain = domain_from_folder(folder, name, fix)
     if domain.latent_dim != spec.latent_dim:
         raise UserError(
             f"{folder / 'config.json'} says latent_dim {spec.latent_dim} but its settings build "
-            f"{domain.latent_dim}; rerun `gw pretrain {data} --domains {name} --force`"
+            f"{domain.latent_dim}; {fix}"
         )
-    domain.load(folder)
     if isinstance(domain, TorchDomain):
         domain.attach(data)
     return move_to(domain, device)
