@@ -34,6 +34,7 @@ from global_workspace.errors import UserError
 from global_workspace.fileio import read_npy
 from global_workspace.workspace.model import GlobalWorkspace
 from global_workspace.workspace.settings import TrainConfig, WorkspaceConfig
+from global_workspace.workspace.trainer import FlatAdamW, one_cycle_lr
 
 
 def load(data: Path, relative: str) -> np.ndarray:
@@ -72,16 +73,9 @@ def fit_translation(
     the test prediction of the step best on validation."""
     config = WorkspaceConfig(domains={"source": source["train"].shape[1], "v": target["train"].shape[1]})
     model = GlobalWorkspace(config, [seed])
-    settings = TrainConfig()
-    optimiser = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(  # the workspace's own schedule
-        optimiser,
-        max_lr=settings.lr,
-        total_steps=steps,
-        pct_start=settings.pct_start,
-        div_factor=settings.div_factor,
-        final_div_factor=settings.final_div_factor,
-    )
+    settings = TrainConfig(steps=steps)
+    named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    optimiser = FlatAdamW(named, settings)  # the workspace's own optimiser and schedule
     draw = torch.Generator().manual_seed(seed)
 
     def translate(x: torch.Tensor) -> torch.Tensor:
@@ -91,10 +85,10 @@ def fit_translation(
     for step in range(1, steps + 1):
         rows = torch.randint(0, len(source["train"]), (256,), generator=draw)
         loss = (translate(source["train"][rows]) - target["train"][rows]).pow(2).mean()
-        optimiser.zero_grad()
-        loss.backward()
-        optimiser.step()
-        schedule.step()
+        grads = torch.autograd.grad(loss, [p for _, p in named], allow_unused=True)  # v in, out to source
+        grads = tuple(torch.zeros_like(p) if g is None else g for g, (_, p) in zip(grads, named, strict=True))
+        taken = torch.tensor(step - 1)
+        optimiser.update(grads, one_cycle_lr(taken, settings), taken)
         if step % eval_every == 0 or step == steps:
             with torch.no_grad():
                 val = float((translate(source["val"]) - target["val"]).pow(2).mean())
