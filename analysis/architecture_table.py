@@ -23,6 +23,7 @@ import script_cli
 from global_workspace.errors import UserError
 from global_workspace.experiments.efficiency import VAL_MIN_MEAN
 from global_workspace.experiments.semi_supervised.results_io import read_results_csv
+from global_workspace.experiments.semi_supervised.resume import read_experiment
 from global_workspace.fileio import read_json
 
 SUM = "translation/sum/latent_mse"
@@ -41,14 +42,9 @@ def main() -> None:
     exp: Path = args.experiment
     if not (exp / "results.csv").is_file():
         raise UserError(f"{exp} holds no results.csv; finish the experiment first (rerun its command)")
-    settings = read_json(exp / "experiment.json", "experiment settings").get("config", {})
-    try:
-        data = args.data or Path(settings["data"])
-        width, depth = int(settings["width"]), int(settings["depth"])
-    except (KeyError, TypeError, ValueError) as exc:
-        raise UserError(
-            f"{exp / 'experiment.json'} does not hold an experiment's settings ({exc!r})"
-        ) from exc
+    config = read_experiment(exp)
+    data = args.data or Path(config.data)
+    width, depth = config.width, config.depth
     rows = read_results_csv(exp / "results.csv")
     for r in rows:  # outside an architecture grid every member has the experiment's size
         r.setdefault("width", width)

@@ -29,13 +29,11 @@ from .domains.base import Domain
 from .domains.latents import LatentSpec, read_spec
 from .domains.store import load_domain
 from .errors import UserError
-from .experiments.grid import point_workspace
 from .experiments.semi_supervised.config import KEPT_STEP
-from .experiments.semi_supervised.resume import finished_members
+from .experiments.semi_supervised.resume import check_experiment_data, finished_members, read_experiment
 from .fileio import read_json
 from .finite import require_finite_tensors
 from .workspace.checkpoint import check_run_data, load_model
-from .workspace.data import check_same_latents, train_fingerprint
 from .workspace.evaluate import as_latent
 from .workspace.families import FAMILIES, Family, family_of
 from .workspace.model import GlobalWorkspace
@@ -150,15 +148,8 @@ def _experiment_member(
     exp: Path, member: int | str, device: torch.device, data: Path | str | None
 ) -> TrainedWorkspace:
     """A member of an experiment, from the chunk (ensemble) that trained it."""
-    settings = read_json(exp / "experiment.json", "experiment settings").get("config", {})
-    try:
-        recorded, domains = Path(settings["data"]), [str(d) for d in settings["domains"]]
-        stored = WorkspaceConfig.from_json({**settings, "domains": dict.fromkeys(domains, 1)})
-    except (KeyError, TypeError, ValueError, UserError) as exc:
-        raise UserError(
-            f"{exp / 'experiment.json'} does not hold an experiment's settings ({exc!r})"
-        ) from exc
-    data = Path(data) if data is not None else recorded
+    config = read_experiment(exp)
+    data = Path(data) if data is not None else Path(config.data)
     done = finished_members(exp)
     if not isinstance(member, str) or member not in done:
         some = ", ".join(sorted(done)[:3]) or "none yet"
@@ -166,24 +157,15 @@ def _experiment_member(
             f"experiment {exp} has no finished member {member!r}; name one as in the member column of "
             f"results.csv (e.g. {some})"
         )
-    try:
-        now = train_fingerprint(data, domains)
-    except OSError:
-        raise UserError(
-            f"{data} holds no train latents of {', '.join(domains)}; if the dataset moved, pass its folder "
-            "as data="
-        ) from None
-    check_same_latents(
-        settings.get("data_fingerprint"), now, f"experiment {exp}", str(data), "load it with those latents"
-    )
+    check_experiment_data(exp, config, data, "data=")
     chunk, index = done[member]
     spec = MemberSpec.from_json(read_json(chunk / "members.json", "chunk members")[index])
     try:
         ensemble = load_file(str(chunk / "model.safetensors"))
     except Exception as exc:  # safetensors raises its own error types
         raise UserError(f"{chunk / 'model.safetensors'} is missing or corrupted ({exc})") from exc
-    base = dataclasses.replace(stored, domains={d: read_spec(data, d).latent_dim for d in domains})
-    workspace = point_workspace(base, spec.grid)  # a member of an architecture grid has its own sizes
+    # A member of an architecture grid has its own sizes.
+    workspace = config.workspace({d: read_spec(data, d).latent_dim for d in config.domains}, spec.grid)
     weights = {k: v[index : index + 1] for k, v in ensemble.items()}
     require_finite_tensors(
         weights, f"{chunk / 'model.safetensors'}", f"delete {chunk} and rerun the experiment to retrain it"

@@ -144,3 +144,25 @@ def semi_supervised(
             paper_levels=paper_levels,
         )
     )
+
+
+@app.command("reread")
+def reread(
+    exp: Path = typer.Argument(
+        ..., help="A finished experiment folder (`gw experiment semi-supervised --out`)."
+    ),
+    data: Path = typer.Option(
+        None, "--data", help="Its dataset folder, if it moved since the experiment (same latents)."
+    ),
+) -> None:
+    """Recompute a finished experiment's results.csv, selection, efficiency, figures and report from
+    its trained members, training nothing.
+
+    After an upgrade that changes how results are read, this brings EXP up to date as a fresh run of
+    the same command would write it.
+    """
+    from ..experiments.semi_supervised.reread import reread_experiment
+    from ..experiments.semi_supervised.summary import headline
+
+    outcome = reread_experiment(exp, data, say=typer.echo)
+    typer.echo(headline(outcome))

@@ -20,14 +20,16 @@ EXP/figures/*.png|svg        curves against N (figures.py)
 EXP/report.html              the self-contained report (experiment_report.py)
 
 A member is done when the chunk holding it exists, so an interrupted experiment rerun with the
-same command trains only the members it had not finished. Members are grouped into chunks of at
-most `max_members`; on the CPU each chunk holds one preset (a `tr` ensemble then skips the cycle
-losses), on a GPU presets are mixed so that one ensemble fills the device. Under torchrun the
-chunks are shared out over the ranks by estimated cost (`assign_chunks`, distributed.py) and rank 0
-gathers and writes the results.
+same command trains only the members it had not finished, and every file listed from results.csv
+on can be written again from the chunks alone (`gw experiment reread`). Members are grouped into
+chunks of at most `max_members`; on the CPU each chunk holds one preset (a `tr` ensemble then skips
+the cycle losses), on a GPU presets are mixed so that one ensemble fills the device. Under
+torchrun the chunks are shared out over the ranks by estimated cost (`assign_chunks`,
+distributed.py) and rank 0 gathers and writes the results.
 
 One job per module: config (the settings), parsing (the command line's text), planning (members
 into chunks, chunks onto ranks), resume (the EXP folder), keep_best (training one chunk), scoring
 (test metrics of a chunk), results_io (chunk folders and results.csv), readings (baselines and
-ratios), summary (the terminal's lines) and run (the whole experiment).
+ratios), summary (the terminal's lines), run (the whole experiment) and reread (a finished one's
+files written again).
 """

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -128,6 +129,20 @@ class ExperimentConfig:
         if not self.paper_levels:
             obj.pop("paper_levels")
         return obj
+
+    @classmethod
+    def from_json(cls, obj: Mapping[str, Any]) -> ExperimentConfig:
+        """The settings `to_json` stored, so that a finished experiment can be read again by newer
+        code; a setting added since takes its default, and `select_on_val`, the boolean `select_on`
+        replaced, reads as `all` or `last`."""
+        values = dict(obj)
+        if "select_on_val" in values:
+            values["select_on"] = SELECT_ALL if values.pop("select_on_val") else SELECT_LAST
+        values["train"] = TrainConfig.from_json(values["train"])
+        values["downstream"] = DownstreamSettings(**values["downstream"])
+        if values.get("grid") is not None:
+            values["grid"] = Grid(**values["grid"])
+        return cls(**values)
 
     def kept_weights(self) -> str:
         """`select_on` in words, for the report."""

@@ -6,6 +6,7 @@ import contextlib
 import shutil
 import sys
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -15,10 +16,41 @@ from ...errors import UserError
 from ...fileio import atomic_write_json, read_json, refuse_foreign
 from ...locking import exclusive_output
 from ...memory import latent_bytes, require_fits, training_bytes
-from ...workspace.data import check_same_latents
+from ...workspace.data import check_same_latents, train_fingerprint
 from ...workspace.presets import MemberSpec
 from .config import ExperimentConfig
 from .planning import chunk_workspace, plan_chunks
+from .results_io import read_chunk_rows
+
+
+def read_experiment(exp: Path) -> ExperimentConfig:
+    """The settings of experiment folder `exp`, read the same way by every command that uses one:
+    a folder that is no experiment, or a damaged experiment.json, is one line naming it."""
+    meta = exp / "experiment.json"
+    if not meta.is_file():
+        raise UserError(
+            f"{exp} is not an experiment folder (it has no {meta.name}); name the --out folder of "
+            "`gw experiment semi-supervised`"
+        )
+    try:
+        return ExperimentConfig.from_json(read_json(meta, "experiment settings")["config"])
+    except (KeyError, TypeError, ValueError, UserError) as exc:
+        raise UserError(f"{meta} does not hold an experiment's settings ({exc!r})") from exc
+
+
+def check_experiment_data(exp: Path, config: ExperimentConfig, data: Path, option: str) -> None:
+    """Refuse a dataset folder without the train latents experiment `exp` learnt from, or with
+    others; `option` is how the caller is told another folder (`--data`, `data=`)."""
+    try:
+        now = train_fingerprint(data, config.domains)
+    except OSError:
+        raise UserError(
+            f"{data} holds no train latents of {', '.join(config.domains)}; if the dataset moved, pass "
+            f"its folder as {option}"
+        ) from None
+    check_same_latents(
+        config.data_fingerprint, now, f"experiment {exp}", str(data), f"pass the folder of those as {option}"
+    )
 
 
 def finished_members(exp: Path) -> dict[str, tuple[Path, int]]:
@@ -32,6 +64,12 @@ def finished_members(exp: Path) -> dict[str, tuple[Path, int]]:
         for i, obj in enumerate(specs):
             done[MemberSpec.from_json(obj).label()] = (folder, i)
     return done
+
+
+def stored_rows(exp: Path) -> dict[str, dict[str, Any]]:
+    """member id -> its row (results_io.read_chunk_rows), for every chunk written completely."""
+    folders = sorted({folder for folder, _ in finished_members(exp).values()})
+    return {r["member"]: r for folder in folders for r in read_chunk_rows(folder)}
 
 
 def claim_folder(

@@ -29,7 +29,7 @@ from .readings import (
     translation_metrics,
 )
 from .results_io import ChunkResult, read_chunk_rows, write_chunk, write_results_csv
-from .resume import claim_folder, finished_members, prepare_folder
+from .resume import claim_folder, prepare_folder, stored_rows
 from .scoring import score_chunk
 
 
@@ -122,10 +122,7 @@ def run_experiment(
         if rank != 0:
             return None
         assert gathered is not None
-        by_id = {r["member"]: r for r in gathered}
-        for folder in {folder for folder, _ in finished_members(exp).values()}:
-            for r in read_chunk_rows(folder):
-                by_id.setdefault(r["member"], r)
+        by_id = {**stored_rows(exp), **{r["member"]: r for r in gathered}}
         rows = [by_id[m.label()] for m in members]
         return finish(exp, config, data, rows, len(todo), time.perf_counter() - start)
 
