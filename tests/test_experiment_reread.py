@@ -140,3 +140,17 @@ def test_settings_read_back_as_they_were_stored() -> None:
     # Made before `select_on` replaced the boolean `select_on_val`.
     old = {k: v for k, v in plain.to_json().items() if k != "select_on"} | {"select_on_val": False}
     assert ExperimentConfig.from_json(old).select_on == SELECT_LAST
+
+
+def test_damaged_settings_are_refused(
+    finished: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    exp = copy_of(finished, tmp_path)
+    meta = exp / "experiment.json"
+    stored = json.loads(meta.read_text())
+    stored["config"]["width"] = 0
+    meta.write_text(json.dumps(stored))
+    assert "sizes must be at least 1: width 0" in gw_error(capsys, "experiment", "reread", exp)
+    del stored["config"]["train"]
+    meta.write_text(json.dumps(stored))
+    assert "does not hold an experiment's settings" in gw_error(capsys, "experiment", "reread", exp)

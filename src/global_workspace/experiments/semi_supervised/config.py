@@ -142,7 +142,9 @@ class ExperimentConfig:
         values["downstream"] = DownstreamSettings(**values["downstream"])
         if values.get("grid") is not None:
             values["grid"] = Grid(**values["grid"])
-        return cls(**values)
+        config = cls(**values)
+        WorkspaceConfig.from_json({**obj, "domains": dict.fromkeys(config.domains, 1)})  # sizes >= 1
+        return config
 
     def kept_weights(self) -> str:
         """`select_on` in words, for the report."""
