@@ -128,3 +128,13 @@ def test_a_bad_learning_rate_is_one_line(
 ) -> None:
     _one_line_error(capsys, run_cli(["pretrain", str(tiny_shapes), "--lr", lr, "--quiet"]), *words)
     assert not (tiny_shapes / "domains").exists()
+
+
+def test_naming_the_probe_in_steps_trains_a_new_one(pretrained: Path, fresh_copy: Path) -> None:
+    start = pretrained / "domains" / "v"
+    args = ["--steps", "v=3,probe=3", "--lr", "v=1e-4", "--batch-size", "64", "--device", "cpu", "--quiet"]
+    assert run_cli(["pretrain", str(fresh_copy), "--domains", "v", "--init", f"v={start}", *args]) == 0
+    before, after = _weights(start / "probe"), _weights(fresh_copy / "domains" / "v" / "probe")
+    assert not all(torch.equal(before[k], after[k]) for k in before)
+    record = json.loads((fresh_copy / "domains" / "v" / "config.json").read_text())["pretrain"]
+    assert record["trained"] == {"v": 3, "probe": 3}
