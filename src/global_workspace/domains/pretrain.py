@@ -12,9 +12,10 @@ import functools
 import shutil
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -97,16 +98,14 @@ def parse_steps(text: str | None) -> dict[str, int]:
     """ "2000" (every model) or "v=3000,probe=1500,t=2000,caption=3000" -> {model: steps}."""
     if text is None or not text.strip():
         return {}
-    try:
-        if "=" not in text:
+    form = "N or v=N,probe=N,t=N,caption=N"
+    if "=" in text:
+        out = _per_model(text, "--steps", int, form)
+    else:
+        try:
             out = dict.fromkeys(STEP_KEYS, int(text))
-        else:
-            out = {}
-            for item in text.split(","):
-                key, value = item.split("=")
-                out[key.strip()] = int(value)
-    except ValueError as exc:
-        raise UserError(f"cannot read --steps {text!r}: give N or v=N,probe=N,t=N,caption=N") from exc
+        except ValueError as exc:
+            raise UserError(f"cannot read --steps {text!r}: give {form}") from exc
     check_steps(out)
     return out
 
@@ -115,19 +114,29 @@ def parse_lr(text: str | None) -> dict[str, float]:
     """ "v=5e-4,probe=1e-3" -> {model: peak learning rate}."""
     if text is None or not text.strip():
         return {}
-    out: dict[str, float] = {}
-    try:
-        for item in text.split(","):
-            key, value = item.split("=")
-            out[key.strip()] = float(value)
-    except ValueError as exc:
-        raise UserError(f"cannot read --lr {text!r}: give v=LR,probe=LR,t=LR,caption=LR") from exc
+    out = _per_model(text, "--lr", float, "v=LR,probe=LR,t=LR,caption=LR")
     for model, lr in out.items():
-        if model not in STEP_KEYS:
-            raise UserError(f"--lr names unknown model {model!r}; use {', '.join(STEP_KEYS)}")
+        _check_model(model, "--lr")
         if not lr > 0 or lr == float("inf"):
             raise UserError(f"--lr {model}={lr}: a learning rate must be a positive number")
     return out
+
+
+T = TypeVar("T")
+
+
+def _per_model(text: str, option: str, convert: Callable[[str], T], form: str) -> dict[str, T]:
+    """ "v=A,probe=B" -> {"v": convert(A), "probe": convert(B)}; anything else is refused naming `form`."""
+    try:
+        return {key.strip(): convert(value) for key, value in (item.split("=") for item in text.split(","))}
+    except ValueError as exc:
+        raise UserError(f"cannot read {option} {text!r}: give {form}") from exc
+
+
+def _check_model(model: str, option: str) -> None:
+    """Refuse a model that `option` cannot set (one not in STEP_KEYS)."""
+    if model not in STEP_KEYS:
+        raise UserError(f"{option} names unknown model {model!r}; use {', '.join(STEP_KEYS)}")
 
 
 def parse_init(items: list[str]) -> dict[str, Path]:
@@ -144,8 +153,7 @@ def parse_init(items: list[str]) -> dict[str, Path]:
 def check_steps(steps: dict[str, int], option: str = "--steps") -> None:
     """Refuse a step count for a model that --steps does not set, or one below 1."""
     for model, count in steps.items():
-        if model not in STEP_KEYS:
-            raise UserError(f"{option} names unknown model {model!r}; use {', '.join(STEP_KEYS)}")
+        _check_model(model, option)
         if count < 1:
             raise UserError(f"{option} {model}={count}: every step count must be at least 1")
 
