@@ -138,3 +138,29 @@ def test_naming_the_probe_in_steps_trains_a_new_one(pretrained: Path, fresh_copy
     assert not all(torch.equal(before[k], after[k]) for k in before)
     record = json.loads((fresh_copy / "domains" / "v" / "config.json").read_text())["pretrain"]
     assert record["trained"] == {"v": 3, "probe": 3}
+
+
+def test_zero_vae_steps_keep_the_starting_vae_and_train_only_a_new_probe(
+    pretrained: Path, fresh_copy: Path
+) -> None:
+    start = pretrained / "domains" / "v"
+    args = ["--steps", "v=0,probe=3", "--batch-size", "64", "--device", "cpu", "--quiet"]
+    assert run_cli(["pretrain", str(fresh_copy), "--domains", "v", "--init", f"v={start}", *args]) == 0
+    tuned = fresh_copy / "domains" / "v"
+    before, after = _weights(start), _weights(tuned)
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    probe_before, probe_after = _weights(start / "probe"), _weights(tuned / "probe")
+    assert not all(torch.equal(probe_before[k], probe_after[k]) for k in probe_before)
+    assert json.loads((tuned / "config.json").read_text())["pretrain"]["trained"] == {"v": 0, "probe": 3}
+
+
+@pytest.mark.parametrize(
+    ("steps", "words"),
+    [("v=0,probe=3", ("--steps v=0", "no --init v")), ("probe=0", ("probe=0", "at least 1", "v=0 only"))],
+)
+def test_zero_steps_without_a_start_to_keep_are_one_line(
+    tiny_shapes: Path, capsys: pytest.CaptureFixture[str], steps: str, words: tuple[str, ...]
+) -> None:
+    code = run_cli(["pretrain", str(tiny_shapes), "--domains", "v", "--steps", steps, "--quiet"])
+    _one_line_error(capsys, code, *words)
+    assert not (tiny_shapes / "domains").exists()

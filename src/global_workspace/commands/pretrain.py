@@ -42,8 +42,8 @@ def pretrain(
         "--init",
         help="NAME=FOLDER: domain NAME trains on from the weights of the specialist in FOLDER (a "
         "DATA/domains/NAME folder written by gw pretrain, or a shipped one) instead of from a fresh "
-        "initialisation, keeping FOLDER's image probe unless --steps names probe (repeatable; the "
-        "image domain v).",
+        "initialisation, keeping FOLDER's image probe unless --steps names probe; --steps v=0 keeps "
+        "the VAE as it is (repeatable; the image domain v).",
     ),
     lr: str | None = typer.Option(
         None,

@@ -41,6 +41,9 @@ DEFAULT_SEED = 0
 STEP_KEYS = ("v", "probe", "t", "caption")
 """Models whose step count --steps sets: the visual VAE, the image probe, the text VAE and the
 caption decoder."""
+KEEPS = ("v",)
+"""Models that `--steps MODEL=0` may leave untrained, keeping the weights of `--init`: the visual VAE
+(to train only a new image probe beside it)."""
 
 
 @dataclass(frozen=True)
@@ -106,7 +109,7 @@ def parse_steps(text: str | None) -> dict[str, int]:
             out = dict.fromkeys(STEP_KEYS, int(text))
         except ValueError as exc:
             raise UserError(f"cannot read --steps {text!r}: give {form}") from exc
-    check_steps(out)
+    check_steps(out, keeps=KEEPS)
     return out
 
 
@@ -150,12 +153,14 @@ def parse_init(items: list[str]) -> dict[str, Path]:
     return out
 
 
-def check_steps(steps: dict[str, int], option: str = "--steps") -> None:
-    """Refuse a step count for a model that --steps does not set, or one below 1."""
+def check_steps(steps: dict[str, int], option: str = "--steps", keeps: tuple[str, ...] = ()) -> None:
+    """Refuse a step count for a model that --steps does not set, or one below 1 (0 is allowed for
+    the models of `keeps`: they keep the weights they start from)."""
     for model, count in steps.items():
         _check_model(model, option)
-        if count < 1:
-            raise UserError(f"{option} {model}={count}: every step count must be at least 1")
+        if count < 1 and not (count == 0 and model in keeps):
+            allowed = f" ({' and '.join(f'{m}=0' for m in keeps)} only with --init)" if keeps else ""
+            raise UserError(f"{option} {model}={count}: every step count must be at least 1{allowed}")
 
 
 def parse_domains(text: str) -> tuple[str, ...]:
@@ -253,6 +258,12 @@ def pretrain(data: Path, config: PretrainConfig) -> dict[str, dict[str, Any]]:
         for name in config.init:
             if name not in classes:
                 raise UserError(f"--init names domain {name!r}, which --domains does not train; add it")
+        for model in KEEPS:
+            if config.steps.get(model) == 0 and model not in config.init:
+                raise UserError(
+                    f"--steps {model}=0 keeps the weights of --init {model}=FOLDER, and no --init "
+                    f"{model} is given; add one, or give {model} at least 1 step"
+                )
         starts = {name: _starting_point(name, classes[name].kind, f) for name, f in config.init.items()}
         reuse = [name for name in classes if domain_folder(data, name).exists() and not config.force]
         for name in reuse:

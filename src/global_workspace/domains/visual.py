@@ -185,8 +185,9 @@ class VisualDomain(TorchDomain):
     def fit(self, dataset: Dataset, settings: Any) -> dict[str, float]:
         """Train the VAE on the train images, then the image probe; score reconstructions with it.
 
-        With `settings.init` the VAE trains on from the weights already loaded, and the probe of
-        that folder is kept: it reads real images, so another VAE does not change it."""
+        With `settings.init` the VAE trains on from the weights already loaded (or keeps them, with
+        0 steps), and the probe of that folder is kept: it reads real images, so another VAE does
+        not change it."""
         assert isinstance(settings, FitSettings)
         if settings.init is None:
             self.image_size = dataset.info.image_size
@@ -202,7 +203,11 @@ class VisualDomain(TorchDomain):
         self.to(settings.device)
         log = TrainLog(settings.folder / "logs")
         try:
-            metrics = self.train_vae(dataset, settings, log)
+            if settings.init is not None and settings.steps.get("v") == 0:
+                settings.trained["v"] = 0
+                metrics: dict[str, float] = {}
+            else:
+                metrics = self.train_vae(dataset, settings, log)
             freeze(self.vae)
             kept = None if settings.init is None else settings.init / "probe"
             probe_metrics: dict[str, float] = {}
