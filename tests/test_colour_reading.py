@@ -7,7 +7,22 @@ import subprocess
 import sys
 from pathlib import Path
 
+import torch
 from test_trained_workspace import run_analysis
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "analysis"))
+from colour_reading import blurred
+
+
+def test_the_blur_keeps_flat_colour_and_spreads_a_point_by_its_sigma() -> None:
+    flat = torch.full((1, 3, 8, 8), 0.4)
+    assert torch.allclose(blurred(flat, 0.4), flat)
+    point = torch.zeros(1, 3, 5, 5)
+    point[0, :, 2, 2] = 1.0
+    spread = blurred(point, 0.4)
+    assert torch.isclose(spread.sum(), torch.tensor(3.0))
+    assert spread[0, 0, 2, 2] > spread[0, 0, 2, 1] > spread[0, 0, 1, 1] > 0
+    assert blurred(point, 0.8)[0, 0, 2, 2] < spread[0, 0, 2, 2]  # wider blur, lower peak
 
 
 def test_every_reading_is_printed_against_the_probes_own(pretrained: Path) -> None:

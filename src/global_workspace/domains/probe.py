@@ -3,9 +3,7 @@
 It is trained on the ground-truth train images to predict the `attr` vector of the image (class
 logits, position, size, cos/sin of the rotation, colour; whatever the dataset's attributes are),
 with the `attr` domain's own loss. Its score on real test images is the ceiling every
-reconstruction or translation into `v` is compared with. Half of each batch is softly blurred, so
-that it reads a decoded image's attributes rather than the sharpness of its edges. Saved in
-DATA/domains/v/probe/.
+reconstruction or translation into `v` is compared with. Saved in DATA/domains/v/probe/.
 """
 
 from __future__ import annotations
@@ -20,16 +18,10 @@ from ..data.format import Dataset
 from ..fileio import atomic_write_json, read_json
 from ..seeding import derive_seed, torch_generator
 from .attr import AttrDomain, Attributes
-from .blur import gaussian_blur
 from .nets import freeze, images_to_tensor, load_weights, save_weights
 from .optimise import FitSettings, TrainLog, batch_indices, optimise
 
 PROBE_BATCH = 1024
-SOFT_SHARE = 0.5
-"""Share of the images of a training batch that the probe sees blurred."""
-SOFT_SIGMA_MAX = 0.6
-"""A blurred image's Gaussian width is drawn uniformly from [0, SOFT_SIGMA_MAX] px: decoded images
-are softer than rendered ones by a fraction of a pixel."""
 
 
 class ImageProbe(nn.Module):
@@ -120,21 +112,11 @@ def train_probe(dataset: Dataset, settings: FitSettings, log: TrainLog) -> tuple
     images = torch.from_numpy(np.array(split.images)).to(device)
     targets = attr.encode(split.labels).to(device)
     gen = torch_generator(settings.seed, "probe", "batches")
-    blur_gen = torch_generator(settings.seed, "probe", "blur")
 
     def step_loss(step: int) -> dict[str, torch.Tensor]:
         idx = batch_indices(len(images), train.batch_size, gen).to(device)
-        batch = soften(images_to_tensor(images[idx], device), blur_gen)
-        return {"loss": attr.loss(net(batch), targets[idx]).mean()}
+        return {"loss": attr.loss(net(images_to_tensor(images[idx], device)), targets[idx]).mean()}
 
-    metrics = optimise(net, step_loss, train, log, "probe", generators=(gen, blur_gen))
+    metrics = optimise(net, step_loss, train, log, "probe", generators=(gen,))
     freeze(net)
     return probe, metrics
-
-
-def soften(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    """A random SOFT_SHARE of `images` blurred, each by its own width in [0, SOFT_SIGMA_MAX] px."""
-    n = len(images)
-    sigma = torch.rand(n, generator=generator) * SOFT_SIGMA_MAX
-    sigma = torch.where(torch.rand(n, generator=generator) < SOFT_SHARE, sigma, torch.zeros(n))
-    return gaussian_blur(images, sigma.to(images.device))
