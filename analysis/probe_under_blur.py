@@ -22,7 +22,7 @@ import torch.nn.functional as F
 
 from global_workspace.data.format import load_dataset
 from global_workspace.domains.nets import freeze, images_to_tensor
-from global_workspace.domains.optimise import FitSettings, TrainLog, batch_indices, optimise
+from global_workspace.domains.optimise import TrainLog, TrainSettings, batch_indices, optimise
 from global_workspace.domains.probe import Probe
 from global_workspace.domains.store import domain_from_folder
 from global_workspace.domains.visual import VisualDomain
@@ -71,8 +71,7 @@ def main() -> None:
     gen = torch_generator(0, "probe", "batches")
     blur_gen = torch.Generator().manual_seed(5)
     with tempfile.TemporaryDirectory() as scratch:
-        settings = FitSettings(folder=Path(scratch), steps={"probe": args.steps}, batch_size=args.batch_size)
-        train = settings.train("probe", default_steps=args.steps, lr=args.lr)
+        train = TrainSettings(steps=args.steps, batch_size=args.batch_size, lr=args.lr)
 
         def step_loss(step: int) -> dict[str, torch.Tensor]:
             idx = batch_indices(len(images), train.batch_size, gen)
