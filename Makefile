@@ -42,7 +42,7 @@ bench: $(STAMP)
 specialists: $(STAMP)
 	test -d $(SPECIALISTS)/data || $(VENV)/bin/gw data simple-shapes $(SPECIALISTS)/data --train 500000 --val 2000 --test 2000 --seed 0
 	test -d $(SPECIALISTS)/fresh || $(VENV)/bin/gw data simple-shapes $(SPECIALISTS)/fresh --train 1000 --val 1000 --test 5000 --seed 1
-	OMP_NUM_THREADS=1 $(VENV)/bin/gw pretrain $(SPECIALISTS)/data --from-scratch --domains v --steps v=20000,probe=2000 --batch-size 512 --device cpu --quiet & \
+	OMP_NUM_THREADS=1 $(VENV)/bin/gw pretrain $(SPECIALISTS)/data --from-scratch --domains v --steps v=20000,probe=2000,blur=1500 --batch-size 512 --device cpu --quiet & \
 	OMP_NUM_THREADS=1 $(VENV)/bin/gw pretrain $(SPECIALISTS)/data --from-scratch --domains t --steps t=5000,caption=1500 --batch-size 512 --device cpu --quiet; \
 	wait
 	$(VENV)/bin/gw specialists export $(SPECIALISTS)/data --fresh $(SPECIALISTS)/fresh --out $(SHIPPED) --force

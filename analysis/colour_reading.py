@@ -24,15 +24,14 @@ deviation as a fraction of the spread of the mean latents (small: the latent is 
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import numpy as np
 import script_cli
 import torch
-import torch.nn.functional as F
 
 from global_workspace.data.format import load_dataset
+from global_workspace.domains.blur import gaussian_blur
 from global_workspace.domains.nets import images_to_tensor
 from global_workspace.domains.probe import Probe
 from global_workspace.domains.store import domain_from_folder, load_domain
@@ -41,14 +40,6 @@ from global_workspace.errors import UserError
 
 INTERIOR = 0.02
 """A pixel of the real image this close to the true colour (max over channels) is interior."""
-
-
-def blurred(images: torch.Tensor, sigma: float) -> torch.Tensor:
-    """A 3×3 Gaussian blur of standard deviation `sigma` px, edges replicated."""
-    taps = torch.tensor([math.exp(-(d * d) / (2 * sigma * sigma)) for d in (-1, 0, 1)])
-    taps = taps / taps.sum()
-    kernel = (taps[:, None] * taps[None, :]).expand(3, 1, 3, 3).contiguous()
-    return F.conv2d(F.pad(images, (1, 1, 1, 1), mode="replicate"), kernel, groups=3)
 
 
 def per_image_colour_error(probe: Probe, images: torch.Tensor, truth: torch.Tensor) -> np.ndarray:
@@ -91,7 +82,7 @@ def main() -> None:
     rescale = (recon_colour / truth.clamp_min(1e-3))[:, :, None, None]
     readings = {
         "real": real,
-        **{f"real, blurred {s} px": blurred(real, s) for s in (0.3, 0.4)},
+        **{f"real, blurred {s} px": gaussian_blur(real, s) for s in (0.3, 0.4)},
         "reconstructions": recon,
         "real shapes, reconstructed colour": (real * rescale).clamp(0, 1),
         "reconstructed shapes, true colour": (recon / rescale.clamp_min(1e-3)).clamp(0, 1),

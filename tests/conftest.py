@@ -13,7 +13,7 @@ from global_workspace.data.simple_shapes import generate_simple_shapes
 
 TINY_COUNTS = {"train": 256, "val": 64, "test": 64}
 TINY_SEED = 7
-PRETRAIN_STEPS = "v=80,probe=40,t=100,caption=60"
+PRETRAIN_STEPS = "v=80,probe=40,blur=20,t=100,caption=60"
 BRIGHTNESS_PLUGIN = """
 import numpy as np
 import torch

@@ -76,7 +76,7 @@ def test_an_interrupted_demo_continues_without_redoing_finished_stages(tmp_path:
         presets="tr,full",
         seeds=1,
         steps=20,
-        pretrain_steps={"v": 10, "probe": 10},
+        pretrain_steps={"v": 10, "probe": 10, "blur": 5},
         progress=False,
     )
     options = dataclasses.replace(options, val=64, test=64, eval_every=10, processes=2)

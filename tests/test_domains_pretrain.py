@@ -282,7 +282,7 @@ def test_rerun_with_other_settings_is_refused(
     shutil.copytree(pretrained, data)
     v_config = data / "domains" / "v" / "config.json"
     record = json.loads(v_config.read_text())["pretrain"]
-    assert record["trained"] == {"v": 80, "probe": 40} and record["seed"] == 0
+    assert record["trained"] == {"v": 80, "probe": 40, "blur": 20} and record["seed"] == 0
     stamp = v_config.stat().st_mtime_ns
     shutil.rmtree(data / "domains" / "attr")
     code = run_cli(["pretrain", str(data), "--domains", "attr,v", "--seed", "7", "--steps", "999", "--quiet"])

@@ -60,7 +60,7 @@ def test_the_visual_vae_trains_on_from_the_weights_it_is_given_and_keeps_their_p
     assert record["trained"] == {"v": 6} and record["lr"] == {"v": 1e-4}
     assert record["init"]["folder"] == str(start)
     assert set(record["init"]["weights"]) == {"weights.safetensors", "probe/weights.safetensors"}
-    assert record["init"]["pretrain"]["trained"] == {"v": 80, "probe": 40}  # how the start was made
+    assert record["init"]["pretrain"]["trained"] == {"v": 80, "probe": 40, "blur": 20}  # the start's record
     metrics = json.loads((tuned / "metrics.json").read_text())
     assert "reconstruction/test/color_error" in metrics
     # Shipped, the set's manifest keeps the chain: this run's steps and rate, and its start's record.
@@ -69,7 +69,7 @@ def test_the_visual_vae_trains_on_from_the_weights_it_is_given_and_keeps_their_p
     export_shipped(fresh_copy, test, tmp_path / "set", ("v",), "tuned")
     trained = json.loads((tmp_path / "set" / "manifest.json").read_text())["training"]["domains"]["v"]
     assert trained["steps"] == {"v": 6} and trained["lr"] == {"v": 1e-4}
-    assert trained["init"]["pretrain"]["trained"] == {"v": 80, "probe": 40}
+    assert trained["init"]["pretrain"]["trained"] == {"v": 80, "probe": 40, "blur": 20}
 
 
 def test_a_rerun_with_other_starting_weights_or_rates_is_refused(
@@ -132,19 +132,20 @@ def test_a_bad_learning_rate_is_one_line(
 
 def test_naming_the_probe_in_steps_trains_a_new_one(pretrained: Path, fresh_copy: Path) -> None:
     start = pretrained / "domains" / "v"
-    args = ["--steps", "v=3,probe=3", "--lr", "v=1e-4", "--batch-size", "64", "--device", "cpu", "--quiet"]
+    steps = "v=3,probe=3,blur=2"
+    args = ["--steps", steps, "--lr", "v=1e-4", "--batch-size", "64", "--device", "cpu", "--quiet"]
     assert run_cli(["pretrain", str(fresh_copy), "--domains", "v", "--init", f"v={start}", *args]) == 0
     before, after = _weights(start / "probe"), _weights(fresh_copy / "domains" / "v" / "probe")
     assert not all(torch.equal(before[k], after[k]) for k in before)
     record = json.loads((fresh_copy / "domains" / "v" / "config.json").read_text())["pretrain"]
-    assert record["trained"] == {"v": 3, "probe": 3}
+    assert record["trained"] == {"v": 3, "probe": 3, "blur": 2}
 
 
 def test_zero_vae_steps_keep_the_starting_vae_and_train_only_a_new_probe(
     pretrained: Path, fresh_copy: Path
 ) -> None:
     start = pretrained / "domains" / "v"
-    args = ["--steps", "v=0,probe=3", "--batch-size", "64", "--device", "cpu", "--quiet"]
+    args = ["--steps", "v=0,probe=3,blur=0", "--batch-size", "64", "--device", "cpu", "--quiet"]
     assert run_cli(["pretrain", str(fresh_copy), "--domains", "v", "--init", f"v={start}", *args]) == 0
     tuned = fresh_copy / "domains" / "v"
     before, after = _weights(start), _weights(tuned)
@@ -152,6 +153,23 @@ def test_zero_vae_steps_keep_the_starting_vae_and_train_only_a_new_probe(
     probe_before, probe_after = _weights(start / "probe"), _weights(tuned / "probe")
     assert not all(torch.equal(probe_before[k], probe_after[k]) for k in probe_before)
     assert json.loads((tuned / "config.json").read_text())["pretrain"]["trained"] == {"v": 0, "probe": 3}
+
+
+def test_naming_blur_trains_the_kept_probe_on_and_keeps_the_vae(pretrained: Path, fresh_copy: Path) -> None:
+    """The shipped set's recipe: the VAE as it is, its probe trained on under blur (from its own
+    weights, not from a fresh start)."""
+    start = pretrained / "domains" / "v"
+    args = ["--steps", "v=0,blur=3", "--batch-size", "64", "--device", "cpu", "--quiet"]
+    assert run_cli(["pretrain", str(fresh_copy), "--domains", "v", "--init", f"v={start}", *args]) == 0
+    tuned = fresh_copy / "domains" / "v"
+    before, after = _weights(start), _weights(tuned)
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    probe_before, probe_after = _weights(start / "probe"), _weights(tuned / "probe")
+    zeros = {k: torch.zeros_like(w) for k, w in probe_before.items()}
+    assert 0 < _distance(probe_after, probe_before) < 0.05 * _distance(probe_before, zeros)  # near its start
+    assert json.loads((tuned / "config.json").read_text())["pretrain"]["trained"] == {"v": 0, "blur": 3}
+    metrics = json.loads((tuned / "metrics.json").read_text())
+    assert "blur/loss" in metrics and "quality/color_error_ratio" in metrics
 
 
 @pytest.mark.parametrize(

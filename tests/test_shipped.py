@@ -61,7 +61,7 @@ def test_manifest_records_hashes_training_and_quality(shipped_root: Path, pretra
     for relative, entry in manifest["files"].items():
         assert sha256_of(shipped_root / "tiny" / relative) == entry["sha256"]
     assert "v/probe/weights.safetensors" in manifest["domains"]["v"]["files"]
-    assert manifest["training"]["domains"]["v"]["steps"] == {"v": 80, "probe": 40}
+    assert manifest["training"]["domains"]["v"]["steps"] == {"v": 80, "probe": 40, "blur": 20}
     assert manifest["training"]["data"]["train"] == 256 and manifest["evaluation"]["data"]["seed"] == 8
     assert "quality/shape_accuracy_ratio" in manifest["quality"]["v"]
     assert "caption/test/exact_match" in manifest["quality"]["t"]

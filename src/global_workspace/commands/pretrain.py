@@ -13,8 +13,10 @@ def pretrain(
     domains: str = typer.Option("v,attr,t", help="Comma-separated domains to pretrain, in order."),
     steps: str | None = typer.Option(
         None,
-        help="Optimisation steps: N for every model, or v=N,probe=N,t=N,caption=N "
-        "(visual VAE, image probe, text VAE, caption decoder); default 3000,1500,2000,3000.",
+        help="Optimisation steps: N for every model, or v=N,probe=N,blur=N,t=N,caption=N "
+        "(visual VAE, image probe, the probe trained on under a mild blur so that it reads decoded "
+        "images fairly, text VAE, caption decoder); default 3000,1500,1500,2000,3000; blur=0 skips "
+        "that stage.",
     ),
     batch_size: int | None = typer.Option(
         None, help="Batch size of every model (default 128).", show_default=False
@@ -42,13 +44,14 @@ def pretrain(
         "--init",
         help="NAME=FOLDER: domain NAME trains on from the weights of the specialist in FOLDER (a "
         "DATA/domains/NAME folder written by gw pretrain, or a shipped one) instead of from a fresh "
-        "initialisation, keeping FOLDER's image probe unless --steps names probe; --steps v=0 keeps "
-        "the VAE as it is (repeatable; the image domain v).",
+        "initialisation, keeping FOLDER's image probe as it is unless --steps names probe (a new "
+        "one) or blur (trains it on under blur); --steps v=0 keeps the VAE as it is (repeatable; "
+        "the image domain v).",
     ),
     lr: str | None = typer.Option(
         None,
-        help="Peak learning rate per model, v=LR,probe=LR,t=LR,caption=LR (default: each model's "
-        "own); lower it to fine-tune with --init.",
+        help="Peak learning rate per model, v=LR,probe=LR,blur=LR,t=LR,caption=LR (default: each "
+        "model's own); lower it to fine-tune with --init.",
     ),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bars."),
 ) -> None:

@@ -38,12 +38,14 @@ from .store import dataset_fingerprint, domain_from_folder, move_to, write_confi
 DEFAULT_DOMAINS = ("v", "attr", "t")
 DEFAULT_BATCH_SIZE = 128
 DEFAULT_SEED = 0
-STEP_KEYS = ("v", "probe", "t", "caption")
-"""Models whose step count --steps sets: the visual VAE, the image probe, the text VAE and the
-caption decoder."""
+STEP_KEYS = ("v", "probe", "blur", "t", "caption")
+"""Models (or stages) whose step count --steps sets: the visual VAE, the image probe, the probe's
+training on under blur, the text VAE and the caption decoder."""
 KEEPS = ("v",)
 """Models that `--steps MODEL=0` may leave untrained, keeping the weights of `--init`: the visual VAE
-(to train only a new image probe beside it)."""
+(to train only its image probe)."""
+SKIPPABLE = ("blur",)
+"""Stages that `--steps STAGE=0` leaves out."""
 
 
 @dataclass(frozen=True)
@@ -98,10 +100,10 @@ class PretrainConfig:
 
 
 def parse_steps(text: str | None) -> dict[str, int]:
-    """ "2000" (every model) or "v=3000,probe=1500,t=2000,caption=3000" -> {model: steps}."""
+    """ "2000" (every model) or "v=3000,probe=1500,blur=1500,t=2000,caption=3000" -> {model: steps}."""
     if text is None or not text.strip():
         return {}
-    form = "N or v=N,probe=N,t=N,caption=N"
+    form = "N or v=N,probe=N,blur=N,t=N,caption=N"
     if "=" in text:
         out = _per_model(text, "--steps", int, form)
     else:
@@ -117,7 +119,7 @@ def parse_lr(text: str | None) -> dict[str, float]:
     """ "v=5e-4,probe=1e-3" -> {model: peak learning rate}."""
     if text is None or not text.strip():
         return {}
-    out = _per_model(text, "--lr", float, "v=LR,probe=LR,t=LR,caption=LR")
+    out = _per_model(text, "--lr", float, "v=LR,probe=LR,blur=LR,t=LR,caption=LR")
     for model, lr in out.items():
         _check_model(model, "--lr")
         if not lr > 0 or lr == float("inf"):
@@ -155,12 +157,14 @@ def parse_init(items: list[str]) -> dict[str, Path]:
 
 def check_steps(steps: dict[str, int], option: str = "--steps", keeps: tuple[str, ...] = ()) -> None:
     """Refuse a step count for a model that --steps does not set, or one below 1 (0 is allowed for
-    the models of `keeps`: they keep the weights they start from)."""
+    the stages of SKIPPABLE, and for the models of `keeps`: they keep the weights they start from)."""
     for model, count in steps.items():
         _check_model(model, option)
-        if count < 1 and not (count == 0 and model in keeps):
-            allowed = f" ({' and '.join(f'{m}=0' for m in keeps)} only with --init)" if keeps else ""
-            raise UserError(f"{option} {model}={count}: every step count must be at least 1{allowed}")
+        if count < 1 and not (count == 0 and model in (*keeps, *SKIPPABLE)):
+            zeros = [f"{m}=0 skips that stage" for m in SKIPPABLE]
+            zeros += [f"{' and '.join(f'{m}=0' for m in keeps)} only with --init"] if keeps else []
+            allowed = "; ".join(zeros)
+            raise UserError(f"{option} {model}={count}: every step count must be at least 1 ({allowed})")
 
 
 def parse_domains(text: str) -> tuple[str, ...]:

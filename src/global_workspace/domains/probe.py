@@ -4,6 +4,11 @@ It is trained on the ground-truth train images to predict the `attr` vector of t
 logits, position, size, cos/sin of the rotation, colour; whatever the dataset's attributes are),
 with the `attr` domain's own loss. Its score on real test images is the ceiling every
 reconstruction or translation into `v` is compared with. Saved in DATA/domains/v/probe/.
+
+Decoded images are a fraction of a pixel softer than rendered ones, and a probe that has only seen
+crisp edges misreads their colour. So the probe, once trained on crisp images, trains on for a
+second stage (`blur`) with part of each batch mildly blurred: it then reads a decoded image's
+attributes rather than the sharpness of its edges, and reads real images no worse.
 """
 
 from __future__ import annotations
@@ -18,10 +23,19 @@ from ..data.format import Dataset
 from ..fileio import atomic_write_json, read_json
 from ..seeding import derive_seed, torch_generator
 from .attr import AttrDomain, Attributes
+from .blur import gaussian_blur
 from .nets import freeze, images_to_tensor, load_weights, save_weights
-from .optimise import FitSettings, TrainLog, batch_indices, optimise
+from .optimise import FitSettings, TrainLog, TrainSettings, batch_indices, optimise
 
 PROBE_BATCH = 1024
+BLUR_STEPS = 1500
+"""Steps of the blur stage when --steps does not name `blur`."""
+BLUR_LR = 3e-4
+"""Peak learning rate of the blur stage: it refines a trained probe, so lower than a fresh one's."""
+BLUR_SHARE = 0.5
+"""Share of the images of a batch that the blur stage blurs; the rest stay crisp."""
+BLUR_SIGMA_MAX = 0.6
+"""A blurred image's Gaussian width is drawn uniformly from [0, BLUR_SIGMA_MAX] px."""
 
 
 class ImageProbe(nn.Module):
@@ -97,26 +111,53 @@ class Probe:
 
 
 def train_probe(dataset: Dataset, settings: FitSettings, log: TrainLog) -> tuple[Probe, dict[str, float]]:
-    """Fit a probe on the ground-truth train images against the attr vectors of their labels."""
+    """Fit a new probe on the ground-truth train images against the attr vectors of their labels."""
     attr = AttrDomain("attr")
     attr.fit(dataset, None)
     train = settings.train("probe", default_steps=1500, lr=2e-3)
-    device = torch.device(settings.device)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(derive_seed(settings.seed, "probe", "init"))
-        probe = Probe(attr, dataset.info.image_size)
-    net = probe.to(device).net
+        probe = Probe(attr, dataset.info.image_size).to(settings.device)
+    return probe, _fit_probe(probe, dataset, train, log, "probe", blur=False)
+
+
+def train_probe_under_blur(
+    probe: Probe, dataset: Dataset, settings: FitSettings, log: TrainLog
+) -> dict[str, float]:
+    """Train `probe` on (the `blur` stage, see the module docstring), in place."""
+    train = settings.train("blur", default_steps=BLUR_STEPS, lr=BLUR_LR)
+    return _fit_probe(probe.to(settings.device), dataset, train, log, "blur", blur=True)
+
+
+def _fit_probe(
+    probe: Probe, dataset: Dataset, train: TrainSettings, log: TrainLog, tag: str, blur: bool
+) -> dict[str, float]:
+    """Optimise the probe's network on the train images (blurred as `soften` does, with `blur`)."""
+    device = probe.device
+    net = probe.net
     for p in net.parameters():
         p.requires_grad_(True)
     split = dataset.split("train")
     images = torch.from_numpy(np.array(split.images)).to(device)
-    targets = attr.encode(split.labels).to(device)
-    gen = torch_generator(settings.seed, "probe", "batches")
+    targets = probe.attr.encode(split.labels).to(device)
+    gen = torch_generator(train.seed, tag, "batches")
+    widths = torch_generator(train.seed, tag, "widths")
 
     def step_loss(step: int) -> dict[str, torch.Tensor]:
         idx = batch_indices(len(images), train.batch_size, gen).to(device)
-        return {"loss": attr.loss(net(images_to_tensor(images[idx], device)), targets[idx]).mean()}
+        batch = images_to_tensor(images[idx], device)
+        if blur:
+            batch = soften(batch, widths)
+        return {"loss": probe.attr.loss(net(batch), targets[idx]).mean()}
 
-    metrics = optimise(net, step_loss, train, log, "probe", generators=(gen,))
+    metrics = optimise(net, step_loss, train, log, tag, generators=(gen, widths) if blur else (gen,))
     freeze(net)
-    return probe, metrics
+    return metrics
+
+
+def soften(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """A random BLUR_SHARE of `images` blurred, each by its own width in [0, BLUR_SIGMA_MAX] px."""
+    n = len(images)
+    sigma = torch.rand(n, generator=generator) * BLUR_SIGMA_MAX
+    sigma = torch.where(torch.rand(n, generator=generator) < BLUR_SHARE, sigma, torch.zeros(n))
+    return gaussian_blur(images, sigma.to(images.device))

@@ -38,7 +38,7 @@ from .nets import (
     tensor_to_images,
 )
 from .optimise import FitSettings, TrainLog, batch_indices, optimise
-from .probe import Probe, train_probe
+from .probe import BLUR_STEPS, Probe, train_probe, train_probe_under_blur
 from .registry import register_domain
 
 ENCODE_BATCH = 1024
@@ -185,9 +185,10 @@ class VisualDomain(TorchDomain):
     def fit(self, dataset: Dataset, settings: Any) -> dict[str, float]:
         """Train the VAE on the train images, then the image probe; score reconstructions with it.
 
-        With `settings.init` the VAE trains on from the weights already loaded (or keeps them, with
-        0 steps), and the probe of that folder is kept: it reads real images, so another VAE does
-        not change it."""
+        A new probe trains in two stages, crisp then under blur (probe.py). With `settings.init` the
+        VAE trains on from the weights already loaded (or keeps them, with 0 steps), and the probe
+        of that folder is kept, since it reads real images, whatever the VAE: it trains on under
+        blur only when `--steps` names `blur`, and is replaced only when it names `probe`."""
         assert isinstance(settings, FitSettings)
         if settings.init is None:
             self.image_size = dataset.info.image_size
@@ -213,8 +214,12 @@ class VisualDomain(TorchDomain):
             probe_metrics: dict[str, float] = {}
             if kept is not None and kept.is_dir() and "probe" not in settings.steps:
                 probe = Probe.load(kept, self.device)
+                blur_steps = settings.steps.get("blur", 0)
             else:
                 probe, probe_metrics = train_probe(dataset, settings, log)
+                blur_steps = settings.steps.get("blur", BLUR_STEPS)
+            if blur_steps:
+                probe_metrics.update(train_probe_under_blur(probe, dataset, settings, log))
         finally:
             log.close()
         probe.save(settings.folder / "probe")
