@@ -34,7 +34,8 @@ def run(tiny_shapes: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("trained")
     data = root / "data"
     shutil.copytree(tiny_shapes, data)
-    pretrain(data, PretrainConfig(domains=("v", "attr"), steps={"v": 10, "probe": 10}, progress=False))
+    steps = {"v": 10, "probe": 10, "blur": 5}
+    pretrain(data, PretrainConfig(domains=("v", "attr"), steps=steps, progress=False))
     out = root / "run"
     args = ["train", str(data), "--domains", "v,attr", "--preset", "full", "--paired", "64",
             "--steps", "30", "--batch-size", "32", "--ensemble-seeds", "2", "--device", "cpu", "--quiet",
@@ -273,3 +274,47 @@ def test_the_fusion_analyses_start_from_what_the_member_scores(run: Path, tmp_pa
         "fusion_bound.py", data_of(run), "--domains", "v,attr", "--steps", "5", "--weights", "0.5"
     )
     assert [line.split(":")[0] for line in bound] == ["v alone", "attr alone", "v+attr, weight 0.5 on v"]
+
+
+def test_rescore_reads_the_members_again_through_a_new_probe(run: Path, tmp_path: Path) -> None:
+    """With the dataset's specialists unchanged, re-scoring gives back the stored metrics; after the
+    probe trains on (the VAE, so the latents, kept), `--rescore` reads translations into `v` through
+    it, while a plain reread keeps what training read."""
+    data = tmp_path / "data"
+    shutil.copytree(data_of(run), data)
+    exp = tmp_path / "exp"
+    args = ["experiment", "semi-supervised", str(data), "--domains", "v,attr", "--paired", "64",
+            "--presets", "tr", "--seeds", "1", "--steps", "10", "--batch-size", "32", "--eval-every", "5",
+            "--labelled", "50", "--device", "cpu", "--quiet", "--grid-width", "8,24",
+            "--out", str(exp)]  # fmt: skip
+    assert main_code(args) == 0
+    trained = read_results_csv(exp / "results.csv")
+    probe_read = "translation/attr_to_v/color_error"
+    assert main_code(["experiment", "reread", str(exp), "--rescore"]) == 0
+    again = read_results_csv(exp / "results.csv")
+    for before, after in zip(trained, again, strict=True):
+        assert after.keys() == before.keys()
+        assert _numbers(after) == pytest.approx(_numbers(before), rel=1e-5), before["member"]
+
+    start = tmp_path / "start"
+    shutil.copytree(data / "domains" / "v", start)
+    steps = ["--steps", "v=0,blur=5", "--batch-size", "32", "--device", "cpu", "--quiet", "--force"]
+    assert main_code(["pretrain", str(data), "--domains", "v", "--init", f"v={start}", *steps]) == 0
+    assert main_code(["experiment", "reread", str(exp)]) == 0
+    assert read_results_csv(exp / "results.csv") == again  # a plain reread does not read images again
+    assert main_code(["experiment", "reread", str(exp), "--rescore"]) == 0
+    rescored = read_results_csv(exp / "results.csv")
+    for before, after in zip(trained, rescored, strict=True):
+        assert after[probe_read] != before[probe_read]  # read through the new probe
+        latent = "translation/attr_to_v/latent_mse"
+        assert after[latent] == pytest.approx(before[latent], rel=1e-5)  # the same translations
+
+
+def main_code(args: list[str]) -> int:
+    with pytest.raises(SystemExit) as done:
+        main(args)
+    return int(done.value.code or 0)
+
+
+def _numbers(row: dict[str, object]) -> dict[str, float]:
+    return {k: v for k, v in row.items() if isinstance(v, float)}

@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import load_file
 
 from .device import resolve_device
 from .domains.base import Domain
@@ -30,12 +29,19 @@ from .domains.latents import LatentSpec, read_spec
 from .domains.store import load_domain
 from .errors import UserError
 from .experiments.semi_supervised.config import KEPT_STEP
-from .experiments.semi_supervised.resume import check_experiment_data, finished_members, read_experiment
+from .experiments.semi_supervised.resume import (
+    check_experiment_data,
+    chunk_family,
+    chunk_members,
+    chunk_weights,
+    finished_members,
+    read_experiment,
+)
 from .fileio import read_json
 from .finite import require_finite_tensors
 from .workspace.checkpoint import check_run_data, load_model
 from .workspace.evaluate import as_latent
-from .workspace.families import FAMILIES, Family, family_of
+from .workspace.families import Family, family_of
 from .workspace.model import GlobalWorkspace
 from .workspace.presets import MemberSpec
 from .workspace.settings import WorkspaceConfig
@@ -159,24 +165,15 @@ def _experiment_member(
         )
     check_experiment_data(exp, config, data, "data=")
     chunk, index = done[member]
-    spec = MemberSpec.from_json(read_json(chunk / "members.json", "chunk members")[index])
-    try:
-        ensemble = load_file(str(chunk / "model.safetensors"))
-    except Exception as exc:  # safetensors raises its own error types
-        raise UserError(f"{chunk / 'model.safetensors'} is missing or corrupted ({exc})") from exc
+    spec = chunk_members(chunk)[index]
     # A member of an architecture grid has its own sizes.
     workspace = config.workspace({d: read_spec(data, d).latent_dim for d in config.domains}, spec.grid)
-    weights = {k: v[index : index + 1] for k, v in ensemble.items()}
+    weights = {k: v[index : index + 1] for k, v in chunk_weights(chunk).items()}
     require_finite_tensors(
         weights, f"{chunk / 'model.safetensors'}", f"delete {chunk} and rerun the experiment to retrain it"
     )
-    metrics = read_json(chunk / "metrics.json", "chunk metrics")
-    kept = metrics["members"][index].get(KEPT_STEP)
-    # The chunk's family; members.json written before members carried theirs named a defined preset's wrongly.
-    family_name = metrics.get("family", family_of([spec]).name)
-    if family_name not in FAMILIES:
-        raise UserError(f"{chunk / 'metrics.json'} names an unknown model family {family_name!r}")
-    family = FAMILIES[family_name]
+    kept = read_json(chunk / "metrics.json", "chunk metrics")["members"][index].get(KEPT_STEP)
+    family = chunk_family(chunk, [spec])
     return _assemble(spec, family, workspace, weights, data, None if kept is None else int(kept), device)
 
 

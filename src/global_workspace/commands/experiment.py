@@ -154,15 +154,21 @@ def reread(
     data: Path = typer.Option(
         None, "--data", help="Its dataset folder, if it moved since the experiment (same latents)."
     ),
+    rescore: bool = typer.Option(
+        False,
+        "--rescore",
+        help="First score every trained member on test again, through the dataset's specialists as "
+        "they are now (e.g. after a new image probe, `gw pretrain --steps blur=N`).",
+    ),
 ) -> None:
     """Recompute a finished experiment's results.csv, selection, efficiency, figures and report from
     its trained members, training nothing.
 
     After an upgrade that changes how results are read, this brings EXP up to date as a fresh run of
-    the same command would write it.
+    the same command would write it; with --rescore, also after its specialists' readers changed.
     """
     from ..experiments.semi_supervised.reread import reread_experiment
     from ..experiments.semi_supervised.summary import headline
 
-    outcome = reread_experiment(exp, data, say=typer.echo)
+    outcome = reread_experiment(exp, data, say=typer.echo, rescore=rescore)
     typer.echo(headline(outcome))

@@ -13,16 +13,17 @@ import torch
 from ...errors import UserError
 from ...locking import exclusive_output
 from ...workspace.data import load_latent_data
+from .rescore import rescore_chunks
 from .resume import check_experiment_data, read_experiment, stored_rows
 from .run import ExperimentOutcome, finish
 
 
 def reread_experiment(
-    exp: Path, data: Path | None = None, say: Callable[[str], None] = print
+    exp: Path, data: Path | None = None, say: Callable[[str], None] = print, rescore: bool = False
 ) -> ExperimentOutcome:
     """Rewrite what `finish` writes (results.csv, selection.json, efficiency.json, baselines.json,
     figures, report.html) from EXP's chunks, under the lock a run holds; `data`: the dataset folder
-    where it moved."""
+    where it moved; `rescore`: first score every member on test again (rescore.py)."""
     start = time.perf_counter()
     exp = Path(exp)
     config = read_experiment(exp)
@@ -40,6 +41,9 @@ def reread_experiment(
         check_experiment_data(exp, config, folder, "--data")
         config = dataclasses.replace(config, data=str(folder))  # the report's pictures read the dataset
         latents = load_latent_data(folder, config.domains, torch.device("cpu"))
+        if rescore:
+            rescore_chunks(exp, config, latents, say)
+            by_id = stored_rows(exp)
         rows = [by_id[m] for m in members]
         outcome = finish(exp, config, latents, rows, 0, time.perf_counter() - start)
     grid = "selection.json, " if outcome.selection is not None else ""

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors.torch import load_file
 
 from ...data.format import SPLITS
 from ...domains.latents import read_spec
@@ -17,6 +18,7 @@ from ...fileio import atomic_write_json, read_json, refuse_foreign
 from ...locking import exclusive_output
 from ...memory import latent_bytes, require_fits, training_bytes
 from ...workspace.data import check_same_latents, train_fingerprint
+from ...workspace.families import FAMILIES, Family, family_of
 from ...workspace.presets import MemberSpec
 from .config import ExperimentConfig
 from .planning import chunk_workspace, plan_chunks
@@ -64,6 +66,27 @@ def finished_members(exp: Path) -> dict[str, tuple[Path, int]]:
         for i, obj in enumerate(specs):
             done[MemberSpec.from_json(obj).label()] = (folder, i)
     return done
+
+
+def chunk_members(chunk: Path) -> list[MemberSpec]:
+    return [MemberSpec.from_json(o) for o in read_json(chunk / "members.json", "chunk members")]
+
+
+def chunk_weights(chunk: Path) -> dict[str, torch.Tensor]:
+    """The trained ensemble of a chunk: every member's kept weights, stacked on the first dimension."""
+    try:
+        return load_file(str(chunk / "model.safetensors"))
+    except Exception as exc:  # safetensors raises its own error types
+        raise UserError(f"{chunk / 'model.safetensors'} is missing or corrupted ({exc})") from exc
+
+
+def chunk_family(chunk: Path, members: list[MemberSpec]) -> Family:
+    """The model family a chunk trained; chunks written before members carried theirs name it in
+    metrics.json (their members.json named a defined preset's wrongly)."""
+    name = read_json(chunk / "metrics.json", "chunk metrics").get("family", family_of(members).name)
+    if name not in FAMILIES:
+        raise UserError(f"{chunk / 'metrics.json'} names an unknown model family {name!r}")
+    return FAMILIES[name]
 
 
 def stored_rows(exp: Path) -> dict[str, dict[str, Any]]:

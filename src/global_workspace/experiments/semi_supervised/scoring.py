@@ -7,10 +7,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch import nn
 
 from ...finite import require_finite_metrics
 from ...workspace.data import LatentData
 from ...workspace.evaluate import per_member
+from ...workspace.families import Family
 from ...workspace.model import GlobalWorkspace
 from ...workspace.pair_eval import split_metrics
 from ...workspace.presets import MemberSpec
@@ -34,15 +36,8 @@ def score_chunk(
     model.eval()
     train, test = data.split("train"), data.split("test")
     with torch.no_grad():
-        skipped: dict[str, str] = {}
-        has_dataset = (Path(config.data) / "dataset.json").is_file()
-        dataset = Path(config.data) if has_dataset else None
-        scores = split_metrics(
-            data, "test", lambda view: family.evaluate(model, view, data.specs, dataset, "test", skipped)
-        )
-        metrics: list[dict[str, float | None]] = [dict(r) for r in per_member(scores)]
+        metrics = test_metrics(model, family, data, Path(config.data))
         for k, (row, step) in enumerate(zip(metrics, trained.kept_step.tolist(), strict=True)):
-            row.update(dict.fromkeys(family.not_applicable(list(data.specs))))
             row[KEPT_STEP] = float(step)
             # Members without a translation loss (`cont`) never trained their decoders: no minimum.
             row.update({name: float(v[k]) if selectable[k] else None for name, v in trained.val_min.items()})
@@ -69,3 +64,20 @@ def score_chunk(
         metrics, [m.label() for m in members], "", "the chunk is not written; try a lower --lr"
     )
     return metrics, pictures
+
+
+@torch.no_grad()
+def test_metrics(
+    model: nn.Module, family: Family, data: LatentData, folder: Path
+) -> list[dict[str, float | None]]:
+    """Every member's test metrics as its family evaluates them, read through the specialists of the
+    dataset in `folder` (the image probe reads translations into `v`); None where one does not apply."""
+    skipped: dict[str, str] = {}
+    dataset = folder if (folder / "dataset.json").is_file() else None
+    scores = split_metrics(
+        data, "test", lambda view: family.evaluate(model, view, data.specs, dataset, "test", skipped)
+    )
+    rows: list[dict[str, float | None]] = [dict(r) for r in per_member(scores)]
+    for row in rows:
+        row.update(dict.fromkeys(family.not_applicable(list(data.specs))))
+    return rows
