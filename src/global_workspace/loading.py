@@ -29,10 +29,10 @@ from .domains.latents import LatentSpec, read_spec
 from .domains.store import load_domain
 from .errors import UserError
 from .experiments.semi_supervised.config import KEPT_STEP
+from .experiments.semi_supervised.results_io import chunk_members
 from .experiments.semi_supervised.resume import (
     check_experiment_data,
     chunk_family,
-    chunk_members,
     chunk_weights,
     finished_members,
     read_experiment,

@@ -7,8 +7,9 @@ reconstruction or translation into `v` is compared with. Saved in DATA/domains/v
 
 Decoded images are a fraction of a pixel softer than rendered ones, and a probe that has only seen
 crisp edges misreads their colour. So the probe, once trained on crisp images, trains on for a
-second stage (`blur`) with part of each batch mildly blurred: it then reads a decoded image's
-attributes rather than the sharpness of its edges, and reads real images no worse.
+second stage (`blur`) with part of each batch mildly blurred, so that it reads a decoded image's
+attributes rather than the sharpness of its edges. The crisp stage comes first because a probe
+that learns under blur from the start reads real images less precisely (docs/results.md).
 """
 
 from __future__ import annotations

@@ -15,7 +15,8 @@ from ...finite import require_finite_metrics
 from ...workspace.data import LatentData
 from .config import ExperimentConfig
 from .planning import chunk_workspace
-from .resume import chunk_family, chunk_members, chunk_weights, finished_members
+from .results_io import chunk_members
+from .resume import chunk_family, chunk_weights, finished_members
 from .scoring import test_metrics
 
 

@@ -48,8 +48,13 @@ def write_chunk(exp: Path, result: ChunkResult) -> Path:
     return folder
 
 
+def chunk_members(folder: Path) -> list[MemberSpec]:
+    """The members a chunk trained, in the order of its weights and metrics."""
+    return [MemberSpec.from_json(o) for o in read_json(folder / "members.json", "chunk members")]
+
+
 def read_chunk_rows(folder: Path) -> list[dict[str, Any]]:
-    specs = [MemberSpec.from_json(o) for o in read_json(folder / "members.json", "chunk members")]
+    specs = chunk_members(folder)
     metrics = read_json(folder / "metrics.json", "chunk metrics")["members"]
     require_finite_metrics(
         metrics,

@@ -22,7 +22,7 @@ from ...workspace.families import FAMILIES, Family, family_of
 from ...workspace.presets import MemberSpec
 from .config import ExperimentConfig
 from .planning import chunk_workspace, plan_chunks
-from .results_io import read_chunk_rows
+from .results_io import chunk_members, read_chunk_rows
 
 
 def read_experiment(exp: Path) -> ExperimentConfig:
@@ -62,14 +62,9 @@ def finished_members(exp: Path) -> dict[str, tuple[Path, int]]:
     if not root.is_dir():
         return done
     for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        specs = read_json(folder / "members.json", "chunk members")
-        for i, obj in enumerate(specs):
-            done[MemberSpec.from_json(obj).label()] = (folder, i)
+        for i, spec in enumerate(chunk_members(folder)):
+            done[spec.label()] = (folder, i)
     return done
-
-
-def chunk_members(chunk: Path) -> list[MemberSpec]:
-    return [MemberSpec.from_json(o) for o in read_json(chunk / "members.json", "chunk members")]
 
 
 def chunk_weights(chunk: Path) -> dict[str, torch.Tensor]:
