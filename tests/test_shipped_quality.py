@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import run_cli
 from safetensors.torch import load_file
 
 from global_workspace.data.format import load_dataset
@@ -87,3 +88,16 @@ def test_captions_decode_to_the_right_class_and_colour(
     assert scores["caption/test/parse_rate"] >= 0.95
     assert scores["caption/test/class_accuracy"] >= 0.95
     assert scores["caption/test/color_name_accuracy"] >= 0.85
+
+
+def test_the_listing_names_each_specialists_command_and_its_measured_bars(
+    shipped: ShippedSet, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run_cli(["specialists", "list"]) == 0
+    out = capsys.readouterr().out
+    for kind in shipped.kinds:
+        command = " ".join(shipped.manifest["training"]["domains"][kind]["command"])
+        assert f"  {kind}: trained by `{command}`" in out
+    ratio = shipped.manifest["quality"]["v"]["quality/color_error_ratio"]
+    assert f"quality/color_error_ratio {ratio:.4g}" in out
+    assert "caption/test/parse_rate" in out and "on 5000 test examples of seed 1" in out

@@ -12,19 +12,26 @@ app = typer.Typer(help="The pretrained specialists shipped with gw.", no_args_is
 
 @app.command("list")
 def list_sets() -> None:
-    """Show every shipped set: what dataset it fits, how it was trained, its measured quality."""
+    """Show every shipped set: what dataset it fits, how each specialist was trained (its last
+    command; the manifest keeps the whole chain) and its quality measured on fresh data."""
     from ..domains.shipped import shipped_sets
 
     for shipped in shipped_sets():
         manifest = shipped.manifest
         typer.echo(f"{shipped.name}: {shipped.summary()}, {manifest['precision']}, in {shipped.folder}")
         typer.echo(f"  fits: {json.dumps(manifest['dataset'])}")
+        test = manifest["evaluation"]["data"]
+        measured = f"on {test['examples']} {test['split']} examples of seed {test['seed']}"
         for kind in shipped.kinds:
             shipped.verify(kind)
-            quality = {
-                k: v for k, v in manifest["quality"][kind].items() if k.startswith(("quality/", "probe/"))
-            }
-            typer.echo(f"  {kind}: {json.dumps(quality)}")
+            training = manifest["training"]["domains"][kind]
+            typer.echo(f"  {kind}: trained by `{' '.join(training['command'])}`")
+            quality = ", ".join(f"{k} {_short(v)}" for k, v in manifest["quality"][kind].items())
+            typer.echo(f"    {measured}: {quality}")
+
+
+def _short(value: object) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
 @app.command("export")
