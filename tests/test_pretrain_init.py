@@ -144,13 +144,7 @@ def test_naming_the_probe_in_steps_trains_a_new_one(pretrained: Path, fresh_copy
 def test_zero_vae_steps_keep_the_starting_vae_and_train_only_a_new_probe(
     pretrained: Path, fresh_copy: Path
 ) -> None:
-    start = pretrained / "domains" / "v"
-    args = ["--steps", "v=0,probe=3,blur=0", "--batch-size", "64", "--device", "cpu", "--quiet"]
-    assert run_cli(["pretrain", str(fresh_copy), "--domains", "v", "--init", f"v={start}", *args]) == 0
-    tuned = fresh_copy / "domains" / "v"
-    before, after = _weights(start), _weights(tuned)
-    assert all(torch.equal(before[k], after[k]) for k in before)
-    probe_before, probe_after = _weights(start / "probe"), _weights(tuned / "probe")
+    tuned, probe_before, probe_after = _keeping_the_vae(pretrained, fresh_copy, "v=0,probe=3,blur=0")
     assert not all(torch.equal(probe_before[k], probe_after[k]) for k in probe_before)
     assert json.loads((tuned / "config.json").read_text())["pretrain"]["trained"] == {"v": 0, "probe": 3}
 
@@ -158,18 +152,26 @@ def test_zero_vae_steps_keep_the_starting_vae_and_train_only_a_new_probe(
 def test_naming_blur_trains_the_kept_probe_on_and_keeps_the_vae(pretrained: Path, fresh_copy: Path) -> None:
     """The shipped set's recipe: the VAE as it is, its probe trained on under blur (from its own
     weights, not from a fresh start)."""
-    start = pretrained / "domains" / "v"
-    args = ["--steps", "v=0,blur=3", "--batch-size", "64", "--device", "cpu", "--quiet"]
-    assert run_cli(["pretrain", str(fresh_copy), "--domains", "v", "--init", f"v={start}", *args]) == 0
-    tuned = fresh_copy / "domains" / "v"
-    before, after = _weights(start), _weights(tuned)
-    assert all(torch.equal(before[k], after[k]) for k in before)
-    probe_before, probe_after = _weights(start / "probe"), _weights(tuned / "probe")
+    tuned, probe_before, probe_after = _keeping_the_vae(pretrained, fresh_copy, "v=0,blur=3")
     zeros = {k: torch.zeros_like(w) for k, w in probe_before.items()}
     assert 0 < _distance(probe_after, probe_before) < 0.05 * _distance(probe_before, zeros)  # near its start
     assert json.loads((tuned / "config.json").read_text())["pretrain"]["trained"] == {"v": 0, "blur": 3}
     metrics = json.loads((tuned / "metrics.json").read_text())
     assert "blur/loss" in metrics and "quality/color_error_ratio" in metrics
+
+
+def _keeping_the_vae(
+    pretrained: Path, data: Path, steps: str
+) -> tuple[Path, dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+    """`gw pretrain DATA --domains v --init v=<pretrained v> --steps STEPS` (v=0): the VAE must come
+    out bit-identical; returns the new domain folder and the probe's weights before and after."""
+    start = pretrained / "domains" / "v"
+    args = ["--steps", steps, "--batch-size", "64", "--device", "cpu", "--quiet"]
+    assert run_cli(["pretrain", str(data), "--domains", "v", "--init", f"v={start}", *args]) == 0
+    tuned = data / "domains" / "v"
+    before, after = _weights(start), _weights(tuned)
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    return tuned, _weights(start / "probe"), _weights(tuned / "probe")
 
 
 @pytest.mark.parametrize(
