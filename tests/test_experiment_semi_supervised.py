@@ -10,6 +10,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +24,7 @@ from global_workspace.domains.pretrain import PretrainConfig, pretrain
 from global_workspace.errors import UserError
 from global_workspace.experiments.runner import SemiSupervisedOptions, run_semi_supervised
 from global_workspace.experiments.semi_supervised import run
-from global_workspace.experiments.semi_supervised.config import KEPT_STEP, ExperimentConfig
+from global_workspace.experiments.semi_supervised.config import KEPT_STEP, TRAINED_STEPS, ExperimentConfig
 from global_workspace.experiments.semi_supervised.parsing import parse_select_on
 from global_workspace.experiments.semi_supervised.planning import assign_chunks, plan_chunks
 from global_workspace.experiments.semi_supervised.run import train_chunk
@@ -159,6 +160,10 @@ def test_interrupted_experiment_resumes_without_redoing_members(
         ({"define": ("mine=full:fused=1",)}, "bad coefficient 'fused=1'"),
         ({"define": ("mine=full",)}, "NAME=BASE:COEFFICIENTS"),
         ({"select_on": "attr_to_y"}, "give all, last, or directions among attr_to_x, x_to_attr"),
+        ({"patience": -1}, "--patience must be at least 0"),
+        ({"patience": 10}, "shorter than one validation check"),
+        ({"patience": 40, "eval_every": 0}, "give --eval-every > 0"),
+        ({"patience": 40, "select_on": "last"}, "--select-on last ignores"),
     ],
 )
 def test_bad_input_is_refused_before_any_work(
@@ -217,22 +222,28 @@ def test_select_on_keeps_the_weights_best_on_the_named_directions(exp_data: Path
     assert all(torch.equal(last[k], no_checks[k]) for k in last)
 
 
-def test_the_validation_minimum_of_each_direction_is_recorded(
-    exp_data: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Planted validation losses at three checks: each member records, per direction, its lowest,
-    which need not come from the check whose weights it keeps; `cont` records none."""
-    from global_workspace.workspace.data import load_latent_data
-    from global_workspace.workspace.presets import MemberSpec
-    from global_workspace.workspace.settings import TrainConfig
+def test_patience_from_the_command_line_reaches_results_csv(exp_data: Path, tmp_path: Path) -> None:
+    """8 pairs overfit early: with --patience the ensemble stops before its budget, at least the
+    patience after the step each member kept, and results.csv says where."""
+    exp = tmp_path / "exp"
+    args = ["--domains", "attr,x", "--paired", "8", "--presets", "tr", "--seeds", "2", "--steps", "2000",
+            "--batch-size", "32", "--lr", "1e-2", "--eval-every", "20", "--patience", "100",
+            "--labelled", "100", "--device", "cpu", "--quiet"]  # fmt: skip
+    with pytest.raises(SystemExit) as done:
+        run_cli("experiment", "semi-supervised", str(exp_data), *args, "--out", str(exp))
+    assert done.value.code in (0, None)
+    rows = read_csv(exp / "results.csv")
+    trained = {float(r[TRAINED_STEPS]) for r in rows}
+    assert len(trained) == 1 and trained.pop() < 2000
+    stopped = float(rows[0][TRAINED_STEPS])
+    assert all(stopped - float(r[KEPT_STEP]) >= 100 for r in rows)
+    assert any(stopped - float(r[KEPT_STEP]) == 100 for r in rows)  # the last member to improve
 
-    planted = iter(
-        [  # per check: attr_to_x and x_to_attr of the members (tr, cont)
-            {"translation/attr_to_x/latent_mse": [3.0, 1.0], "translation/x_to_attr/latent_mse": [2.0, 2.0]},
-            {"translation/attr_to_x/latent_mse": [1.0, 2.0], "translation/x_to_attr/latent_mse": [3.0, 1.0]},
-            {"translation/attr_to_x/latent_mse": [2.5, 3.0], "translation/x_to_attr/latent_mse": [1.5, 3.0]},
-        ]
-    )
+
+def _planting(monkeypatch: pytest.MonkeyPatch, checks: list[dict[str, list[float]]]) -> Iterator[object]:
+    """Make every validation check of an ensemble read the next of `checks` (per metric, one value
+    per member); returns the iterator, so a test can see how many checks were read."""
+    planted = iter(checks)
     real = build.family_of
 
     def planting(members):  # type: ignore[no-untyped-def]
@@ -242,6 +253,26 @@ def test_the_validation_minimum_of_each_direction_is_recorded(
         return dataclasses.replace(real(members), latent_metrics=latent_metrics)
 
     monkeypatch.setattr(build, "family_of", planting)
+    return planted
+
+
+def test_the_validation_minimum_of_each_direction_is_recorded(
+    exp_data: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Planted validation losses at three checks: each member records, per direction, its lowest,
+    which need not come from the check whose weights it keeps; `cont` records none."""
+    from global_workspace.workspace.data import load_latent_data
+    from global_workspace.workspace.presets import MemberSpec
+    from global_workspace.workspace.settings import TrainConfig
+
+    planted = _planting(
+        monkeypatch,
+        [  # per check: attr_to_x and x_to_attr of the members (tr, cont)
+            {"translation/attr_to_x/latent_mse": [3.0, 1.0], "translation/x_to_attr/latent_mse": [2.0, 2.0]},
+            {"translation/attr_to_x/latent_mse": [1.0, 2.0], "translation/x_to_attr/latent_mse": [3.0, 1.0]},
+            {"translation/attr_to_x/latent_mse": [2.5, 3.0], "translation/x_to_attr/latent_mse": [1.5, 3.0]},
+        ],
+    )
     data = load_latent_data(exp_data, ["attr", "x"], torch.device("cpu"))
     members = [MemberSpec.from_preset(p, seed=0, paired=8) for p in ("tr", "cont")]
     config = ExperimentConfig(
@@ -255,6 +286,65 @@ def test_the_validation_minimum_of_each_direction_is_recorded(
     assert tr[KEPT_STEP] == 20.0  # the lowest sum over directions (4.0)
     assert cont["val_min/translation/attr_to_x/latent_mse"] is None
     assert next(planted, None) is None  # every check was read
+
+
+def test_patience_stops_an_ensemble_once_no_member_improves(
+    exp_data: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Planted validation losses: one member is best at the first check, the other at the second;
+    with a patience of two checks the ensemble stops at the fourth, each keeping its best step."""
+    from global_workspace.workspace.data import load_latent_data
+    from global_workspace.workspace.presets import MemberSpec
+    from global_workspace.workspace.settings import TrainConfig
+
+    a_to_x, x_to_a = "translation/attr_to_x/latent_mse", "translation/x_to_attr/latent_mse"
+    losses = [[1.0, 3.0], [2.0, 1.0], [2.0, 2.0], [3.0, 1.5], [0.1, 0.1], [0.1, 0.1]]
+    planted = _planting(monkeypatch, [{a_to_x: pair, x_to_a: [0.0, 0.0]} for pair in losses])
+    data = load_latent_data(exp_data, ["attr", "x"], torch.device("cpu"))
+    members = [MemberSpec.from_preset("tr", seed=s, paired=8) for s in (0, 1)]
+    config = ExperimentConfig(
+        data=str(exp_data), domains=["attr", "x"], presets=["tr"], paired=[8], seeds=[0, 1],
+        train=TrainConfig(steps=60, batch_size=32, eval_every=10), patience=20,
+    )  # fmt: skip
+    result = train_chunk(data, members, config, None, (), progress=False)
+    assert [row[KEPT_STEP] for row in result.metrics] == [10.0, 20.0]
+    assert [row[TRAINED_STEPS] for row in result.metrics] == [40.0, 40.0]
+    assert [row[f"val_min/{a_to_x}"] for row in result.metrics] == [1.0, 1.0]
+    assert next(planted) == {a_to_x: [0.1, 0.1], x_to_a: [0.0, 0.0]}  # the fifth check was never read
+
+
+def test_patience_never_stops_an_ensemble_whose_member_keeps_its_last_weights(
+    exp_data: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`cont` has no translation loss to wait on: its ensemble trains to the last step."""
+    from global_workspace.workspace.data import load_latent_data
+    from global_workspace.workspace.presets import MemberSpec
+    from global_workspace.workspace.settings import TrainConfig
+
+    a_to_x, x_to_a = "translation/attr_to_x/latent_mse", "translation/x_to_attr/latent_mse"
+    planted = _planting(monkeypatch, [{a_to_x: [1.0 + i, 1.0], x_to_a: [0.0, 0.0]} for i in range(6)])
+    data = load_latent_data(exp_data, ["attr", "x"], torch.device("cpu"))
+    members = [MemberSpec.from_preset(p, seed=0, paired=8) for p in ("tr", "cont")]
+    config = ExperimentConfig(
+        data=str(exp_data), domains=["attr", "x"], presets=["tr", "cont"], paired=[8], seeds=[0],
+        train=TrainConfig(steps=60, batch_size=32, eval_every=10), patience=20,
+    )  # fmt: skip
+    result = train_chunk(data, members, config, None, (), progress=False)
+    assert [row[TRAINED_STEPS] for row in result.metrics] == [60.0, 60.0]
+    assert result.metrics[0][KEPT_STEP] == 10.0
+    assert next(planted, None) is None  # all six checks were read
+
+
+def test_patience_is_part_of_an_experiment_only_where_set() -> None:
+    def config(patience: int) -> ExperimentConfig:
+        return ExperimentConfig(
+            data="unused", domains=["v", "attr"], presets=["tr"], paired=[60], seeds=[0], patience=patience
+        )
+
+    assert "patience" not in config(0).identity()  # experiments made before it still resume
+    assert config(500).identity()["patience"] == 500
+    assert ExperimentConfig.from_json(config(500).to_json()).patience == 500
+    assert "500 steps" in config(500).kept_weights()
 
 
 def test_select_on_is_part_of_an_experiment_and_reads_as_before_where_unchanged() -> None:

@@ -81,6 +81,11 @@ def semi_supervised(
         help="Loss levels at which the paper's reading of the ratio is read, e.g. 0.6,0.8 "
         "(default: 3 inside both curves).",
     ),
+    patience: int = typer.Option(
+        0,
+        help="Stop an ensemble once none of its members' validation translation loss has improved "
+        "for this many steps (0: train to --steps); each member keeps its best weights as ever.",
+    ),
     max_members: int = typer.Option(64, help="Members per ensemble at most."),
     mix_presets: bool = typer.Option(
         None,
@@ -125,6 +130,7 @@ def semi_supervised(
             domain_width=domain_width,
             domain_depth=domain_depth,
             select_on=select_on,
+            patience=patience,
             max_members=max_members,
             mix_presets=mix_presets,
             labelled=labelled,

@@ -18,7 +18,7 @@ from ..workspace.settings import TrainConfig, WorkspaceConfig, parse_domain_size
 from . import distributed
 from .downstream import DownstreamSettings
 from .grid import Grid, check_grid, parse_grid, parse_values
-from .semi_supervised.config import ExperimentConfig
+from .semi_supervised.config import SELECT_LAST, ExperimentConfig
 from .semi_supervised.parsing import parse_paired, parse_presets, parse_select_on
 from .semi_supervised.run import ExperimentOutcome, run_experiment
 from .semi_supervised.summary import headline
@@ -47,6 +47,8 @@ class SemiSupervisedOptions:
     """Some domains' own encoder and decoder widths, `v=512,attr=64` (the others have `width`)."""
     domain_depth: str = ""
     """Some domains' own encoder and decoder depths, `t=4` (the others have `depth`)."""
+    patience: int = 0
+    """Stop an ensemble after this many steps without a better validation loss (0: never)."""
     max_members: int = 64
     mix_presets: bool | None = None
     labelled: int = 500
@@ -97,9 +99,26 @@ def check_numbers(options: SemiSupervisedOptions) -> None:
             ("--depth", options.depth, 1),
             ("--threads", options.threads, 0),
             ("--eval-every", options.eval_every, 0),
+            ("--patience", options.patience, 0),
         )
     )
     require_positive([("--lr", options.lr)])
+    _check_patience(options)
+
+
+def _check_patience(options: SemiSupervisedOptions) -> None:
+    """Patience counts steps between validation checks, which pick the weights each member keeps."""
+    if not options.patience:
+        return
+    if options.select_on == SELECT_LAST:
+        raise UserError(
+            "--patience stops on the validation loss, which --select-on last ignores; drop one of them"
+        )
+    if options.eval_every == 0 or options.patience < options.eval_every:
+        raise UserError(
+            f"--patience {options.patience} is shorter than one validation check (--eval-every "
+            f"{options.eval_every}); give --eval-every > 0 and --patience at least as long"
+        )
 
 
 def build_config(options: SemiSupervisedOptions, device: torch.device) -> ExperimentConfig:
@@ -146,6 +165,7 @@ def build_config(options: SemiSupervisedOptions, device: torch.device) -> Experi
         domain_width=domain_width,
         domain_depth=domain_depth,
         select_on=select_on,
+        patience=options.patience,
         max_members=options.max_members,
         mix_presets=mix,
         downstream=DownstreamSettings(labelled=options.labelled),

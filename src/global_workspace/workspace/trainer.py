@@ -362,9 +362,11 @@ def fit(
     until: int | None = None,
     on_eval: EvalHook | None = None,
     desc: str | None = None,
+    stop_early: Callable[[int], bool] | None = None,
 ) -> float:
     """Train to `config.steps` (or stop early at step `until`, as an interruption would): log every
     log_every steps, evaluate (then call `on_eval`) and save every eval_every steps and at the end.
+    After each evaluation, training ends if `stop_early(step)` says so (no member improves any more).
     Checks for non-finite losses before every evaluation, so a checkpoint is always good. A bar
     with a `desc` is one of several and is cleared when done. Returns the training speed in steps
     per second (evaluation excluded)."""
@@ -410,6 +412,8 @@ def fit(
                     saved = step
             bar.set_postfix(loss=f"{total / len(labels):.4g}")
             bar.update(stop - bar.n)
+            if stop_early is not None and cfg.eval_every and step % cfg.eval_every == 0 and stop_early(step):
+                break
     finally:
         bar.close()
     return trained / train_seconds if train_seconds > 0 else 0.0

@@ -20,6 +20,9 @@ SELECT_ALL, SELECT_LAST = "all", "last"
 KEPT_STEP = "kept_step"
 """results.csv column: the training step whose weights a member kept (its best validation check,
 or the last step), so that a member's figures can be read against its training curve."""
+TRAINED_STEPS = "trained_steps"
+"""results.csv column of an experiment with `patience`: the steps a member's ensemble trained before
+every member stopped improving (the budget when one never did)."""
 VARIANTS_OF_FULL = ("full-bt",)
 """Our variants of `full`: when run, efficiency.json also compares each with tr, tr+cont and full."""
 
@@ -47,6 +50,10 @@ class ExperimentConfig:
     (small-N `tr` overfits, docs/design.md §11): `all`, those of its lowest validation translation loss
     summed over every direction; a comma-separated list of directions (`attr_to_v,v_to_attr`), summed
     over those; `last`, the last step's (`parse_select_on`)."""
+    patience: int = 0
+    """Stop an ensemble once none of its members' validation translation loss has improved for this
+    many steps (each keeps its best weights as ever), so that a budget long enough for the slowest
+    preset is not spent on members that overfit early; 0: every ensemble trains to the last step."""
     max_members: int = 64
     """Members per ensemble at most."""
     mix_presets: bool = False
@@ -118,7 +125,7 @@ class ExperimentConfig:
         ]
 
     def to_json(self) -> dict[str, Any]:
-        """The settings; a grid, paper levels and domains' own sizes only where used, so that
+        """The settings; a grid, paper levels, patience and domains' own sizes only where used, so that
         experiments made before they existed keep their identity and resume."""
         obj = drop_unset(asdict(self), ("domain_width", "domain_depth"))
         obj["train"] = self.train.to_json()
@@ -128,6 +135,8 @@ class ExperimentConfig:
             obj["grid"] = self.grid.to_json()
         if not self.paper_levels:
             obj.pop("paper_levels")
+        if not self.patience:
+            obj.pop("patience")
         return obj
 
     @classmethod
@@ -147,11 +156,17 @@ class ExperimentConfig:
         return config
 
     def kept_weights(self) -> str:
-        """`select_on` in words, for the report."""
+        """`select_on` and `patience` in words, for the report."""
         if self.select_on == SELECT_LAST:
             return "Each member keeps its last weights."
         over = "every direction" if self.select_on == SELECT_ALL else self.select_on.replace(",", ", ")
-        return f"Each member keeps the weights of its lowest validation translation loss summed over {over}."
+        kept = f"Each member keeps the weights of its lowest validation translation loss summed over {over}."
+        if self.patience:
+            kept += (
+                f" An ensemble stops once none of its members has improved for {self.patience} steps "
+                f"({TRAINED_STEPS} in results.csv)."
+            )
+        return kept
 
     def identity(self) -> dict[str, Any]:
         """What a chunk's results depend on (the data folder may move; the logging may change).

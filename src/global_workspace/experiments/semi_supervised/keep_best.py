@@ -32,6 +32,8 @@ class TrainedChunk:
     """(K,) the step whose weights each member kept."""
     val_min: dict[str, torch.Tensor]
     """`val_min/{metric}` -> (K,) the lowest validation value of each translation loss."""
+    trained_steps: int
+    """The steps the ensemble trained: the budget, or fewer where `patience` stopped it."""
 
 
 def _val_translation(metrics: dict[str, torch.Tensor], select_on: str) -> torch.Tensor:
@@ -68,9 +70,11 @@ class KeepBest:
     """The evaluation hook of `fit` that keeps, for each selectable member, the weights of its
     lowest validation translation loss, and records each direction's minimum."""
 
-    def __init__(self, ensemble: Ensemble, selectable: torch.Tensor, select_on: str, steps: int) -> None:
+    def __init__(
+        self, ensemble: Ensemble, selectable: torch.Tensor, select_on: str, steps: int, patience: int = 0
+    ) -> None:
         self.members, self.model, self.select_on = ensemble.members, ensemble.model, select_on
-        self.selectable = selectable
+        self.selectable, self.patience = selectable, patience
         self.best_loss = torch.full(selectable.shape, math.inf, device=selectable.device)
         self.kept_step = torch.full(selectable.shape, steps, device=selectable.device)
         self.val_min: dict[str, torch.Tensor] = {}
@@ -86,6 +90,13 @@ class KeepBest:
         with torch.no_grad():
             for key, value in self.model.state_dict().items():
                 self.best[key] = torch.where(_per_member(better, value), value.detach(), self.best[key])
+
+    def stalled(self, step: int) -> bool:
+        """True once every member has gone `patience` steps without a better validation loss (never
+        with patience 0, or while a member without a translation loss trains on)."""
+        if not self.patience or not bool(self.selectable.all()):
+            return False
+        return bool((step - self.kept_step >= self.patience).all())
 
     def restore(self) -> None:
         """Put each selectable member's kept weights back into the model."""
@@ -105,7 +116,8 @@ def train_keeping_best(
     """Train the ensemble, checking validation every `eval_every` steps for the weights to keep.
 
     Members with a translation loss keep the weights of their best validation translation loss;
-    the others (e.g. the CLIP-like `cont`, whose decoders are never trained) keep their last."""
+    the others (e.g. the CLIP-like `cont`, whose decoders are never trained) keep their last. With
+    `config.patience`, training ends once no member has improved for that many steps."""
     device = next(iter(data.split("train").values())).device
     ensemble = build_ensemble(
         data,
@@ -120,8 +132,8 @@ def train_keeping_best(
     if config.select_on == SELECT_LAST or not bool(selectable.any()):
         fit(ensemble.trainer, ensemble.labels(), progress=progress, desc=desc)
         kept_step = torch.full((len(members),), steps, device=device)
-        return TrainedChunk(ensemble.model, ensemble.family, selectable, kept_step, {})
-    keep = KeepBest(ensemble, selectable, config.select_on, steps)
+        return TrainedChunk(ensemble.model, ensemble.family, selectable, kept_step, {}, steps)
+    keep = KeepBest(ensemble, selectable, config.select_on, steps, config.patience)
     fit(
         ensemble.trainer,
         ensemble.labels(),
@@ -129,6 +141,9 @@ def train_keeping_best(
         progress=progress,
         on_eval=keep,
         desc=desc,
+        stop_early=keep.stalled,
     )
     keep.restore()
-    return TrainedChunk(ensemble.model, ensemble.family, selectable, keep.kept_step, keep.val_min)
+    return TrainedChunk(
+        ensemble.model, ensemble.family, selectable, keep.kept_step, keep.val_min, ensemble.trainer.host_step
+    )

@@ -17,7 +17,7 @@ from ...workspace.model import GlobalWorkspace
 from ...workspace.pair_eval import split_metrics
 from ...workspace.presets import MemberSpec
 from ..downstream import LabelledStates, downstream_metrics
-from .config import KEPT_STEP, ExperimentConfig
+from .config import KEPT_STEP, TRAINED_STEPS, ExperimentConfig
 from .keep_best import TrainedChunk
 
 
@@ -39,6 +39,8 @@ def score_chunk(
         metrics = test_metrics(model, family, data, Path(config.data))
         for k, (row, step) in enumerate(zip(metrics, trained.kept_step.tolist(), strict=True)):
             row[KEPT_STEP] = float(step)
+            if config.patience:
+                row[TRAINED_STEPS] = float(trained.trained_steps)
             # Members without a translation loss (`cont`) never trained their decoders: no minimum.
             row.update({name: float(v[k]) if selectable[k] else None for name, v in trained.val_min.items()})
         if labels is not None and family.shared_space:
