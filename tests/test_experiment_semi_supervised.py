@@ -93,9 +93,26 @@ def test_tiny_experiment_end_to_end(exp_data: Path, tmp_path: Path) -> None:
     for r in rows:
         for m in ("val_min/translation/attr_to_x/latent_mse", "val_min/translation/mean/latent_mse"):
             assert (r[m] == "") == (r["preset"] == "cont"), (r["member"], m)
+    # Every validation check of every member that selects on it (not `cont`), with the sum.
+    curves = read_csv(exp / "validation.csv")
+    assert {(r["member"], r["step"]) for r in curves} == {
+        (r["member"], step) for r in rows if r["preset"] != "cont" for step in ("20.0", "40.0")
+    }
+    for r in curves:
+        parts = float(r["translation/attr_to_x/latent_mse"]) + float(r["translation/x_to_attr/latent_mse"])
+        assert float(r["translation/sum/latent_mse"]) == pytest.approx(parts)
+    best = {
+        r["member"]: float(r["val_min/translation/attr_to_x/latent_mse"])
+        for r in rows
+        if r["preset"] != "cont"
+    }
+    for member, lowest in best.items():
+        assert lowest == pytest.approx(
+            min(float(c["translation/attr_to_x/latent_mse"]) for c in curves if c["member"] == member)
+        )
     eff = json.loads((exp / "efficiency.json").read_text())
     assert set(eff["metrics"]["translation/sum/latent_mse"]) == {"full_vs_tr"}
-    for name in ("translation", "cycles", "downstream"):
+    for name in ("translation", "cycles", "downstream", "validation"):
         assert (exp / "figures" / f"{name}.png").is_file() and (exp / "figures" / f"{name}.svg").is_file()
     assert_renders(exp / "report.html", tmp_path, min_images=3)
 
@@ -144,6 +161,7 @@ def test_interrupted_experiment_resumes_without_redoing_members(
     assert resumed is not None and resumed.trained_members == 4
     assert trained == ["tr", "again", "again"]  # the finished `tr` ensemble was not trained again
     assert read_csv(exp / "results.csv") == read_csv(tmp_path / "uninterrupted" / "results.csv")
+    assert read_csv(exp / "validation.csv") == read_csv(tmp_path / "uninterrupted" / "validation.csv")
 
 
 @pytest.mark.parametrize(

@@ -16,7 +16,7 @@ from ..fileio import read_json, read_npz
 from ..workspace.presets import MemberSpec, point_label
 from .ablations import add_ablations_section
 from .efficiency import level_range
-from .figures import efficiency_figure, experiment_figures
+from .figures import efficiency_figure, experiment_figures, validation_figure
 from .fusion_report import add_fused_inputs_section
 from .grid import chosen_points
 from .report import Report
@@ -215,9 +215,11 @@ def build_report(
     seconds: float,
     selection: dict[str, Any] | None = None,
     every: list[dict[str, Any]] | None = None,
+    curves: list[dict[str, Any]] | None = None,
 ) -> Path:
     """Write EXP/figures/* and EXP/report.html; returns the report's path. `rows` are what the
-    curves and ratios use (in a grid, the chosen points' members); `every` is every member."""
+    curves and ratios use (in a grid, the chosen points' members); `every` is every member;
+    `curves` the validation checks of `rows`' members (validation.csv)."""
     figures_dir = exp / "figures"
     figures_dir.mkdir(parents=True, exist_ok=True)
     figures = {f.name: f for f in experiment_figures(rows, figures_dir, config.presets, baselines)}
@@ -242,6 +244,11 @@ def build_report(
     report.table(
         ["preset", *trans], table, caption=f"Test translation loss at N = {smallest} (median over seeds)."
     )
+
+    during = validation_figure(curves or [], figures_dir, config.presets)
+    if during is not None:
+        report.heading(during.title, level=3)
+        report.figure(during.svg, during.caption)
 
     if selection is not None:
         add_selection_section(report, selection)

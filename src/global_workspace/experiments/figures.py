@@ -248,6 +248,57 @@ def experiment_figures(
     return saved
 
 
+VALIDATION_CAPTION = (
+    "Validation translation loss against the training step, median over seeds, one line per preset "
+    "and pair count (the darker, the more pairs). Each member keeps the weights of its lowest point; "
+    "a line still falling at its last step was still improving, one that rises again overfits its pairs."
+)
+
+
+def validation_figure(
+    curves: Sequence[Mapping[str, Any]], out_dir: Path, presets: Sequence[str], name: str = "validation"
+) -> SavedFigure | None:
+    """Validation curves, one panel per translation metric; None without curves."""
+    metrics = sorted({k for r in curves for k in r if k.startswith("translation/")})
+    if not metrics:
+        return None
+    fig, axes = panel_grid(len(metrics), legend_width=1.9)
+    pair_counts = sorted({int(r["paired"]) for r in curves})
+    for ax, metric in zip(axes, metrics, strict=False):
+        for preset in presets:
+            colour, _ = preset_style(preset, presets)
+            for i, n in enumerate(pair_counts):
+                steps, values = _median_curve(curves, preset, n, metric)
+                if len(steps) == 0:
+                    continue
+                shade = 0.3 + 0.7 * (i + 1) / len(pair_counts)
+                ax.plot(steps, values, color=colour, alpha=shade, linewidth=1.2, label=f"{preset} N={n}")
+        ax.set_yscale("log")
+        ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+        ax.yaxis.set_major_formatter(FuncFormatter(_tick))
+        ax.yaxis.set_minor_formatter(NullFormatter())
+        ax.set_xlabel("training step")
+        ax.set_title(metric, fontsize=9)
+        ax.grid(True, which="both", alpha=0.3)
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="upper right", fontsize=7, frameon=False)
+    fig.suptitle("Validation loss during training")
+    png, svg = save_figure(fig, out_dir, name)
+    return SavedFigure(name, "Validation loss during training", VALIDATION_CAPTION, png, svg)
+
+
+def _median_curve(
+    curves: Sequence[Mapping[str, Any]], preset: str, paired: int, metric: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """Steps and the median over seeds of one preset's metric at `paired` pairs (positive values)."""
+    by_step: dict[float, list[float]] = {}
+    for r in curves:
+        if r["preset"] == preset and int(r["paired"]) == paired and _finite(r.get(metric)):
+            by_step.setdefault(float(r["step"]), []).append(float(r[metric]))
+    steps = sorted(s for s, v in by_step.items() if np.median(v) > 0)
+    return np.array(steps), np.array([np.median(by_step[s]) for s in steps])
+
+
 EFFICIENCY_CAPTION = (
     "Data-efficiency ratio N_reference(L) / N_candidate(L) against the loss level L it is read at, "
     "for every comparison of efficiency.json (lower loss to the right). The shaded band is the "

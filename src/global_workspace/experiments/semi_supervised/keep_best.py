@@ -34,6 +34,8 @@ class TrainedChunk:
     """`val_min/{metric}` -> (K,) the lowest validation value of each translation loss."""
     trained_steps: int
     """The steps the ensemble trained: the budget, or fewer where `patience` stopped it."""
+    checks: list[tuple[int, dict[str, torch.Tensor]]]
+    """Every validation check: its step and each direction's translation latent MSE, (K,) each."""
 
 
 def _val_translation(metrics: dict[str, torch.Tensor], select_on: str) -> torch.Tensor:
@@ -57,11 +59,15 @@ def _check_validation(
         )
 
 
+def _is_translation(name: str) -> bool:
+    return name.startswith("translation/") and name.endswith("/latent_mse")
+
+
 def _track_minimum(minimum: dict[str, torch.Tensor], metrics: dict[str, torch.Tensor]) -> None:
     """minimum[name] = the lowest (K,) value of each translation latent MSE seen so far, as
     `val_min/{name}`: the paper's metric is the best validation loss over training, per direction."""
     for name, value in metrics.items():
-        if name.startswith("translation/") and name.endswith("/latent_mse"):
+        if _is_translation(name):
             key = VAL_MIN_PREFIX + name
             minimum[key] = torch.minimum(minimum[key], value) if key in minimum else value.clone()
 
@@ -78,10 +84,12 @@ class KeepBest:
         self.best_loss = torch.full(selectable.shape, math.inf, device=selectable.device)
         self.kept_step = torch.full(selectable.shape, steps, device=selectable.device)
         self.val_min: dict[str, torch.Tensor] = {}
+        self.checks: list[tuple[int, dict[str, torch.Tensor]]] = []
         self.best = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
 
     def __call__(self, step: int, metrics: dict[str, torch.Tensor]) -> None:
         _track_minimum(self.val_min, metrics)
+        self.checks.append((step, {k: v.detach().cpu() for k, v in metrics.items() if _is_translation(k)}))
         loss = _val_translation(metrics, self.select_on)
         _check_validation(loss, self.selectable, self.members, step)
         better = self.selectable & (loss < self.best_loss)
@@ -132,7 +140,7 @@ def train_keeping_best(
     if config.select_on == SELECT_LAST or not bool(selectable.any()):
         fit(ensemble.trainer, ensemble.labels(), progress=progress, desc=desc)
         kept_step = torch.full((len(members),), steps, device=device)
-        return TrainedChunk(ensemble.model, ensemble.family, selectable, kept_step, {}, steps)
+        return TrainedChunk(ensemble.model, ensemble.family, selectable, kept_step, {}, steps, [])
     keep = KeepBest(ensemble, selectable, config.select_on, steps, config.patience)
     fit(
         ensemble.trainer,
@@ -145,5 +153,11 @@ def train_keeping_best(
     )
     keep.restore()
     return TrainedChunk(
-        ensemble.model, ensemble.family, selectable, keep.kept_step, keep.val_min, ensemble.trainer.host_step
+        ensemble.model,
+        ensemble.family,
+        selectable,
+        keep.kept_step,
+        keep.val_min,
+        ensemble.trainer.host_step,
+        keep.checks,
     )

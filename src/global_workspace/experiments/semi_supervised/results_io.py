@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,31 @@ class ChunkResult:
     seconds: float
     family: str
     """The model family (families.FAMILIES) the members trained."""
+    validation: list[dict[str, Any]] = field(default_factory=list)
+    """Every validation check of every member (`validation_rows`); empty when none was made."""
+
+
+VALIDATION_CSV = "validation.csv"
+"""A chunk's (and an experiment's) validation curves: one row per member and check."""
+
+
+def validation_rows(
+    members: Sequence[MemberSpec], checks: Sequence[tuple[int, dict[str, torch.Tensor]]]
+) -> list[dict[str, Any]]:
+    """One row per member and validation check: who, the step, and each direction's loss."""
+    return [
+        {
+            "member": m.label(),
+            "preset": m.preset,
+            "paired": m.paired,
+            "seed": m.seed,
+            **_grid_columns(m),
+            "step": step,
+            **{name: float(value[k]) for name, value in metrics.items()},
+        }
+        for step, metrics in checks
+        for k, m in enumerate(members)
+    ]
 
 
 def write_chunk(exp: Path, result: ChunkResult) -> Path:
@@ -43,6 +68,8 @@ def write_chunk(exp: Path, result: ChunkResult) -> Path:
         np.savez(buf, **result.pictures)  # type: ignore[arg-type]
         (tmp / "pictures.npz").write_bytes(buf.getvalue())
         save_file(result.weights, str(tmp / "model.safetensors"))
+        if result.validation:
+            write_results_csv(tmp / VALIDATION_CSV, result.validation)
         # members.json last: its presence marks the chunk complete (the folder is renamed anyway).
         atomic_write_json(tmp / "members.json", [m.to_json() for m in result.members])
     return folder
@@ -93,7 +120,15 @@ TEXT_COLUMNS = (GRID_POINT, DOMAIN_WIDTH, DOMAIN_DEPTH)
 """results.csv columns of a grid that hold text, not numbers (each only where the grid has it)."""
 
 
+def read_chunk_validation(folder: Path) -> list[dict[str, Any]]:
+    """A chunk's validation curves; none for chunks written before they were kept."""
+    path = folder / VALIDATION_CSV
+    return read_results_csv(path) if path.is_file() else []
+
+
 def write_results_csv(path: Path, rows: Sequence[dict[str, Any]]) -> None:
+    """results.csv, or validation.csv: who each row is (member, preset, N, seed, grid point), then
+    every number it holds, in name order."""
     fixed = ["member", "preset", "paired", "seed"] + [c for c in TEXT_COLUMNS if any(c in r for r in rows)]
     metrics = sorted({k for r in rows for k in r if k not in fixed})
     buf = io.StringIO()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import shutil
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,7 @@ from ...workspace.families import FAMILIES, Family, family_of
 from ...workspace.presets import MemberSpec
 from .config import ExperimentConfig
 from .planning import chunk_workspace, plan_chunks
-from .results_io import chunk_members, read_chunk_rows
+from .results_io import chunk_members, read_chunk_rows, read_chunk_validation
 
 
 def read_experiment(exp: Path) -> ExperimentConfig:
@@ -82,6 +83,16 @@ def chunk_family(chunk: Path, members: list[MemberSpec]) -> Family:
     if name not in FAMILIES:
         raise UserError(f"{chunk / 'metrics.json'} names an unknown model family {name!r}")
     return FAMILIES[name]
+
+
+def stored_validation(exp: Path, members: Sequence[str]) -> list[dict[str, Any]]:
+    """The validation curves of `members` (results_io.validation_rows), member by member in their
+    order, for the chunks that kept them."""
+    where = finished_members(exp)
+    folders = sorted({where[m][0] for m in members if m in where})
+    order = {m: i for i, m in enumerate(members)}
+    rows = [r for folder in folders for r in read_chunk_validation(folder) if r["member"] in order]
+    return sorted(rows, key=lambda r: (order[r["member"]], r["step"]))
 
 
 def stored_rows(exp: Path) -> dict[str, dict[str, Any]]:

@@ -28,8 +28,15 @@ from .readings import (
     paper_readings,
     translation_metrics,
 )
-from .results_io import ChunkResult, read_chunk_rows, write_chunk, write_results_csv
-from .resume import claim_folder, prepare_folder, stored_rows
+from .results_io import (
+    VALIDATION_CSV,
+    ChunkResult,
+    read_chunk_rows,
+    validation_rows,
+    write_chunk,
+    write_results_csv,
+)
+from .resume import claim_folder, prepare_folder, stored_rows, stored_validation
 from .scoring import score_chunk
 
 
@@ -73,7 +80,13 @@ def train_chunk(
     model = trained.model
     weights = {k: v.detach().to("cpu", copy=True).contiguous() for k, v in model.state_dict().items()}
     return ChunkResult(
-        list(members), metrics, pictures, weights, time.perf_counter() - start, trained.family.name
+        list(members),
+        metrics,
+        pictures,
+        weights,
+        time.perf_counter() - start,
+        trained.family.name,
+        validation_rows(members, trained.checks),
     )
 
 
@@ -135,10 +148,15 @@ def finish(
     trained: int,
     seconds: float,
 ) -> ExperimentOutcome:
-    """results.csv (every member), selection.json (in a grid), efficiency.json, figures and report
-    (from the chosen grid points' members)."""
+    """results.csv (every member), validation.csv (every member's validation curves, where its chunk
+    kept them), selection.json (in a grid), efficiency.json, figures and report (from the chosen
+    grid points' members)."""
     from ..experiment_report import build_report
 
+    curves = stored_validation(exp, [r["member"] for r in rows])
+    if curves:
+        add_summed_translation(curves)
+        write_results_csv(exp / VALIDATION_CSV, curves)
     add_summed_translation(rows)
     add_val_min_mean(rows)
     chosen, selection = select_points(rows) if config.grid is not None else (rows, None)
@@ -154,7 +172,9 @@ def finish(
     efficiency["paper_protocol"] = paper_readings(config, chosen)
     atomic_write_json(exp / "efficiency.json", efficiency)
     atomic_write_json(exp / "baselines.json", baselines)
-    report = build_report(exp, config, chosen, efficiency, baselines, seconds, selection, rows)
+    kept = {r["member"] for r in chosen}
+    chosen_curves = [r for r in curves if r["member"] in kept]
+    report = build_report(exp, config, chosen, efficiency, baselines, seconds, selection, rows, chosen_curves)
     # results.csv last: its presence marks the experiment finished.
     write_results_csv(exp / "results.csv", rows)
     return ExperimentOutcome(exp, chosen, efficiency, report, trained, seconds, selection)
