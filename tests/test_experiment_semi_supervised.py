@@ -164,6 +164,52 @@ def test_interrupted_experiment_resumes_without_redoing_members(
     assert read_csv(exp / "validation.csv") == read_csv(tmp_path / "uninterrupted" / "validation.csv")
 
 
+class Interrupted(Exception):
+    """Stands for a kill in the middle of an ensemble's training."""
+
+
+def test_an_interrupted_ensemble_resumes_from_its_last_save(
+    exp_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Killed at its third validation check, an ensemble saved at its second resumes there, and the
+    experiment ends as if it had never stopped."""
+    from global_workspace.experiments.semi_supervised import keep_best, partial
+
+    small = {"seeds": 2, "presets": "tr", "paired": "8", "steps": 80, "eval_every": 20}
+    monkeypatch.setattr(partial, "SAVE_SECONDS", 0.0)
+    whole = run_semi_supervised(options(exp_data, tmp_path / "whole", **small))
+    assert whole is not None
+
+    real = keep_best.KeepBest.__call__
+
+    def killed_at_60(self, step, metrics):  # type: ignore[no-untyped-def]
+        if step == 60:
+            raise Interrupted
+        real(self, step, metrics)
+
+    monkeypatch.setattr(keep_best.KeepBest, "__call__", killed_at_60)
+    exp = tmp_path / "exp"
+    with pytest.raises(Interrupted):
+        run_semi_supervised(options(exp_data, exp, **small))
+    saved = list((exp / "chunks").glob(".partial-*"))
+    assert len(saved) == 1 and [step for step, _ in json.loads((saved[0] / "keep.json").read_text())] == [
+        20,
+        40,
+    ]
+
+    monkeypatch.setattr(keep_best.KeepBest, "__call__", real)
+    resumed_at: list[int] = []
+    load = partial.load_partial
+    monkeypatch.setattr(
+        partial, "load_partial", lambda f, t, k: (load(f, t, k), resumed_at.append(t.host_step))[0]
+    )
+    assert run_semi_supervised(options(exp_data, exp, **small)) is not None
+    assert resumed_at == [40]
+    for name in ("results.csv", "validation.csv"):
+        assert read_csv(exp / name) == read_csv(tmp_path / "whole" / name), name
+    assert not list((exp / "chunks").glob(".partial-*"))
+
+
 @pytest.mark.parametrize(
     ("changes", "message"),
     [

@@ -140,7 +140,7 @@ def check_same_config(run: Path, config: RunConfig) -> None:
         )
 
 
-def _contiguous(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+def cpu_copies(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """Own, contiguous CPU copies (weights live as views of one flat optimiser buffer)."""
     return {k: v.detach().to("cpu", copy=True).contiguous() for k, v in state.items()}
 
@@ -152,8 +152,8 @@ def save_checkpoint(
     run = Path(run)
     name = _unused_name(run, step)
     with atomic_directory(run / name, force=False, what="checkpoint") as tmp:
-        save_file(_contiguous(model.state_dict()), str(tmp / "model.safetensors"))
-        save_file(_contiguous(trainer_state), str(tmp / "trainer.safetensors"))
+        save_file(cpu_copies(model.state_dict()), str(tmp / "model.safetensors"))
+        save_file(cpu_copies(trainer_state), str(tmp / "trainer.safetensors"))
         atomic_write_json(tmp / "state.json", {"step": step, "format_version": RUN_FORMAT_VERSION})
     atomic_write_json(run / POINTER, {"folder": name})
     for path in run.iterdir():

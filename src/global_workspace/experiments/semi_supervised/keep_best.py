@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -14,8 +17,9 @@ from ...workspace.build import Ensemble, build_ensemble
 from ...workspace.data import LatentData
 from ...workspace.families import Family
 from ...workspace.presets import MemberSpec
-from ...workspace.trainer import fit
+from ...workspace.trainer import EvalHook, Trainer, fit
 from ..efficiency import VAL_MIN_PREFIX
+from . import partial as saves
 from .config import SELECT_ALL, SELECT_LAST, ExperimentConfig
 from .planning import chunk_train_config, chunk_workspace
 
@@ -99,6 +103,22 @@ class KeepBest:
             for key, value in self.model.state_dict().items():
                 self.best[key] = torch.where(_per_member(better, value), value.detach(), self.best[key])
 
+    def state(self) -> tuple[dict[str, torch.Tensor], list[Any]]:
+        """What this hook has seen, as tensors and a JSON list of checks, so that an interrupted
+        training resumes with the same choice to make (partial.py)."""
+        tensors = {"best_loss": self.best_loss, "kept_step": self.kept_step}
+        tensors.update({f"best/{k}": v for k, v in self.best.items()})
+        tensors.update(self.val_min)  # named `val_min/…` already
+        checks = [[step, {k: v.tolist() for k, v in metrics.items()}] for step, metrics in self.checks]
+        return tensors, checks
+
+    def load_state(self, tensors: dict[str, torch.Tensor], checks: list[Any]) -> None:
+        """Take back what `state` gave (tensors already on the model's device)."""
+        self.best_loss, self.kept_step = tensors["best_loss"], tensors["kept_step"]
+        self.best = {k: tensors[f"best/{k}"] for k in self.best}
+        self.val_min = {k: v for k, v in tensors.items() if k.startswith(VAL_MIN_PREFIX)}
+        self.checks = [(int(step), {k: torch.tensor(v) for k, v in seen.items()}) for step, seen in checks]
+
     def stalled(self, step: int) -> bool:
         """True once every member has gone `patience` steps without a better validation loss (never
         with patience 0, or while a member without a translation loss trains on)."""
@@ -119,13 +139,20 @@ def _per_member(mask: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
 
 
 def train_keeping_best(
-    data: LatentData, members: Sequence[MemberSpec], config: ExperimentConfig, progress: bool, desc: str
+    data: LatentData,
+    members: Sequence[MemberSpec],
+    config: ExperimentConfig,
+    progress: bool,
+    desc: str,
+    partial: Path | None = None,
 ) -> TrainedChunk:
     """Train the ensemble, checking validation every `eval_every` steps for the weights to keep.
 
     Members with a translation loss keep the weights of their best validation translation loss;
     the others (e.g. the CLIP-like `cont`, whose decoders are never trained) keep their last. With
-    `config.patience`, training ends once no member has improved for that many steps."""
+    `config.patience`, training ends once no member has improved for that many steps. With a
+    `partial` folder, training starts from the state saved there, if any, and is saved there now and
+    then (partial.py)."""
     device = next(iter(data.split("train").values())).device
     ensemble = build_ensemble(
         data,
@@ -142,15 +169,22 @@ def train_keeping_best(
         kept_step = torch.full((len(members),), steps, device=device)
         return TrainedChunk(ensemble.model, ensemble.family, selectable, kept_step, {}, steps, [])
     keep = KeepBest(ensemble, selectable, config.select_on, steps, config.patience)
-    fit(
-        ensemble.trainer,
-        ensemble.labels(),
-        evaluate=ensemble.validation_metrics,
-        progress=progress,
-        on_eval=keep,
-        desc=desc,
-        stop_early=keep.stalled,
-    )
+    trainer = ensemble.trainer
+    on_eval: EvalHook = keep
+    stopped = False  # a saved ensemble that had stopped improving when it was saved
+    if partial is not None:
+        stopped = saves.load_partial(partial, trainer, keep) and keep.stalled(trainer.host_step)
+        on_eval = _saving(keep, partial, members, trainer, steps)
+    if not stopped:
+        fit(
+            trainer,
+            ensemble.labels(),
+            evaluate=ensemble.validation_metrics,
+            progress=progress,
+            on_eval=on_eval,
+            desc=desc,
+            stop_early=keep.stalled,
+        )
     keep.restore()
     return TrainedChunk(
         ensemble.model,
@@ -158,6 +192,23 @@ def train_keeping_best(
         selectable,
         keep.kept_step,
         keep.val_min,
-        ensemble.trainer.host_step,
+        trainer.host_step,
         keep.checks,
     )
+
+
+def _saving(
+    keep: KeepBest, folder: Path, members: Sequence[MemberSpec], trainer: Trainer, steps: int
+) -> EvalHook:
+    """`keep`, then a save of the ensemble to `folder` once the last save is `SAVE_SECONDS` old
+    (never at the last step: the whole chunk is written then)."""
+    last = time.monotonic()
+
+    def hook(step: int, metrics: dict[str, torch.Tensor]) -> None:
+        nonlocal last
+        keep(step, metrics)
+        if step < steps and time.monotonic() - last >= saves.SAVE_SECONDS:
+            saves.save_partial(folder, members, trainer, keep)
+            last = time.monotonic()
+
+    return hook

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import shutil
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -13,6 +14,7 @@ import numpy as np
 import torch
 
 from ...fileio import atomic_write_json, refuse_overlap
+from ...workspace.checkpoint import cpu_copies
 from ...workspace.data import LatentData, load_latent_data
 from ...workspace.presets import MemberSpec
 from .. import distributed
@@ -20,6 +22,7 @@ from ..efficiency import add_val_min_mean
 from ..grid import select_points
 from .config import ExperimentConfig
 from .keep_best import train_keeping_best
+from .partial import partial_chunks, partial_folder, remove_partials
 from .planning import assign_chunks, chunk_id, plan_chunks
 from .readings import (
     add_summed_translation,
@@ -72,13 +75,15 @@ def train_chunk(
     label_columns: Sequence[str],
     progress: bool = True,
     desc: str = "",
+    partial: Path | None = None,
 ) -> ChunkResult:
-    """Train one ensemble of `members`, pick each member's best validation weights, score on test."""
+    """Train one ensemble of `members` (from its `partial` save, if any, saving there as it goes),
+    pick each member's best validation weights, score on test."""
     start = time.perf_counter()
-    trained = train_keeping_best(data, members, config, progress, desc)
+    trained = train_keeping_best(data, members, config, progress, desc, partial)
     metrics, pictures = score_chunk(trained, members, data, config, labels, label_columns)
     model = trained.model
-    weights = {k: v.detach().to("cpu", copy=True).contiguous() for k, v in model.state_dict().items()}
+    weights = cpu_copies(model.state_dict())
     return ChunkResult(
         list(members),
         metrics,
@@ -119,15 +124,19 @@ def run_experiment(
                 + (f" over {world} processes" if world > 1 else "")
             )
         labels, columns = load_labels(Path(config.data))
-        chunks = plan_chunks(todo, config, parts=world)
+        started = partial_chunks(exp, todo)
+        begun = {m.label() for chunk in started for m in chunk}
+        chunks = started + plan_chunks([m for m in todo if m.label() not in begun], config, parts=world)
         mine = [chunks[i] for i in assign_chunks(chunks, world, config)[rank]]
         for i, chunk in enumerate(mine):
             names = ", ".join(dict.fromkeys(m.preset for m in chunk))
             desc = f"ensemble {i + 1}/{len(mine)} ({len(chunk)} members: {names})"
             if world > 1:
                 desc = f"rank {rank} " + desc
-            result = train_chunk(data, chunk, config, labels, columns, progress, desc)
+            saved = partial_folder(exp, chunk)
+            result = train_chunk(data, chunk, config, labels, columns, progress, desc, saved)
             write_chunk(exp, result)
+            shutil.rmtree(saved, ignore_errors=True)
             if rank == 0 or world == 1:
                 say(f"  {desc}: {result.seconds:.0f} s")
         local_rows = [r for c in mine for r in read_chunk_rows(exp / "chunks" / chunk_id(c))]
@@ -177,4 +186,5 @@ def finish(
     report = build_report(exp, config, chosen, efficiency, baselines, seconds, selection, rows, chosen_curves)
     # results.csv last: its presence marks the experiment finished.
     write_results_csv(exp / "results.csv", rows)
+    remove_partials(exp)
     return ExperimentOutcome(exp, chosen, efficiency, report, trained, seconds, selection)
