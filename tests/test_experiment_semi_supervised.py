@@ -210,6 +210,20 @@ def test_an_interrupted_ensemble_resumes_from_its_last_save(
     assert not list((exp / "chunks").glob(".partial-*"))
 
 
+def test_a_saved_ensemble_is_planned_whole_only_while_all_its_members_wait(tmp_path: Path) -> None:
+    from global_workspace.experiments.semi_supervised.partial import partial_chunks, partial_folder
+    from global_workspace.workspace.presets import MemberSpec
+
+    a, b, c = (MemberSpec.from_preset("tr", seed=s, paired=8) for s in range(3))
+    folder = partial_folder(tmp_path, [a, b])
+    folder.mkdir(parents=True)
+    (folder / "members.json").write_text(json.dumps([a.to_json(), b.to_json()]))
+    (tmp_path / "chunks" / ".partial-unfinished").mkdir()  # a save killed before members.json
+    assert partial_chunks(tmp_path, [c, b, a]) == [[a, b]]
+    assert partial_chunks(tmp_path, [a, c]) == []  # b is done: the save is stale
+    assert partial_chunks(tmp_path / "nothing", [a, b]) == []
+
+
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
