@@ -413,6 +413,39 @@ def test_patience_never_stops_an_ensemble_whose_member_keeps_its_last_weights(
     assert next(planted, None) is None  # all six checks were read
 
 
+def test_the_budget_reading_names_the_curves_still_improving_at_the_last_step() -> None:
+    from global_workspace.experiments.efficiency import VAL_MIN_MEAN
+    from global_workspace.experiments.semi_supervised.readings import budget_reading
+    from global_workspace.workspace.settings import TrainConfig
+
+    def config(select_on: str = "all") -> ExperimentConfig:
+        return ExperimentConfig(
+            data="unused", domains=["v", "attr"], presets=["tr", "full", "cont"], paired=[60, 250],
+            seeds=[0, 1], train=TrainConfig(steps=1000), select_on=select_on,
+        )  # fmt: skip
+
+    def row(preset: str, paired: int, kept: int) -> dict[str, object]:
+        return {
+            "preset": preset,
+            "paired": paired,
+            KEPT_STEP: float(kept),
+            VAL_MIN_MEAN: None if preset == "cont" else 1.0,
+        }
+
+    rows = [row("tr", 60, 500), row("tr", 60, 250), row("tr", 250, 1000), row("tr", 250, 750)]
+    rows += [row("full", n, 1000) for n in (60, 60, 250, 250)] + [row("cont", 60, 1000)]
+    budget = budget_reading(config(), rows)
+    assert budget["still_improving"] == [
+        {"preset": "tr", "paired": 250, "members": 1, "of": 2},
+        {"preset": "full", "paired": 60, "members": 2, "of": 2},
+        {"preset": "full", "paired": 250, "members": 2, "of": 2},
+    ]  # `cont` keeps its last step whatever happens: not a sign of anything
+    assert "tr at N = 250 (1/2); full at N = 60 (2/2), 250 (2/2)" in budget["summary"]
+    early = budget_reading(config(), [row("tr", 60, 500)])
+    assert early["still_improving"] == [] and "stopped improving before the last of 1000" in early["summary"]
+    assert budget_reading(config("last"), rows)["still_improving"] is None
+
+
 def test_patience_is_part_of_an_experiment_only_where_set() -> None:
     def config(patience: int) -> ExperimentConfig:
         return ExperimentConfig(

@@ -262,6 +262,8 @@ def build_report(
         "seeds, median of the ratio over loss levels. The paper's: validation minimum, mean over "
         "directions and seeds, ratio at each loss level (min–max over levels).",
     )
+    if "budget" in efficiency:
+        report.text(efficiency["budget"]["summary"] + ".")
     report.heading("The project's reading", level=3)
     report.text(
         "Ratio of the pairs the reference preset needs to the pairs the full workspace needs for the same "

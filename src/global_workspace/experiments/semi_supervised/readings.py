@@ -8,7 +8,7 @@ from typing import Any
 from ...workspace.data import LatentData
 from .. import ablations
 from ..efficiency import VAL_MIN_MEAN, add_combined_column, efficiency_report, paper_protocol
-from .config import VARIANTS_OF_FULL, ExperimentConfig
+from .config import KEPT_STEP, SELECT_LAST, VARIANTS_OF_FULL, ExperimentConfig
 
 
 def mean_baselines(data: LatentData) -> dict[str, float]:
@@ -91,3 +91,45 @@ def efficiency_readings(config: ExperimentConfig, rows: list[dict[str, Any]]) ->
     if ablations.has_ablations(config.presets):
         efficiency["ablations"] = ablations.ablation_efficiency(rows, metrics, config.presets)
     return efficiency
+
+
+def budget_reading(config: ExperimentConfig, rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Each (preset, N) whose members kept the budget's last check: they were still improving when
+    training ended, so the ratios are read at this budget, not at every preset's own best (a ratio
+    can grow or shrink with the budget)."""
+    steps = config.train.steps
+    if config.select_on == SELECT_LAST:
+        reading: dict[str, Any] = {"steps": steps, "still_improving": None}
+        return {**reading, "summary": _budget_summary(reading)}
+    improving = []
+    for preset in config.presets:
+        for n in config.paired:
+            selected = [
+                r
+                for r in rows
+                if r["preset"] == preset and r["paired"] == n and r.get(VAL_MIN_MEAN) is not None
+            ]
+            last = [r for r in selected if (r.get(KEPT_STEP) or 0) >= steps]
+            if last:
+                improving.append({"preset": preset, "paired": n, "members": len(last), "of": len(selected)})
+    reading = {"steps": steps, "still_improving": improving}
+    return {**reading, "summary": _budget_summary(reading)}
+
+
+def _budget_summary(budget: dict[str, Any]) -> str:
+    """The budget reading in words, for the terminal and the report."""
+    improving = budget["still_improving"]
+    if improving is None:
+        return (
+            f"budget: every member keeps its last step, so nothing says whether {budget['steps']} were enough"
+        )
+    if not improving:
+        return f"budget: every member had stopped improving before the last of {budget['steps']} steps"
+    by_preset: dict[str, list[str]] = {}
+    for item in improving:
+        by_preset.setdefault(item["preset"], []).append(f"{item['paired']} ({item['members']}/{item['of']})")
+    where = "; ".join(f"{p} at N = {', '.join(ns)}" for p, ns in by_preset.items())
+    return (
+        f"budget: still improving at the last of {budget['steps']} steps: {where}. The ratios are read "
+        "at this budget; raise --steps (with --patience the members that stop improving stop early)"
+    )

@@ -26,6 +26,7 @@ from .partial import partial_chunks, partial_folder, remove_partials
 from .planning import assign_chunks, chunk_id, plan_chunks
 from .readings import (
     add_summed_translation,
+    budget_reading,
     efficiency_readings,
     mean_baselines,
     paper_readings,
@@ -179,6 +180,7 @@ def finish(
     efficiency = efficiency_readings(config, chosen)
     efficiency["baselines_train_mean"] = baselines
     efficiency["paper_protocol"] = paper_readings(config, chosen)
+    efficiency["budget"] = budget_reading(config, chosen)
     atomic_write_json(exp / "efficiency.json", efficiency)
     atomic_write_json(exp / "baselines.json", baselines)
     kept = {r["member"] for r in chosen}

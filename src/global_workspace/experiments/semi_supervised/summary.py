@@ -65,5 +65,7 @@ def headline(outcome: ExperimentOutcome) -> str:
                 )
             lines.append(f"efficiency {name:<18} {metric}: {text}")
     lines += paper_lines(outcome.efficiency.get("paper_protocol", {}))
+    if "budget" in outcome.efficiency:
+        lines.append(outcome.efficiency["budget"]["summary"])
     lines += ablations.ablation_lines(outcome.efficiency.get("ablations", {}))
     return "\n".join(lines)
