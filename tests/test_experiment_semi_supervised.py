@@ -205,6 +205,9 @@ def test_an_interrupted_ensemble_resumes_from_its_last_save(
     )
     assert run_semi_supervised(options(exp_data, exp, **small)) is not None
     assert resumed_at == [40]
+    efficiency = json.loads((exp / "efficiency.json").read_text())  # `tr` alone: no ratio to read
+    assert all(not comps for comps in efficiency["metrics"].values())
+    assert not efficiency["paper_protocol"]["comparisons"]
     for name in ("results.csv", "validation.csv"):
         assert read_csv(exp / name) == read_csv(tmp_path / "whole" / name), name
     assert not list((exp / "chunks").glob(".partial-*"))

@@ -50,8 +50,10 @@ def with_drawn_shape_errors(rows: Sequence[dict[str, Any]]) -> tuple[list[dict[s
 
 
 def efficiency_references(config: ExperimentConfig) -> list[str]:
-    """The presets the candidate is compared with, of those run."""
-    return [p for p in ("tr", "tr+cont") if p in config.presets]
+    """The presets the candidate is compared with, of those run (never the candidate itself: an
+    experiment of `tr` alone has no ratio to read)."""
+    candidate = efficiency_candidate(config)
+    return [p for p in ("tr", "tr+cont") if p in config.presets and p != candidate]
 
 
 def efficiency_candidate(config: ExperimentConfig) -> str:
