@@ -400,7 +400,8 @@ def fit(
                 values.update(zip(trainer.term_names, out.terms.unbind(0), strict=True))
                 values.update(out.report)
                 log.write("train", step, values)
-            if (cfg.eval_every and step % cfg.eval_every == 0) or step == last:
+            evaluating = bool(cfg.eval_every and step % cfg.eval_every == 0) or step == last
+            if evaluating:
                 if evaluate is not None:
                     metrics = evaluate(trainer.model)
                     if log is not None:
@@ -412,7 +413,7 @@ def fit(
                     saved = step
             bar.set_postfix(loss=f"{total / len(labels):.4g}")
             bar.update(stop - bar.n)
-            if stop_early is not None and cfg.eval_every and step % cfg.eval_every == 0 and stop_early(step):
+            if evaluating and stop_early is not None and stop_early(step):
                 break
     finally:
         bar.close()

@@ -43,15 +43,7 @@ def validation_rows(
 ) -> list[dict[str, Any]]:
     """One row per member and validation check: who, the step, and each direction's loss."""
     return [
-        {
-            "member": m.label(),
-            "preset": m.preset,
-            "paired": m.paired,
-            "seed": m.seed,
-            **_grid_columns(m),
-            "step": step,
-            **{name: float(value[k]) for name, value in metrics.items()},
-        }
+        {**_member_columns(m), "step": step, **{name: float(value[k]) for name, value in metrics.items()}}
         for step, metrics in checks
         for k, m in enumerate(members)
     ]
@@ -89,17 +81,18 @@ def read_chunk_rows(folder: Path) -> list[dict[str, Any]]:
         f"{folder / 'metrics.json'}: ",
         f"delete {folder} and rerun the experiment to retrain its members",
     )
-    return [
-        {
-            "member": s.label(),
-            "preset": s.preset,
-            "paired": s.paired,
-            "seed": s.seed,
-            **_grid_columns(s),
-            **m,
-        }
-        for s, m in zip(specs, metrics, strict=True)
-    ]
+    return [{**_member_columns(s), **m} for s, m in zip(specs, metrics, strict=True)]
+
+
+def _member_columns(spec: MemberSpec) -> dict[str, Any]:
+    """Who a row of results.csv or validation.csv is: member, preset, N, seed and grid point."""
+    return {
+        "member": spec.label(),
+        "preset": spec.preset,
+        "paired": spec.paired,
+        "seed": spec.seed,
+        **_grid_columns(spec),
+    }
 
 
 def _grid_columns(spec: MemberSpec) -> dict[str, Any]:
