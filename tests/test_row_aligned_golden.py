@@ -19,9 +19,14 @@ from global_workspace.workspace.settings import TrainConfig
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 RECORDED = {
-    "full": "78cc04363d7b028478e01f05784c23ddbffe9c39d59da6e4d7dd15b5974bff00",
-    "fusion-gated": "0784745cba63bbdab0eadd7d54b039d4319113f2026a8e658bc0e3eb1053786d",
+    "full": {"78cc04363d7b028478e01f05784c23ddbffe9c39d59da6e4d7dd15b5974bff00"},
+    "fusion-gated": {
+        "0784745cba63bbdab0eadd7d54b039d4319113f2026a8e658bc0e3eb1053786d",
+        "3b388d59b36480afc91736315ad921b0743f5d756c0fffbcf7ff74c550e0015c",
+    },
 }
+"""Digests per run. The gated fusion's bits also depend on the CPU's vector kernels: the same code
+gives the second digest on an AMD EPYC with AVX2, so each kind of CPU main's code ran on has its own."""
 
 
 def _run_digest(run: Path) -> str:
@@ -40,4 +45,4 @@ def test_row_aligned_run_has_mains_bytes(tmp_path: Path, name: str) -> None:
     train = TrainConfig(steps=6, batch_size=32, eval_every=3, log_every=3)
     config = make_config(data, ["a", "b"], members, train, width=8, depth=2)
     train_workspace(config, tmp_path / name, "cpu", progress=False, tensorboard=False)
-    assert _run_digest(tmp_path / name) == RECORDED[name]
+    assert _run_digest(tmp_path / name) in RECORDED[name]
