@@ -10,6 +10,7 @@ import torch
 
 from global_workspace.data.captions import make_captions
 from global_workspace.data.simple_shapes import sample_labels
+from global_workspace.domains import minilm
 from global_workspace.domains.minilm import (
     EMBED_DIM,
     MINILM_ENV,
@@ -79,7 +80,11 @@ def test_int8_mode_is_deterministic_and_nearly_independent_of_batching(
 def test_mode_comes_from_the_machine_unless_set(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(MODE_ENV, raising=False)
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(minilm, "fast_int8_matmul", lambda: True)
     assert embedding_mode() == "int8"
+    monkeypatch.setattr(minilm, "fast_int8_matmul", lambda: False)
+    assert embedding_mode() == "exact"  # without VNNI torch's int8 matmul is a slow loop
+    monkeypatch.setattr(minilm, "fast_int8_matmul", lambda: True)
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     assert embedding_mode() == "exact"
     monkeypatch.setenv(MODE_ENV, "int8")

