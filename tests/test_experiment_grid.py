@@ -129,6 +129,7 @@ def test_a_grid_of_domain_sizes_trains_each_point_in_its_own_ensembles() -> None
 def test_without_a_grid_the_settings_and_members_are_as_before() -> None:
     config = ExperimentConfig(data="d", domains=["a", "b"], presets=["tr"], paired=[8], seeds=[0])
     assert "grid" not in config.to_json() and "paper_levels" not in config.identity()
+    assert "points" not in config.to_json() and "points_from" not in config.to_json()
     assert [m.to_json() for m in config.members()] == [
         {"seed": 0, "coefficients": {"translation": 1.0}, "paired": 8, "preset": "tr", "pair_seed": None}
     ]

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import torch
 from conftest import one_line_error, tree_bytes
-from workspace_fixtures import one_thread, write_domain  # noqa: F401
+from workspace_fixtures import one_thread, optimisers, write_domain  # noqa: F401
 
 from global_workspace.cli import main
 from global_workspace.domains.pretrain import PretrainConfig, pretrain
@@ -520,18 +520,12 @@ def test_a_variant_of_full_is_compared_with_tr_and_with_full(exp_data: Path, tmp
 
 
 def test_a_grid_trains_every_point_and_keeps_the_best_on_validation(
-    exp_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    exp_data: Path,
+    tmp_path: Path,
+    optimisers: list[tuple[float, float]],  # noqa: F811
 ) -> None:
     from test_report import assert_renders
 
-    optimisers: list[tuple[float, float]] = []
-    real = build.Trainer
-
-    def recording(model, task, sampler, coefficients, train):  # type: ignore[no-untyped-def]
-        optimisers.append((train.lr, train.weight_decay))
-        return real(model, task, sampler, coefficients, train)
-
-    monkeypatch.setattr(build, "Trainer", recording)
     exp = tmp_path / "exp"
     with pytest.raises(SystemExit) as done:
         run_cli("experiment", "semi-supervised", str(exp_data), *ARGS, "--presets", "tr,full", "--seeds", "1",

@@ -28,6 +28,22 @@ def one_thread() -> object:
     torch.set_num_threads(before)
 
 
+@pytest.fixture
+def optimisers(monkeypatch: pytest.MonkeyPatch) -> list[tuple[float, float]]:
+    """(lr, weight decay) of every ensemble trained while the test runs, in training order."""
+    from global_workspace.workspace import build
+
+    seen: list[tuple[float, float]] = []
+    real = build.Trainer
+
+    def recording(model, task, sampler, coefficients, train):  # type: ignore[no-untyped-def]
+        seen.append((train.lr, train.weight_decay))
+        return real(model, task, sampler, coefficients, train)
+
+    monkeypatch.setattr(build, "Trainer", recording)
+    return seen
+
+
 def gw_error(capsys: pytest.CaptureFixture[str], *args: object) -> str:
     """Run `gw args` and return its error: exit 2 and one line, no traceback."""
     with pytest.raises(SystemExit) as exc:

@@ -76,6 +76,11 @@ def semi_supervised(
     grid_domain_depth: str = typer.Option(
         "", help="Domains' own depths to try, as --grid-domain-width, e.g. t=2/t=4."
     ),
+    points_from: str = typer.Option(
+        "",
+        help="Earlier experiment folders, comma-separated (e.g. a shorter tuning run): each preset and "
+        "pair count trains only the grid point their members chose on validation, at this run's budget.",
+    ),
     paper_levels: str = typer.Option(
         "",
         help="Loss levels at which the paper's reading of the ratio is read, e.g. 0.6,0.8 "
@@ -148,6 +153,7 @@ def semi_supervised(
             grid_domain_width=grid_domain_width,
             grid_domain_depth=grid_domain_depth,
             paper_levels=paper_levels,
+            points_from=points_from,
         )
     )
 

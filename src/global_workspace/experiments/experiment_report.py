@@ -147,14 +147,23 @@ def _load_pictures(
     return found
 
 
-def add_selection_section(report: Report, selection: dict[str, Any]) -> None:
+def add_selection_section(report: Report, selection: dict[str, Any], config: ExperimentConfig) -> None:
     """Which grid point each (preset, N) kept (selection.json), chosen on validation only."""
     report.heading("Grid: the point kept per preset and pair count")
+    if config.points:
+        sources = ", ".join(config.points_from)
+        chosen = (
+            "Each (preset, N) trained one point: among the members of the earlier experiments "
+            f"{sources}, the one with the lowest mean over seeds of {selection['metric']} (validation)"
+        )
+    else:
+        chosen = (
+            "Every preset trained each point of the grid; per (preset, N) the point with the lowest mean "
+            f"over seeds of {selection['metric']} (validation) is kept"
+        )
     report.text(
-        f"Every preset trained each point of the grid; per (preset, N) the point with the lowest mean "
-        f"over seeds of {selection['metric']} (validation) is kept, and only those members make the "
-        "curves and ratios below. The test column is the kept point's summed test translation loss "
-        "(mean over seeds), shown, never used to choose."
+        f"{chosen}, and only those members make the curves and ratios below. The test column is the "
+        "kept point's summed test translation loss (mean over seeds), shown, never used to choose."
     )
     report.table(
         ["preset", "N", "grid point", "validation", "test", "points tried"], selection_rows(selection)
@@ -251,7 +260,7 @@ def build_report(
         report.figure(during.svg, during.caption)
 
     if selection is not None:
-        add_selection_section(report, selection)
+        add_selection_section(report, selection, config)
 
     report.heading("Data efficiency")
     paper = efficiency.get("paper_protocol", {})

@@ -18,6 +18,7 @@ from ..workspace.settings import TrainConfig, WorkspaceConfig, parse_domain_size
 from . import distributed
 from .downstream import DownstreamSettings
 from .grid import Grid, check_grid, parse_grid, parse_values
+from .semi_supervised.carried import with_points_from
 from .semi_supervised.config import SELECT_LAST, ExperimentConfig
 from .semi_supervised.parsing import parse_paired, parse_presets, parse_select_on
 from .semi_supervised.run import ExperimentOutcome, run_experiment
@@ -80,6 +81,9 @@ class SemiSupervisedOptions:
     """Domains' own depths to try, as `grid_domain_width`: `t=2/t=4`."""
     paper_levels: str = ""
     """Loss levels of the paper's reading of the ratio, `0.6,0.8`; empty: a few inside the curves."""
+    points_from: str = ""
+    """Earlier experiment folders, comma-separated: each (preset, N) trains only the grid point
+    their members chose on validation (carried.py), instead of a grid of its own."""
 
 
 _say = functools.partial(say, "experiment")
@@ -146,7 +150,7 @@ def build_config(options: SemiSupervisedOptions, device: torch.device) -> Experi
     paired = parse_paired(options.paired, train_size)
     select_on = parse_select_on(options.select_on, domains)
     mix = options.mix_presets if options.mix_presets is not None else device.type == "cuda"
-    return ExperimentConfig(
+    config = ExperimentConfig(
         data=str(data),
         domains=domains,
         presets=[p.name for p in presets],
@@ -175,6 +179,20 @@ def build_config(options: SemiSupervisedOptions, device: torch.device) -> Experi
         grid=grid,
         paper_levels=paper_levels,
     )
+    return _carry_points(options, config) if options.points_from.strip() else config
+
+
+def _carry_points(options: SemiSupervisedOptions, config: ExperimentConfig) -> ExperimentConfig:
+    """`config` training the points earlier experiments chose, which replaces a grid of its own."""
+    if config.grid is not None:
+        raise UserError(
+            "--points-from trains the points earlier experiments chose, and a --grid option would "
+            "choose again; drop one of them"
+        )
+    sources = [Path(p.strip()).resolve() for p in options.points_from.split(",") if p.strip()]
+    if Path(options.out).resolve() in sources:
+        raise UserError(f"--points-from names the --out folder {options.out}; name the earlier experiments")
+    return with_points_from(config, sources)
 
 
 def _tuning(

@@ -76,6 +76,11 @@ class ExperimentConfig:
     paper_levels: list[float] = field(default_factory=list)
     """Loss levels of the paper's reading of the ratio (efficiency.paper_protocol); empty: a few
     inside both curves' ranges. Only the reading depends on them, not the members."""
+    points: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
+    """Preset -> pair count (as text) -> the one grid point it trains, chosen on validation by
+    earlier experiments (`--points-from`, carried.py); empty: every point of `grid`, if any."""
+    points_from: list[str] = field(default_factory=list)
+    """The experiment folders `points` were chosen in, for the record (not part of the identity)."""
 
     def workspace(
         self, latent_dims: dict[str, int], grid_point: dict[str, float] | None = None
@@ -103,12 +108,22 @@ class ExperimentConfig:
             for name in self.presets
         }
 
+    @property
+    def tuned(self) -> bool:
+        """Whether members carry grid points, so that each (preset, N) keeps one (selection.json)."""
+        return self.grid is not None or bool(self.points)
+
+    def points_of(self, name: str, paired: int) -> list[dict[str, float] | None]:
+        """The grid points preset `name` trains with `paired` pairs: the one carried from earlier
+        experiments, every point of the grid, or, without either, none."""
+        if self.points:
+            return [self.points[name][str(paired)]]
+        if self.grid is None:
+            return [None]
+        return list(self.grid.points(self.preset_values()[name].coefficients))
+
     def members(self) -> list[MemberSpec]:
         presets = self.preset_values()
-        points: dict[str, list[dict[str, float] | None]] = {
-            name: list(self.grid.points(p.coefficients)) if self.grid else [None]
-            for name, p in presets.items()
-        }
         return [
             MemberSpec(
                 seed=seed,
@@ -120,13 +135,13 @@ class ExperimentConfig:
             )
             for name in self.presets
             for n in self.paired
-            for point in points[name]
+            for point in self.points_of(name, n)
             for seed in self.seeds
         ]
 
     def to_json(self) -> dict[str, Any]:
-        """The settings; a grid, paper levels, patience and domains' own sizes only where used, so that
-        experiments made before they existed keep their identity and resume."""
+        """The settings; a grid, carried points, paper levels, patience and domains' own sizes only
+        where used, so that experiments made before they existed keep their identity and resume."""
         obj = drop_unset(asdict(self), ("domain_width", "domain_depth"))
         obj["train"] = self.train.to_json()
         if self.grid is None:
@@ -137,6 +152,9 @@ class ExperimentConfig:
             obj.pop("paper_levels")
         if not self.patience:
             obj.pop("patience")
+        if not self.points:
+            obj.pop("points")
+            obj.pop("points_from")
         return obj
 
     @classmethod
@@ -175,6 +193,7 @@ class ExperimentConfig:
         obj = self.to_json()
         obj.pop("data")
         obj.pop("paper_levels", None)
+        obj.pop("points_from", None)
         obj.pop("families")  # left out so that experiments made before it was stored still resume
         if obj["select_on"] in (SELECT_ALL, SELECT_LAST):
             obj["select_on_val"] = obj.pop("select_on") == SELECT_ALL

@@ -169,7 +169,7 @@ def finish(
         write_results_csv(exp / VALIDATION_CSV, curves)
     add_summed_translation(rows)
     add_val_min_mean(rows)
-    chosen, selection = select_points(rows) if config.grid is not None else (rows, None)
+    chosen, selection = select_points(rows) if config.tuned else (rows, None)
     if selection is not None:
         atomic_write_json(exp / "selection.json", selection)
     baselines = mean_baselines(data)
