@@ -21,31 +21,37 @@ TINY = dict(presets="tr,full", seeds=1, eval_every=10)
 
 
 @pytest.fixture(scope="module")
-def tuning_runs(exp_data: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:  # noqa: F811
-    """Two short tuning runs: a grid of weight decays and cycle weights, and a second grid that
-    shares one of its points (so the same point is a candidate twice, once per run)."""
+def tuning_runs(exp_data: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, ...]:  # noqa: F811
+    """Three short tuning runs: a grid of weight decays and cycle weights, a second grid that shares
+    one of its points (so the same point is a candidate twice, once per run), and a run without a
+    grid (its members' point is its lr and weight decay)."""
     root = tmp_path_factory.mktemp("tuning")
-    first, second = root / "first", root / "second"
-    run_semi_supervised(options(exp_data, first, **TINY, steps=20, grid_wd="0,1", grid="cy=0.1,1"))
-    run_semi_supervised(options(exp_data, second, **TINY, steps=10, grid_wd="1,0.01"))
-    return first, second
+    runs = root / "first", root / "second", root / "plain"
+    run_semi_supervised(options(exp_data, runs[0], **TINY, steps=20, grid_wd="0,1", grid="cy=0.1,1"))
+    run_semi_supervised(options(exp_data, runs[1], **TINY, steps=10, grid_wd="1,0.01"))
+    run_semi_supervised(options(exp_data, runs[2], **TINY, steps=40, lr=1e-2))
+    return runs
 
 
 def _chosen_over(*experiments: Path) -> dict[tuple[str, int], tuple[float, float, str]]:
     """(preset, N) -> (weight decay, lr, cycle weight) of the lowest validation minimum over every
     member of `experiments` (one seed each, so the mean over seeds is the member's own)."""
-    rows = [r for exp in experiments for r in read_csv(exp / "results.csv")]
     best: dict[tuple[str, int], dict[str, Any]] = {}
-    for r in rows:
-        key = (r["preset"], int(r["paired"]))
-        if key not in best or float(r[VAL]) < float(best[key][VAL]):
-            best[key] = r
+    for exp in experiments:
+        config = json.loads((exp / "experiment.json").read_text())["config"]
+        for r in read_csv(exp / "results.csv"):
+            cycle = config["coefficients"][r["preset"]].get("cycle")  # a plain run's rows name no point
+            plain = {"weight_decay": config["train"]["weight_decay"], "lr": config["train"]["lr"]}
+            r = {**plain, "coefficient/cycle": "" if cycle is None else repr(cycle), **r}
+            key = (r["preset"], int(r["paired"]))
+            if key not in best or float(r[VAL]) < float(best[key][VAL]):
+                best[key] = r
     return {k: (float(r["weight_decay"]), float(r["lr"]), r["coefficient/cycle"]) for k, r in best.items()}
 
 
 def test_a_longer_run_trains_only_the_points_the_tuning_runs_chose(
     exp_data: Path,  # noqa: F811
-    tuning_runs: tuple[Path, Path],
+    tuning_runs: tuple[Path, ...],
     tmp_path: Path,
     optimisers: list[tuple[float, float]],  # noqa: F811
 ) -> None:
@@ -84,7 +90,7 @@ def test_a_longer_run_trains_only_the_points_the_tuning_runs_chose(
 )
 def test_points_from_refuses_what_it_cannot_carry(
     exp_data: Path,  # noqa: F811
-    tuning_runs: tuple[Path, Path],
+    tuning_runs: tuple[Path, ...],
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
     extra: list[str],
