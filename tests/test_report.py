@@ -148,3 +148,27 @@ def test_chromium_check_catches_a_broken_image(tmp_path: Path) -> None:
 def test_chromium_is_found_when_installed() -> None:
     if shutil.which("chromium") and not Path(CHROMIUM).exists():
         pytest.fail(f"chromium is on PATH but not at {CHROMIUM}; update CHROMIUM in this test")
+
+
+def test_a_paper_scale_pair_axis_has_plain_labels_that_do_not_run_together() -> None:
+    from matplotlib.figure import Figure
+
+    from global_workspace.experiments.figures import draw_metric
+
+    ns = [250, 1000, 4000, 16000, 500000]
+    rows = [{"preset": "tr", "paired": n, "seed": 0, "translation/sum/latent_mse": 1.0 / n} for n in ns]
+    fig = Figure()
+    ax = fig.add_subplot()
+    assert draw_metric(ax, rows, "translation/sum/latent_mse", ["tr"])
+    lo, hi = ax.get_xlim()
+    labels = [t.get_text() for t in ax.get_xticklabels() if lo <= t.get_position()[0] <= hi]
+    assert labels == ["1k", "10k", "100k"]  # one per decade over 3.3 decades, none in mathtext or e-notation
+    short = [{**r, "paired": r["paired"] // 100} for r in rows[:3]]  # 2-160 pairs: 1-2-5 steps
+    ax = fig.add_subplot()
+    draw_metric(ax, short, "translation/sum/latent_mse", ["tr"])
+    lo, hi = ax.get_xlim()
+    assert [t.get_text() for t in ax.get_xticklabels() if lo <= t.get_position()[0] <= hi][:3] == [
+        "2",
+        "5",
+        "10",
+    ]

@@ -129,11 +129,28 @@ def curve_points(
 def _tick(value: float, _pos: int) -> str:
     if value <= 0:
         return ""
+    if value >= 1e6:
+        return f"{value / 1e6:.3g}M"
     if value >= 1000:
-        return f"{value / 1000:.2g}k"
+        return f"{value / 1000:.3g}k"
     if value >= 10:
         return f"{value:.0f}"
     return f"{value:.3g}"
+
+
+def _plain_log_ticks(ax: Axes, which: str) -> None:
+    """Log ticks labelled in plain text (matplotlib's default log labels go through mathtext, seconds
+    per figure): evenly spaced ones inside half a decade (a loss range of 0.22-0.35), 1-2-5 per
+    decade over a short range, one per decade over a long one, so that labels never run together."""
+    axis = ax.xaxis if which == "x" else ax.yaxis
+    lo, hi = ax.dataLim.intervalx if which == "x" else ax.dataLim.intervaly
+    decades = math.log10(hi / lo) if 0 < lo < hi else 0.0
+    if decades < 0.5:
+        axis.set_major_locator(MaxNLocator(nbins=4))
+    else:
+        axis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0) if decades <= 2.5 else (1.0,)))
+    axis.set_major_formatter(FuncFormatter(_tick))
+    axis.set_minor_formatter(NullFormatter())
 
 
 def draw_metric(
@@ -165,11 +182,8 @@ def draw_metric(
     ax.set_xscale("log")
     if log_y:
         ax.set_yscale("log")
-    # Plain tick labels: matplotlib's default log labels go through mathtext, seconds per figure.
-    for axis in (ax.xaxis, ax.yaxis) if log_y else (ax.xaxis,):
-        axis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
-        axis.set_major_formatter(FuncFormatter(_tick))
-        axis.set_minor_formatter(NullFormatter())
+    for which in ("x", "y") if log_y else ("x",):
+        _plain_log_ticks(ax, which)
     ax.set_xlabel("paired examples N")
     ax.set_title(metric, fontsize=9)
     ax.grid(True, which="both", alpha=0.3)
@@ -274,9 +288,7 @@ def validation_figure(
                 shade = 0.3 + 0.7 * (i + 1) / len(pair_counts)
                 ax.plot(steps, values, color=colour, alpha=shade, linewidth=1.2, label=f"{preset} N={n}")
         ax.set_yscale("log")
-        ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
-        ax.yaxis.set_major_formatter(FuncFormatter(_tick))
-        ax.yaxis.set_minor_formatter(NullFormatter())
+        _plain_log_ticks(ax, "y")
         ax.set_xlabel("training step")
         ax.set_title(metric, fontsize=9)
         ax.grid(True, which="both", alpha=0.3)
@@ -332,12 +344,8 @@ def efficiency_figure(
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.invert_xaxis()
-        # Loss ranges can be narrow (0.22-0.35): evenly spaced ticks, not only 1-2-5 steps.
-        ax.xaxis.set_major_locator(MaxNLocator(nbins=4))
-        ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
-        for axis in (ax.xaxis, ax.yaxis):
-            axis.set_major_formatter(FuncFormatter(_tick))
-            axis.set_minor_formatter(NullFormatter())
+        for which in ("x", "y"):
+            _plain_log_ticks(ax, which)
         ax.set_xlabel("loss level L")
         ax.set_ylabel("pairs ratio")
         ax.set_title(metric, fontsize=9)
