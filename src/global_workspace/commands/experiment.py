@@ -184,3 +184,31 @@ def reread(
 
     outcome = reread_experiment(exp, data, say=typer.echo, rescore=rescore)
     typer.echo(headline(outcome))
+
+
+@app.command("combine")
+def combine(
+    experiments: list[Path] = typer.Argument(
+        ...,
+        help="Experiment folders (`gw experiment semi-supervised --out`) of the same dataset, domains, "
+        "preset weights and budget; one still training offers the members it has finished.",
+    ),
+    out: Path = typer.Option(..., "--out", help="Folder for the combined results and report."),
+    data: Path = typer.Option(
+        None, "--data", help="Their dataset folder, if it moved since they trained (same latents)."
+    ),
+    force: bool = typer.Option(False, "--force", help="Replace an existing combined folder OUT."),
+) -> None:
+    """Read several experiments as one grid: per preset and pair count, choose on validation over
+    all their members, and write results.csv, selection.json, efficiency.json and report.html.
+
+    For a grid trained in parts (on other machines, or widened later by another run): the choice
+    and the ratios are those one experiment training every member would give.
+    """
+    import sys
+
+    from ..experiments.semi_supervised.combined import combine_experiments
+    from ..experiments.semi_supervised.summary import headline
+
+    outcome = combine_experiments(experiments, out, data, force, sys.argv, say=typer.echo)
+    typer.echo(headline(outcome))

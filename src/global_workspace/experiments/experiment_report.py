@@ -215,6 +215,42 @@ def add_pictures(
             )
 
 
+def add_efficiency_section(report: Report, efficiency: dict[str, Any], figures_dir: Path) -> None:
+    """Both readings of the data-efficiency ratios (efficiency.json), side by side and in full."""
+    report.heading("Data efficiency")
+    paper = efficiency.get("paper_protocol", {})
+    report.table(
+        ["comparison", "metric (project)", "project's reading", "paper's reading", "paper's loss levels"],
+        readings_side_by_side(efficiency),
+        caption="Two readings of the same experiment. The project's: test translation loss, median over "
+        "seeds, median of the ratio over loss levels. The paper's: validation minimum, mean over "
+        "directions and seeds, ratio at each loss level (min–max over levels).",
+    )
+    if "budget" in efficiency:
+        report.text(efficiency["budget"]["summary"] + ".")
+    report.heading("The project's reading", level=3)
+    report.text(
+        "Ratio of the pairs the reference preset needs to the pairs the full workspace needs for the same "
+        "loss, read on the log–log curves at several loss levels inside both curves' ranges "
+        "(median over levels). " + efficiency["method"] + "."
+    )
+    report.table(
+        ["metric", "comparison", "ratio (median)", "range over levels", "levels", "note"],
+        efficiency_rows(efficiency),
+    )
+    report.heading("The paper's reading", level=3)
+    report.text(
+        f"{paper.get('method', '')}; metric {paper.get('metric', '')}; "
+        f"levels: {paper.get('levels_from', '')}."
+    )
+    report.table(
+        ["comparison", "loss level", "N reference", "N candidate", "ratio", "note"], paper_rows(paper)
+    )
+    by_level = efficiency_figure(efficiency, figures_dir)
+    if by_level is not None:
+        report.figure(by_level.svg, by_level.caption)
+
+
 def build_report(
     exp: Path,
     config: ExperimentConfig,
@@ -262,38 +298,7 @@ def build_report(
     if selection is not None:
         add_selection_section(report, selection, config)
 
-    report.heading("Data efficiency")
-    paper = efficiency.get("paper_protocol", {})
-    report.table(
-        ["comparison", "metric (project)", "project's reading", "paper's reading", "paper's loss levels"],
-        readings_side_by_side(efficiency),
-        caption="Two readings of the same experiment. The project's: test translation loss, median over "
-        "seeds, median of the ratio over loss levels. The paper's: validation minimum, mean over "
-        "directions and seeds, ratio at each loss level (min–max over levels).",
-    )
-    if "budget" in efficiency:
-        report.text(efficiency["budget"]["summary"] + ".")
-    report.heading("The project's reading", level=3)
-    report.text(
-        "Ratio of the pairs the reference preset needs to the pairs the full workspace needs for the same "
-        "loss, read on the log–log curves at several loss levels inside both curves' ranges "
-        "(median over levels). " + efficiency["method"] + "."
-    )
-    report.table(
-        ["metric", "comparison", "ratio (median)", "range over levels", "levels", "note"],
-        efficiency_rows(efficiency),
-    )
-    report.heading("The paper's reading", level=3)
-    report.text(
-        f"{paper.get('method', '')}; metric {paper.get('metric', '')}; "
-        f"levels: {paper.get('levels_from', '')}."
-    )
-    report.table(
-        ["comparison", "loss level", "N reference", "N candidate", "ratio", "note"], paper_rows(paper)
-    )
-    by_level = efficiency_figure(efficiency, figures_dir)
-    if by_level is not None:
-        report.figure(by_level.svg, by_level.caption)
+    add_efficiency_section(report, efficiency, figures_dir)
 
     for name in ("coherence", "cycles"):
         if name in figures:
@@ -319,8 +324,13 @@ def build_report(
     report.heading("Translation pictures")
     add_pictures(report, exp, config, chosen_points(selection) if selection is not None else {})
 
+    add_every_member_table(report, rows if every is None else every)
+    return report.write(exp / "report.html")
+
+
+def add_every_member_table(report: Report, every: Sequence[dict[str, Any]]) -> None:
+    """Every member's test metrics, as results.csv holds them."""
     report.heading("Every member")
-    every = rows if every is None else every
     metrics = sorted({k for r in every for k in r if k not in ("member", "preset", "paired", "seed")})
     report.table(
         ["preset", "N", "seed", *metrics],
@@ -330,4 +340,3 @@ def build_report(
             "(also in results.csv)."
         ),
     )
-    return report.write(exp / "report.html")

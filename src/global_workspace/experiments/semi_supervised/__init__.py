@@ -33,8 +33,9 @@ the cycle losses), on a GPU presets are mixed so that one ensemble fills the dev
 torchrun the chunks are shared out over the ranks by estimated cost (`assign_chunks`,
 distributed.py) and rank 0 gathers and writes the results.
 
-One job per module: config (the settings), parsing (the command line's text), carried (the grid
-points earlier experiments chose, for `--points-from`), planning (members
+One job per module: config (the settings), parsing (the command line's text), candidates (finished
+members of earlier experiments ranked as one choice), carried (the grid points they chose, for
+`--points-from`), combined (several experiments read as one, `gw experiment combine`), planning (members
 into chunks, chunks onto ranks), resume (the EXP folder), keep_best (training one chunk: best
 weights, patience), partial (its saves while it trains), scoring
 (test metrics of a chunk), results_io (chunk folders and results.csv), readings (baselines and

@@ -12,7 +12,8 @@ from .config import KEPT_STEP, SELECT_LAST, VARIANTS_OF_FULL, ExperimentConfig
 
 
 def mean_baselines(data: LatentData) -> dict[str, float]:
-    """Test MSE of predicting each domain's training mean latent, under the translation names."""
+    """Test MSE of predicting each domain's training mean latent, under the translation names, and
+    their sum where there is more than one direction (beside `translation/sum/latent_mse`)."""
     train, test = data.split("train"), data.split("test")
     out = {}
     for b in data.specs:
@@ -21,6 +22,8 @@ def mean_baselines(data: LatentData) -> dict[str, float]:
         for a in data.specs:
             if a != b:
                 out[f"translation/{a}_to_{b}/latent_mse"] = mse
+    if len(out) > 1:
+        out["translation/sum/latent_mse"] = float(sum(out.values()))
     return out
 
 
@@ -92,6 +95,17 @@ def efficiency_readings(config: ExperimentConfig, rows: list[dict[str, Any]]) ->
             efficiency["metrics"][metric].update(comps)
     if ablations.has_ablations(config.presets):
         efficiency["ablations"] = ablations.ablation_efficiency(rows, metrics, config.presets)
+    return efficiency
+
+
+def all_readings(
+    config: ExperimentConfig, chosen: list[dict[str, Any]], baselines: dict[str, float]
+) -> dict[str, Any]:
+    """efficiency.json: the project's reading, the paper's and the budget's, of the chosen members."""
+    efficiency = efficiency_readings(config, chosen)
+    efficiency["baselines_train_mean"] = baselines
+    efficiency["paper_protocol"] = paper_readings(config, chosen)
+    efficiency["budget"] = budget_reading(config, chosen)
     return efficiency
 
 

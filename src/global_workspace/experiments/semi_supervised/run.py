@@ -24,14 +24,7 @@ from .config import ExperimentConfig
 from .keep_best import train_keeping_best
 from .partial import partial_chunks, partial_folder, remove_partials
 from .planning import assign_chunks, chunk_id, plan_chunks
-from .readings import (
-    add_summed_translation,
-    budget_reading,
-    efficiency_readings,
-    mean_baselines,
-    paper_readings,
-    translation_metrics,
-)
+from .readings import add_summed_translation, all_readings, mean_baselines
 from .results_io import (
     VALIDATION_CSV,
     ChunkResult,
@@ -173,14 +166,7 @@ def finish(
     if selection is not None:
         atomic_write_json(exp / "selection.json", selection)
     baselines = mean_baselines(data)
-    if len(translation_metrics(rows)) > 1:
-        baselines["translation/sum/latent_mse"] = float(
-            sum(v for k, v in baselines.items() if k.startswith("translation/"))
-        )
-    efficiency = efficiency_readings(config, chosen)
-    efficiency["baselines_train_mean"] = baselines
-    efficiency["paper_protocol"] = paper_readings(config, chosen)
-    efficiency["budget"] = budget_reading(config, chosen)
+    efficiency = all_readings(config, chosen, baselines)
     atomic_write_json(exp / "efficiency.json", efficiency)
     atomic_write_json(exp / "baselines.json", baselines)
     kept = {r["member"] for r in chosen}
