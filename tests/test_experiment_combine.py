@@ -105,7 +105,8 @@ def test_an_unfinished_experiment_offers_the_members_it_finished(
 @pytest.mark.parametrize(
     ("case", "message"),
     [
-        ("twice", "is named twice"),
+        ("twice", "a second time; name each experiment once"),
+        ("unknown-preset", "after the colon name presets it trained"),
         ("inside", "lies inside the experiment"),
         ("not-experiment", "is not an experiment folder"),
         ("other-budget", "combine only experiments of one budget"),
@@ -127,7 +128,9 @@ def test_combine_refuses_what_would_not_read_as_one(
     sources: list[Path] = [low, high]
     extra: list[str] = []
     if case == "twice":
-        sources = [low, low]
+        sources = [low, Path(f"{low}:tr")]
+    elif case == "unknown-preset":
+        sources = [low, Path(f"{high}:tr,cont")]
     elif case == "inside":
         out = low / "combined"
     elif case == "not-experiment":
@@ -154,3 +157,21 @@ def test_combine_refuses_what_would_not_read_as_one(
     assert done.value.code == 2
     assert message in one_line_error(capsys)
     assert (sorted(p.name for p in out.iterdir()) if out.exists() else None) == before
+
+
+def test_a_source_can_offer_only_some_presets(parts: tuple[Path, Path, Path], tmp_path: Path) -> None:
+    _, low, high = parts
+    out = tmp_path / "combined"
+    combine(f"{low}:tr", high, "--out", out)
+    rows = read_csv(out / "results.csv")
+    assert sorted((r["preset"], r["weight_decay"]) for r in rows) == sorted(
+        [("tr", "0.0")] * 4 + [("tr", "1.0")] * 4 + [("full", "1.0")] * 4
+    )
+    selection = json.loads((out / "selection.json").read_text())
+    full = [s for s in selection["selected"] if s["preset"] == "full"]
+    assert full and all(s["grid_point"].endswith(f" in {high.resolve()}") for s in full)
+    record = json.loads((out / "combined.json").read_text())
+    assert [(s["presets"], s["finished"], s["planned"]) for s in record["sources"]] == [
+        (["tr"], 4, 4),
+        (["tr", "full"], 8, 8),
+    ]

@@ -188,10 +188,11 @@ def reread(
 
 @app.command("combine")
 def combine(
-    experiments: list[Path] = typer.Argument(
+    experiments: list[str] = typer.Argument(
         ...,
         help="Experiment folders (`gw experiment semi-supervised --out`) of the same dataset, domains, "
-        "preset weights and budget; one still training offers the members it has finished.",
+        "preset weights and budget; one still training offers the members it has finished; EXP:tr,full "
+        "offers only those presets' members.",
     ),
     out: Path = typer.Option(..., "--out", help="Folder for the combined results and report."),
     data: Path = typer.Option(

@@ -40,9 +40,15 @@ def build_combined_report(
     )
     report.code(" ".join(str(a) for a in record["command"]))
     report.table(
-        ["experiment", "finished members", "planned", "command"],
+        ["experiment", "presets offered", "finished members", "planned", "command"],
         [
-            [s["experiment"], s["finished"], s["planned"], " ".join(map(str, s["command"]))]
+            [
+                s["experiment"],
+                ",".join(s["presets"]),
+                s["finished"],
+                s["planned"],
+                " ".join(map(str, s["command"])),
+            ]
             for s in record["sources"]
         ],
         caption="The sources. An experiment still training offers the members it has finished.",

@@ -35,18 +35,21 @@ class Candidate:
 
 
 def gather_candidates(
-    sources: Sequence[Path], option: str, like: ExperimentConfig, wanted: Callable[[MemberSpec], bool]
+    sources: Sequence[Path],
+    option: str,
+    like: ExperimentConfig,
+    wanted: Callable[[Path, MemberSpec], bool],
 ) -> tuple[list[dict[str, Any]], dict[str, Candidate]]:
-    """(the `wanted` finished members' rows of `sources`, each with its candidate label in
-    `grid_point` and the readings `select_points` ranks by; label -> Candidate). Sources of other
-    domains or preset weights than `like` are refused, naming `option`."""
+    """(the rows of the finished members of `sources` that `wanted(exp, spec)` keeps, each with its
+    candidate label in `grid_point` and the readings `select_points` ranks by; label -> Candidate).
+    Sources of other domains or preset weights than `like` are refused, naming `option`."""
     rows: list[dict[str, Any]] = []
     points: dict[str, Candidate] = {}
     for exp in sources:
         source = read_experiment(exp)
         check_alike(exp, source, like, option)
         for spec, row in finished_rows(exp):
-            if not wanted(spec):
+            if not wanted(exp, spec):
                 continue
             point = spec.grid or {LR: source.train.lr, WEIGHT_DECAY: source.train.weight_decay}
             label = f"{point_label(point)} in {exp}"

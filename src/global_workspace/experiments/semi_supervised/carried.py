@@ -25,7 +25,7 @@ def with_points_from(config: ExperimentConfig, sources: Sequence[Path]) -> Exper
         sources,
         "--points-from",
         config,
-        lambda spec: spec.preset in config.presets and spec.paired in config.paired,
+        lambda _, spec: spec.preset in config.presets and spec.paired in config.paired,
     )
     chosen = chosen_points(select_points(rows)[1])
     carried: dict[str, dict[str, Point]] = {}
