@@ -54,8 +54,7 @@ def combine_experiments(
     configs = [read_experiment(exp) for exp in paths]
     first = configs[0]
     folder = Path(data) if data is not None else Path(first.data)
-    if data is not None:
-        refuse_overlap(out, {"dataset": folder}, "combined folder")
+    refuse_overlap(out, {"dataset": folder}, "combined folder")
     for exp, config in zip(paths, configs, strict=True):
         check_alike(exp, config, first, OPTION)
         _check_same_budget(exp, config, first)
