@@ -75,6 +75,10 @@ def test_a_grid_in_two_parts_reads_as_the_whole(parts: tuple[Path, Path, Path], 
     assert paper == pytest.approx(whole_paper, rel=1e-4)
     assert mine["budget"]["steps"] == 20
 
+    swapped = tmp_path / "swapped"  # the order of the sources changes nothing read
+    combine(high, low, "--out", swapped)
+    assert json.loads((swapped / "efficiency.json").read_text())["metrics"] == mine["metrics"]
+
     record = json.loads((out / "combined.json").read_text())
     assert [s["experiment"] for s in record["sources"]] == [str(low.resolve()), str(high.resolve())]
     assert all(s["finished"] == s["planned"] == 8 for s in record["sources"])
@@ -107,6 +111,8 @@ def test_an_unfinished_experiment_offers_the_members_it_finished(
     [
         ("twice", "a second time; name each experiment once"),
         ("unknown-preset", "after the colon name presets it trained"),
+        ("no-preset", "names no preset after the colon"),
+        ("in-dataset", "lies inside the dataset"),
         ("inside", "lies inside the experiment"),
         ("not-experiment", "is not an experiment folder"),
         ("other-budget", "combine only experiments of one budget"),
@@ -131,6 +137,10 @@ def test_combine_refuses_what_would_not_read_as_one(
         sources = [low, Path(f"{low}:tr")]
     elif case == "unknown-preset":
         sources = [low, Path(f"{high}:tr,cont")]
+    elif case == "no-preset":
+        sources = [low, Path(f"{high}:,")]
+    elif case == "in-dataset":
+        out = exp_data / "combined"
     elif case == "inside":
         out = low / "combined"
     elif case == "not-experiment":
@@ -175,3 +185,19 @@ def test_a_source_can_offer_only_some_presets(parts: tuple[Path, Path, Path], tm
         (["tr"], 4, 4),
         (["tr", "full"], 8, 8),
     ]
+
+
+def test_a_point_with_fewer_finished_seeds_is_left_out(
+    exp_data: Path,  # noqa: F811
+    parts: tuple[Path, Path, Path],
+    tmp_path: Path,
+) -> None:
+    _, low, _ = parts
+    one_seed = tmp_path / "one-seed"
+    run_semi_supervised(options(exp_data, one_seed, **{**TINY, "seeds": 1}, grid_wd="0.01"))
+    out = tmp_path / "combined"
+    combine(low, one_seed, "--out", out)
+    assert {r["weight_decay"] for r in read_csv(out / "results.csv")} == {"0.0"}
+    record = json.loads((out / "combined.json").read_text())
+    assert len(record["incomplete_points_left_out"]) == 4  # 2 presets × 2 pair counts
+    assert [s["finished"] for s in record["sources"]] == [8, 0]

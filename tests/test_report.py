@@ -163,7 +163,7 @@ def test_a_paper_scale_pair_axis_has_plain_labels_that_do_not_run_together() -> 
     lo, hi = ax.get_xlim()
     labels = [t.get_text() for t in ax.get_xticklabels() if lo <= t.get_position()[0] <= hi]
     assert labels == ["1k", "10k", "100k"]  # one per decade over 3.3 decades, none in mathtext or e-notation
-    short = [{**r, "paired": r["paired"] // 100} for r in rows[:3]]  # 2-160 pairs: 1-2-5 steps
+    short = [{**r, "paired": r["paired"] // 100} for r in rows[:3]]  # 2-40 pairs: 1-2-5 steps
     ax = fig.add_subplot()
     draw_metric(ax, short, "translation/sum/latent_mse", ["tr"])
     lo, hi = ax.get_xlim()

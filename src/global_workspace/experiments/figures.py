@@ -133,19 +133,17 @@ def _tick(value: float, _pos: int) -> str:
         return f"{value / 1e6:.3g}M"
     if value >= 1000:
         return f"{value / 1000:.3g}k"
-    if value >= 10:
-        return f"{value:.0f}"
     return f"{value:.3g}"
 
 
 def _plain_log_ticks(ax: Axes, which: str) -> None:
     """Log ticks labelled in plain text (matplotlib's default log labels go through mathtext, seconds
-    per figure): evenly spaced ones inside half a decade (a loss range of 0.22-0.35), 1-2-5 per
-    decade over a short range, one per decade over a long one, so that labels never run together."""
+    per figure): evenly spaced ones inside a decade (a loss range of 0.22-0.35), 1-2-5 per decade
+    over a short range, one per decade over a long one, so that labels never run together."""
     axis = ax.xaxis if which == "x" else ax.yaxis
     lo, hi = ax.dataLim.intervalx if which == "x" else ax.dataLim.intervaly
     decades = math.log10(hi / lo) if 0 < lo < hi else 0.0
-    if decades < 0.5:
+    if decades < 1.0:
         axis.set_major_locator(MaxNLocator(nbins=4))
     else:
         axis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0) if decades <= 2.5 else (1.0,)))

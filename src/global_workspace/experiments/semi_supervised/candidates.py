@@ -8,7 +8,7 @@ experiment it came from: the same point trained by two experiments is two candid
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,19 +35,15 @@ class Candidate:
 
 
 def gather_candidates(
-    sources: Sequence[Path],
-    option: str,
-    like: ExperimentConfig,
-    wanted: Callable[[Path, MemberSpec], bool],
+    sources: Sequence[Path], wanted: Callable[[Path, MemberSpec], bool]
 ) -> tuple[list[dict[str, Any]], dict[str, Candidate]]:
     """(the rows of the finished members of `sources` that `wanted(exp, spec)` keeps, each with its
     candidate label in `grid_point` and the readings `select_points` ranks by; label -> Candidate).
-    Sources of other domains or preset weights than `like` are refused, naming `option`."""
+    The caller checks the sources alike first (`check_alike`)."""
     rows: list[dict[str, Any]] = []
     points: dict[str, Candidate] = {}
     for exp in sources:
         source = read_experiment(exp)
-        check_alike(exp, source, like, option)
         for spec, row in finished_rows(exp):
             if not wanted(exp, spec):
                 continue
@@ -67,16 +63,23 @@ def finished_rows(exp: Path) -> list[tuple[MemberSpec, dict[str, Any]]]:
     return [pair for chunk in pairs for pair in chunk]
 
 
-def check_alike(exp: Path, source: ExperimentConfig, like: ExperimentConfig, option: str) -> None:
-    """Refuse a source whose validation loss is of other directions, or whose presets weigh their
-    losses otherwise: its members would not be candidates for the same choice."""
+def check_alike(
+    exp: Path,
+    source: ExperimentConfig,
+    like: ExperimentConfig,
+    option: str,
+    presets: Collection[str] | None = None,
+) -> None:
+    """Refuse a source whose validation loss is of other directions, or whose presets (those named
+    in `presets`, or all) weigh their losses otherwise: its members would not be candidates for the
+    same choice."""
     if sorted(source.domains) != sorted(like.domains):
         raise UserError(
             f"{option} {exp}: it trained {','.join(source.domains)}, not {','.join(like.domains)}; "
             "choose only among experiments of the same domains"
         )
     theirs, ours = source.preset_values(), like.preset_values()
-    for name in set(theirs) & set(ours):
+    for name in set(theirs) & set(ours) & set(theirs if presets is None else presets):
         if theirs[name].coefficients != ours[name].coefficients:
             raise UserError(
                 f"{option} {exp}: its {name} weighs {theirs[name].coefficients}, not "

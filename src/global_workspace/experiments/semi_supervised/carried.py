@@ -13,19 +13,19 @@ from pathlib import Path
 
 from ...errors import UserError
 from ..grid import chosen_points, select_points
-from .candidates import Point, gather_candidates
+from .candidates import Point, check_alike, gather_candidates
 from .config import ExperimentConfig
+from .resume import read_experiment
 
 
 def with_points_from(config: ExperimentConfig, sources: Sequence[Path]) -> ExperimentConfig:
     """`config` training, for each of its (preset, N), only the grid point that the finished members
     of `sources` chose on validation (the same rule as a grid's own choice, `grid.select_points`,
     over all their members together)."""
+    for exp in sources:
+        check_alike(exp, read_experiment(exp), config, "--points-from")
     rows, points = gather_candidates(
-        sources,
-        "--points-from",
-        config,
-        lambda _, spec: spec.preset in config.presets and spec.paired in config.paired,
+        sources, lambda _, spec: spec.preset in config.presets and spec.paired in config.paired
     )
     chosen = chosen_points(select_points(rows)[1])
     carried: dict[str, dict[str, Point]] = {}

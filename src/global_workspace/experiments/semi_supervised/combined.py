@@ -17,12 +17,12 @@ from typing import Any
 import torch
 
 from ...errors import UserError
-from ...fileio import atomic_write_json, read_json, refuse_overlap
+from ...fileio import atomic_write_json, read_json, refuse_existing, refuse_overlap
 from ...locking import locked_atomic_directory
 from ...workspace.data import load_latent_data
-from ...workspace.presets import MemberSpec
-from ..grid import select_points
-from .candidates import check_alike, finished_rows, gather_candidates
+from ...workspace.presets import PRESETS, MemberSpec
+from ..grid import GRID_POINT, select_points
+from .candidates import check_alike, gather_candidates
 from .config import ExperimentConfig
 from .readings import all_readings, mean_baselines
 from .results_io import write_results_csv
@@ -55,17 +55,19 @@ def combine_experiments(
     first = configs[0]
     folder = Path(data) if data is not None else Path(first.data)
     refuse_overlap(out, {"dataset": folder}, "combined folder")
+    refuse_existing(Path(out), force, "combined folder", COMBINED_JSON)
     for exp, config in zip(paths, configs, strict=True):
-        check_alike(exp, config, first, OPTION)
-        _check_same_budget(exp, config, first)
         _check_offered(exp, config, offered[exp])
+        check_alike(exp, config, first, OPTION, offered[exp])
+        _check_comparable(exp, config, first)
         check_experiment_data(exp, config, folder, "--data")
 
     def wanted(exp: Path, spec: MemberSpec) -> bool:
         presets = offered[exp]
         return presets is None or spec.preset in presets
 
-    rows, _ = gather_candidates(paths, OPTION, first, wanted)
+    gathered, _ = gather_candidates(paths, wanted)
+    rows, incomplete = _complete_points(gathered)
     if not rows:
         raise UserError(
             f"no member of {', '.join(map(str, paths))} has finished training; combine them once "
@@ -75,8 +77,8 @@ def combine_experiments(
     chosen, selection = select_points(rows)
     baselines = mean_baselines(load_latent_data(folder, merged.domains, torch.device("cpu")))
     efficiency = all_readings(merged, chosen, baselines)
-    counts = [_member_counts(exp, config, wanted) for exp, config in zip(paths, configs, strict=True)]
-    record = {"command": list(command), "sources": counts}
+    counts = [_member_counts(exp, config, wanted, rows) for exp, config in zip(paths, configs, strict=True)]
+    record = {"command": list(command), "sources": counts, "incomplete_points_left_out": incomplete}
     with locked_atomic_directory(out, force, "combined folder", COMBINED_JSON) as tmp:
         atomic_write_json(tmp / COMBINED_JSON, record)
         atomic_write_json(tmp / "selection.json", selection)
@@ -88,6 +90,7 @@ def combine_experiments(
     say(
         f"combined {len(rows)} members of {len(paths)} experiments into {out}: chose a point for "
         f"{len(selection['selected'])} (preset, N) on validation"
+        + (f"; left out {len(incomplete)} points whose seeds have not all finished" if incomplete else "")
     )
     return ExperimentOutcome(Path(out), chosen, efficiency, Path(out) / "report.html", 0, seconds, selection)
 
@@ -103,6 +106,8 @@ def _parse_sources(sources: Sequence[str | Path]) -> tuple[list[Path], dict[Path
         presets = None
         if colon and head and tail and "/" not in tail and not Path(text).exists():
             text, presets = head, [p.strip() for p in tail.split(",") if p.strip()]
+            if not presets:
+                raise UserError(f"{given} names no preset after the colon; write EXP:tr,full or EXP alone")
         path = Path(text).resolve()
         if path in offered:
             raise UserError(f"{given} names {text} a second time; name each experiment once")
@@ -123,9 +128,16 @@ def _check_offered(exp: Path, config: ExperimentConfig, presets: list[str] | Non
             )
 
 
-def _check_same_budget(exp: Path, config: ExperimentConfig, first: ExperimentConfig) -> None:
-    """Refuse sources trained for another budget or selected another way: the budget reading and the
-    choice on validation compare members that saw the same number of examples and kept weights alike."""
+def _check_comparable(exp: Path, config: ExperimentConfig, first: ExperimentConfig) -> None:
+    """Refuse sources trained for another budget, at other network sizes (results.csv names a
+    member's sizes only in a size grid) or selected another way: the budget reading and the choice
+    on validation compare members that saw the same number of examples and kept weights alike."""
+    dims = dict.fromkeys(config.domains, 1)
+    if config.workspace(dims) != first.workspace(dims):
+        raise UserError(
+            f"{OPTION}: {exp} trained networks of other sizes (workspace, width, depth or per-domain "
+            "sizes) than the first experiment; combine experiments of one architecture"
+        )
     mine = (config.train.steps, config.train.batch_size, config.select_on, config.paper_levels)
     theirs = (first.train.steps, first.train.batch_size, first.select_on, first.paper_levels)
     if mine != theirs:
@@ -137,16 +149,33 @@ def _check_same_budget(exp: Path, config: ExperimentConfig, first: ExperimentCon
         )
 
 
+def _complete_points(rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[str]]:
+    """(the rows of points that hold as many seeds as the best-covered point of their (preset, N),
+    the labels of the others): a point with fewer finished seeds would be ranked on another mean."""
+    seeds: dict[tuple[str, int, str], set[int]] = {}
+    for r in rows:
+        seeds.setdefault((str(r["preset"]), int(r["paired"]), str(r[GRID_POINT])), set()).add(int(r["seed"]))
+    most: dict[tuple[str, int], int] = {}
+    for (preset, n, _), found in seeds.items():
+        most[(preset, n)] = max(most.get((preset, n), 0), len(found))
+    short = {key for key, found in seeds.items() if len(found) < most[key[:2]]}
+    kept = [r for r in rows if (str(r["preset"]), int(r["paired"]), str(r[GRID_POINT])) not in short]
+    return kept, sorted(f"{preset} N={n}: {label}" for preset, n, label in short)
+
+
 def _merged_config(
     configs: Sequence[ExperimentConfig], rows: Sequence[dict[str, Any]], data: Path
 ) -> ExperimentConfig:
-    """The settings the readings see: the first source's, over every preset, N and seed trained."""
+    """The settings the readings see: the first source's, over every preset, N and seed trained.
+    The presets keep the library's order whatever the order of the sources, so that the readings
+    compare the same pair of presets however the command names them."""
     trained = {str(r["preset"]) for r in rows}
-    presets = [p for config in configs for p in config.presets if p in trained]
+    seen = [p for config in configs for p in config.presets if p in trained]
+    presets = [p for p in PRESETS if p in trained] + list(dict.fromkeys(p for p in seen if p not in PRESETS))
     return dataclasses.replace(
         configs[0],
         data=str(data),
-        presets=list(dict.fromkeys(presets)),
+        presets=presets,
         paired=sorted({int(r["paired"]) for r in rows}),
         seeds=sorted({int(r["seed"]) for r in rows}),
         grid=None,
@@ -156,10 +185,13 @@ def _merged_config(
 
 
 def _member_counts(
-    exp: Path, config: ExperimentConfig, wanted: Callable[[Path, MemberSpec], bool]
+    exp: Path,
+    config: ExperimentConfig,
+    wanted: Callable[[Path, MemberSpec], bool],
+    rows: Sequence[dict[str, Any]],
 ) -> dict[str, Any]:
     """A source as combined.json records it: its folder, command, the presets it offers, and how
-    many of their members had finished."""
+    many of their members are among the combined rows."""
     command = read_json(exp / "experiment.json", "experiment settings").get("command", [])
     return {
         "experiment": str(exp),
@@ -167,6 +199,6 @@ def _member_counts(
         "presets": [
             p for p in config.presets if any(wanted(exp, m) for m in config.members() if m.preset == p)
         ],
-        "finished": sum(wanted(exp, spec) for spec, _ in finished_rows(exp)),
+        "finished": sum(str(r[GRID_POINT]).endswith(f" in {exp}") for r in rows),
         "planned": sum(wanted(exp, m) for m in config.members()),
     }
