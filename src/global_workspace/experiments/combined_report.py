@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from .experiment_report import add_efficiency_section, add_every_member_table, median_table, selection_rows
 from .figures import experiment_figures
 from .report import Report
+from .semi_supervised.readings import translation_metrics
 
 if TYPE_CHECKING:
     from .semi_supervised.config import ExperimentConfig
@@ -60,9 +61,7 @@ def build_combined_report(
     report.heading("Translation against paired examples")
     if "translation" in figures:
         report.figure(figures["translation"].svg, figures["translation"].caption)
-    trans = sorted(
-        {k for r in chosen for k in r if k.startswith("translation/") and k.endswith("latent_mse")}
-    )
+    trans = translation_metrics(chosen)
     for n in config.paired:
         report.table(
             ["preset", *trans],

@@ -20,6 +20,7 @@ from .figures import efficiency_figure, experiment_figures, validation_figure
 from .fusion_report import add_fused_inputs_section
 from .grid import chosen_points
 from .report import Report
+from .semi_supervised.readings import translation_metrics
 
 if TYPE_CHECKING:
     from .semi_supervised.config import ExperimentConfig
@@ -282,7 +283,7 @@ def build_report(
     report.heading("Translation against paired examples")
     if "translation" in figures:
         report.figure(figures["translation"].svg, figures["translation"].caption)
-    trans = sorted({k for r in rows for k in r if k.startswith("translation/") and k.endswith("latent_mse")})
+    trans = translation_metrics(rows)
     smallest = config.paired[0]
     table = median_table(rows, trans, config.presets, smallest)
     table.append(["train mean", *[baselines.get(m) for m in trans]])

@@ -8,7 +8,7 @@ experiment it came from: the same point trained by two experiments is two candid
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,7 +20,7 @@ from ..grid import GRID_POINT, LR, WEIGHT_DECAY
 from .config import ExperimentConfig
 from .readings import add_summed_translation
 from .results_io import chunk_members, read_chunk_rows
-from .resume import finished_members, read_experiment
+from .resume import finished_members
 
 Point = dict[str, float]
 
@@ -35,15 +35,14 @@ class Candidate:
 
 
 def gather_candidates(
-    sources: Sequence[Path], wanted: Callable[[Path, MemberSpec], bool]
+    sources: Mapping[Path, ExperimentConfig], wanted: Callable[[Path, MemberSpec], bool]
 ) -> tuple[list[dict[str, Any]], dict[str, Candidate]]:
-    """(the rows of the finished members of `sources` that `wanted(exp, spec)` keeps, each with its
-    candidate label in `grid_point` and the readings `select_points` ranks by; label -> Candidate).
-    The caller checks the sources alike first (`check_alike`)."""
+    """(the rows of the finished members of `sources` (folder -> its settings) that `wanted(exp,
+    spec)` keeps, each with its candidate label in `grid_point` and the readings `select_points`
+    ranks by; label -> Candidate). The caller checks the sources alike first (`check_alike`)."""
     rows: list[dict[str, Any]] = []
     points: dict[str, Candidate] = {}
-    for exp in sources:
-        source = read_experiment(exp)
+    for exp, source in sources.items():
         for spec, row in finished_rows(exp):
             if not wanted(exp, spec):
                 continue
@@ -85,3 +84,23 @@ def check_alike(
                 f"{option} {exp}: its {name} weighs {theirs[name].coefficients}, not "
                 f"{ours[name].coefficients}; give every experiment the same weights (--define)"
             )
+
+
+def check_same_sizes(
+    exp: Path,
+    source: ExperimentConfig,
+    like: ExperimentConfig,
+    option: str,
+    fix: str,
+    point: Point | None = None,
+) -> None:
+    """Refuse a source that built networks of other sizes (at `point`, for a grid's) than `like`
+    would build: its members would not be candidates for the same choice."""
+    dims = dict.fromkeys(like.domains, 1)
+    theirs, ours = source.workspace(dims, point), like.workspace(dims, point)
+    if theirs != ours:
+        raise UserError(
+            f"{option} {exp}: it trained networks of workspace {theirs.workspace_dim}, width "
+            f"{theirs.width}, depth {theirs.depth}, not {ours.workspace_dim}, {ours.width}, {ours.depth} "
+            f"(or other per-domain sizes); {fix}"
+        )

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from ...errors import UserError
 from ..grid import chosen_points, select_points
-from .candidates import Point, check_alike, gather_candidates
+from .candidates import Point, check_alike, check_same_sizes, gather_candidates
 from .config import ExperimentConfig
 from .resume import read_experiment
 
@@ -22,10 +22,11 @@ def with_points_from(config: ExperimentConfig, sources: Sequence[Path]) -> Exper
     """`config` training, for each of its (preset, N), only the grid point that the finished members
     of `sources` chose on validation (the same rule as a grid's own choice, `grid.select_points`,
     over all their members together)."""
-    for exp in sources:
-        check_alike(exp, read_experiment(exp), config, "--points-from")
+    configs = {exp: read_experiment(exp) for exp in sources}
+    for exp, source in configs.items():
+        check_alike(exp, source, config, "--points-from")
     rows, points = gather_candidates(
-        sources, lambda _, spec: spec.preset in config.presets and spec.paired in config.paired
+        configs, lambda _, spec: spec.preset in config.presets and spec.paired in config.paired
     )
     chosen = chosen_points(select_points(rows)[1])
     carried: dict[str, dict[str, Point]] = {}
@@ -38,20 +39,13 @@ def with_points_from(config: ExperimentConfig, sources: Sequence[Path]) -> Exper
                     f"point was chosen for it; add an experiment that did, or leave {n} out of --paired"
                 )
             candidate = points[chosen[(name, n)]]
-            _check_same_architecture(candidate.exp, candidate.config, config, candidate.point)
+            check_same_sizes(
+                candidate.exp,
+                candidate.config,
+                config,
+                "--points-from",
+                "give the sizes it used",
+                candidate.point,
+            )
             carried.setdefault(name, {})[str(n)] = dict(candidate.point)
     return dataclasses.replace(config, grid=None, points=carried, points_from=[str(p) for p in sources])
-
-
-def _check_same_architecture(
-    exp: Path, source: ExperimentConfig, config: ExperimentConfig, point: Point
-) -> None:
-    """Refuse a point chosen for networks of other sizes than this experiment would build for it."""
-    dims = dict.fromkeys(config.domains, 1)
-    theirs, ours = source.workspace(dims, point), config.workspace(dims, point)
-    if theirs != ours:
-        raise UserError(
-            f"--points-from {exp}: it trained networks of workspace {theirs.workspace_dim}, width "
-            f"{theirs.width}, depth {theirs.depth}, this experiment {ours.workspace_dim}, {ours.width}, "
-            f"{ours.depth} (or other per-domain sizes); give the sizes it used"
-        )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,7 @@ from ...locking import locked_atomic_directory
 from ...workspace.data import load_latent_data
 from ...workspace.presets import PRESETS, MemberSpec
 from ..grid import GRID_POINT, select_points
-from .candidates import check_alike, gather_candidates
+from .candidates import check_alike, check_same_sizes, gather_candidates
 from .config import ExperimentConfig
 from .readings import all_readings, mean_baselines
 from .results_io import write_results_csv
@@ -51,33 +52,35 @@ def combine_experiments(
     paths, offered = _parse_sources(sources)
     for exp in paths:
         refuse_overlap(out, {"experiment": exp}, "combined folder")
-    configs = [read_experiment(exp) for exp in paths]
-    first = configs[0]
+    configs = {exp: read_experiment(exp) for exp in paths}
+    first = configs[paths[0]]
     folder = Path(data) if data is not None else Path(first.data)
     refuse_overlap(out, {"dataset": folder}, "combined folder")
     refuse_existing(Path(out), force, "combined folder", COMBINED_JSON)
-    for exp, config in zip(paths, configs, strict=True):
+    for exp, config in configs.items():
         _check_offered(exp, config, offered[exp])
         check_alike(exp, config, first, OPTION, offered[exp])
-        _check_comparable(exp, config, first)
+        check_same_sizes(exp, config, first, OPTION, "combine experiments of one architecture")
+        _check_same_budget(exp, config, first)
         check_experiment_data(exp, config, folder, "--data")
 
     def wanted(exp: Path, spec: MemberSpec) -> bool:
         presets = offered[exp]
         return presets is None or spec.preset in presets
 
-    gathered, _ = gather_candidates(paths, wanted)
+    gathered, points = gather_candidates(configs, wanted)
     rows, incomplete = _complete_points(gathered)
     if not rows:
         raise UserError(
             f"no member of {', '.join(map(str, paths))} has finished training; combine them once "
             "their first ensembles are written"
         )
-    merged = _merged_config(configs, rows, folder)
+    merged = _merged_config(list(configs.values()), rows, folder)
     chosen, selection = select_points(rows)
     baselines = mean_baselines(load_latent_data(folder, merged.domains, torch.device("cpu")))
     efficiency = all_readings(merged, chosen, baselines)
-    counts = [_member_counts(exp, config, wanted, rows) for exp, config in zip(paths, configs, strict=True)]
+    from_source = Counter(points[r[GRID_POINT]].exp for r in rows)
+    counts = [_member_counts(exp, config, offered[exp], from_source[exp]) for exp, config in configs.items()]
     record = {"command": list(command), "sources": counts, "incomplete_points_left_out": incomplete}
     with locked_atomic_directory(out, force, "combined folder", COMBINED_JSON) as tmp:
         atomic_write_json(tmp / COMBINED_JSON, record)
@@ -128,16 +131,9 @@ def _check_offered(exp: Path, config: ExperimentConfig, presets: list[str] | Non
             )
 
 
-def _check_comparable(exp: Path, config: ExperimentConfig, first: ExperimentConfig) -> None:
-    """Refuse sources trained for another budget, at other network sizes (results.csv names a
-    member's sizes only in a size grid) or selected another way: the budget reading and the choice
-    on validation compare members that saw the same number of examples and kept weights alike."""
-    dims = dict.fromkeys(config.domains, 1)
-    if config.workspace(dims) != first.workspace(dims):
-        raise UserError(
-            f"{OPTION}: {exp} trained networks of other sizes (workspace, width, depth or per-domain "
-            "sizes) than the first experiment; combine experiments of one architecture"
-        )
+def _check_same_budget(exp: Path, config: ExperimentConfig, first: ExperimentConfig) -> None:
+    """Refuse sources trained for another budget or selected another way: the budget reading and the
+    choice on validation compare members that saw the same number of examples and kept weights alike."""
     mine = (config.train.steps, config.train.batch_size, config.select_on, config.paper_levels)
     theirs = (first.train.steps, first.train.batch_size, first.select_on, first.paper_levels)
     if mine != theirs:
@@ -152,14 +148,18 @@ def _check_comparable(exp: Path, config: ExperimentConfig, first: ExperimentConf
 def _complete_points(rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[str]]:
     """(the rows of points that hold as many seeds as the best-covered point of their (preset, N),
     the labels of the others): a point with fewer finished seeds would be ranked on another mean."""
+
+    def point_of(r: dict[str, Any]) -> tuple[str, int, str]:
+        return str(r["preset"]), int(r["paired"]), str(r[GRID_POINT])
+
     seeds: dict[tuple[str, int, str], set[int]] = {}
     for r in rows:
-        seeds.setdefault((str(r["preset"]), int(r["paired"]), str(r[GRID_POINT])), set()).add(int(r["seed"]))
+        seeds.setdefault(point_of(r), set()).add(int(r["seed"]))
     most: dict[tuple[str, int], int] = {}
     for (preset, n, _), found in seeds.items():
         most[(preset, n)] = max(most.get((preset, n), 0), len(found))
     short = {key for key, found in seeds.items() if len(found) < most[key[:2]]}
-    kept = [r for r in rows if (str(r["preset"]), int(r["paired"]), str(r[GRID_POINT])) not in short]
+    kept = [r for r in rows if point_of(r) not in short]
     return kept, sorted(f"{preset} N={n}: {label}" for preset, n, label in short)
 
 
@@ -185,20 +185,16 @@ def _merged_config(
 
 
 def _member_counts(
-    exp: Path,
-    config: ExperimentConfig,
-    wanted: Callable[[Path, MemberSpec], bool],
-    rows: Sequence[dict[str, Any]],
+    exp: Path, config: ExperimentConfig, offered: list[str] | None, combined: int
 ) -> dict[str, Any]:
-    """A source as combined.json records it: its folder, command, the presets it offers, and how
-    many of their members are among the combined rows."""
+    """A source as combined.json records it: its folder, command, the presets it offers, how many
+    of their members are among the combined rows (`combined`) and how many it planned."""
     command = read_json(exp / "experiment.json", "experiment settings").get("command", [])
+    presets = [p for p in config.presets if offered is None or p in offered]
     return {
         "experiment": str(exp),
         "command": command,
-        "presets": [
-            p for p in config.presets if any(wanted(exp, m) for m in config.members() if m.preset == p)
-        ],
-        "finished": sum(str(r[GRID_POINT]).endswith(f" in {exp}") for r in rows),
-        "planned": sum(wanted(exp, m) for m in config.members()),
+        "presets": presets,
+        "finished": combined,
+        "planned": sum(m.preset in presets for m in config.members()),
     }
