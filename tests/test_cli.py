@@ -33,6 +33,17 @@ def test_every_command_has_help(command: list[str], capsys: pytest.CaptureFixtur
     assert "Usage" in capsys.readouterr().out
 
 
+def test_help_reflows_every_paragraph_to_the_terminal(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A docstring wrapped for the source must not break mid-sentence in a wide terminal."""
+    monkeypatch.setenv("COLUMNS", "250")
+    assert run(["experiment", "combine", "--help"]) == 0
+    lines = [" ".join(line.split()) for line in capsys.readouterr().out.splitlines()]
+    second_paragraph = next(line for line in lines if line.startswith("For a grid trained in parts"))
+    assert second_paragraph.endswith("those one experiment training every member would give.")
+
+
 def test_plugin_registers_a_users_domain(
     tiny_shapes: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import importlib
+import inspect
 import sys
+from typing import Protocol
 
 import typer
+import typer.main
 
 from .errors import UserError
 
@@ -65,6 +68,23 @@ def build_app() -> typer.Typer:
     return app
 
 
+class _Documented(Protocol):
+    help: str | None
+
+
+def _reflow_help(command: _Documented) -> None:
+    """Join the source line breaks inside each help paragraph, down the tree.
+
+    Typer's rich help keeps them after the first paragraph, so a docstring wrapped for the source
+    would break mid-sentence at any terminal width; plain click reflows either way.
+    """
+    if command.help:
+        paragraphs = inspect.cleandoc(command.help).split("\n\n")
+        command.help = "\n\n".join(" ".join(paragraph.split()) for paragraph in paragraphs)
+    for sub in getattr(command, "commands", {}).values():
+        _reflow_help(sub)
+
+
 INTERRUPTED = 130
 """The exit code of a run stopped by Ctrl-C (128 + SIGINT), as shells report it."""
 
@@ -76,7 +96,9 @@ def main(argv: list[str] | None = None) -> None:
     handlers here instead of click's own multi-line rendering and its "Aborted!".
     """
     try:
-        code = build_app()(args=argv, prog_name="gw", standalone_mode=False)
+        command = typer.main.get_command(build_app())
+        _reflow_help(command)
+        code = command.main(args=argv, prog_name="gw", standalone_mode=False)
     except UserError as exc:
         _fail(str(exc))
     except (KeyboardInterrupt, typer.Abort):
