@@ -1,4 +1,4 @@
-"""The worked example of own data (README "Your own latents"): Simple Shapes cut into separate
+"""The worked example of own data (README "Your own data"): Simple Shapes cut into separate
 collections, trained on and compared with the row-aligned run of the same sizes.
 
 Same sizes: every domain's train collection holds COLLECTION examples, and each of v-t and v-attr
