@@ -62,6 +62,45 @@ def test_plugin_registers_a_users_domain(
         sys.modules.pop("my_domains", None)
 
 
+def test_translate_into_a_plugin_domain_shows_the_truth_as_its_specialist_reads_it(
+    tiny_shapes: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The plugin's raw data are images but its decoder gives a number: the truth is a number too."""
+    (tmp_path / "my_domains.py").write_text(BRIGHTNESS_PLUGIN)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    data, out = tmp_path / "shapes", tmp_path / "run"
+    shutil.copytree(tiny_shapes, data)
+    plugin = ["--plugin", "my_domains"]
+    try:
+        assert run([*plugin, "pretrain", str(data), "--domains", "attr,brightness", "--quiet"]) == 0
+        train = ["train", str(data), "--domains", "attr,brightness", "--preset", "tr", "--paired", "64"]
+        assert run([*plugin, *train, "--steps", "20", "--batch-size", "32", "--device", "cpu", "--quiet",
+                    "--out", str(out)]) == 0  # fmt: skip
+        capsys.readouterr()
+        translate = [
+            "translate",
+            str(out),
+            "--from",
+            "attr",
+            "--to",
+            "brightness",
+            "--n",
+            "2",
+            "--device",
+            "cpu",
+        ]
+        assert run([*plugin, *translate]) == 0
+        lines = capsys.readouterr().out.splitlines()
+        assert (
+            len(lines) == 4 and lines[0].startswith("0: truth: [") and lines[1].strip().startswith("attr →")
+        )
+        truth = float(lines[0].split("[")[1].rstrip("]"))
+        assert 0 < truth < 1  # the first test image's mean brightness
+    finally:
+        DOMAINS.pop("brightness", None)
+        sys.modules.pop("my_domains", None)
+
+
 def test_missing_plugin_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
     assert run(["--plugin", "no_such_module_here", "data", "--help"]) == 2
     err = capsys.readouterr().err.strip()

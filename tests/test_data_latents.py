@@ -64,6 +64,24 @@ def test_an_empty_csv_cell_is_an_absent_domain(tmp_path: Path) -> None:
     assert read_pairs_csv(tmp_path / "p.csv", ["v", "t", "attr"]).tolist() == [[0, -1, 2], [1, 1, -1]]
 
 
+def test_a_csv_header_may_name_the_domains_in_any_order(tmp_path: Path) -> None:
+    (tmp_path / "p.csv").write_text("attr,v,t\n2,0,\n,1,1\n")
+    assert read_pairs_csv(tmp_path / "p.csv", ["v", "t", "attr"]).tolist() == [[0, -1, 2], [1, 1, -1]]
+
+
+@pytest.mark.parametrize("header", ["v,x", "v,v", "v", "v,t,attr"])
+def test_a_csv_header_that_does_not_name_each_domain_once_is_refused(tmp_path: Path, header: str) -> None:
+    (tmp_path / "p.csv").write_text(f"{header}\n0,1\n")
+    with pytest.raises(UserError, match="reads as a header but does not name each domain once"):
+        read_pairs_csv(tmp_path / "p.csv", ["v", "t"])
+
+
+def test_a_csv_line_of_words_after_the_first_names_its_line(tmp_path: Path) -> None:
+    (tmp_path / "p.csv").write_text("t,v\n0,1\nzero,one\n")
+    with pytest.raises(UserError, match=r"line 3 .* is not whole numbers"):
+        read_pairs_csv(tmp_path / "p.csv", ["v", "t"])
+
+
 def _pairs(split: str, rows: list[list[int]], dtype: type = np.int64) -> dict[str, object]:
     return {"pairs": {split: np.array(rows, dtype=dtype)}}
 

@@ -11,6 +11,7 @@ import torch
 
 from global_workspace.data.format import DatasetInfo, load_dataset, write_info
 from global_workspace.domains.attr import AttrDomain, Attributes, attribute_errors, attribute_layout
+from global_workspace.domains.display import attributes_text
 from global_workspace.domains.latent_loss import LatentLoss
 from global_workspace.domains.registry import domain_class
 from global_workspace.errors import UserError
@@ -123,3 +124,13 @@ def test_a_nan_class_prediction_counts_as_wrong() -> None:
     assert errors["position_error_px"] == pytest.approx(0.0, abs=1e-6)  # the NaN row is unknown
     # With no example known the error cannot be measured: it is left out, never NaN (issue 27).
     assert "color_error" not in attribute_errors(domain.decode(z[:1]), truth[:1], SHAPES_COLUMNS)
+
+
+def test_attributes_in_words_keep_the_meaning_of_small_units() -> None:
+    """Pixels and colour levels read as whole numbers; a position in metres keeps two digits."""
+    shapes = attributes_text(np.array([1, 12.4, 7.3, 9.0, math.pi / 4, 200, 3, 90]), SHAPES_COLUMNS)
+    assert shapes == "egg, x=12, y=7.3, size=9, θ=45°, r=200, g=3, b=90"
+    factory = attributes_text(
+        np.array([0.851, -1.827, 0.0, 200, 30, 90]), ["x", "y", "rotation", "r", "g", "b"]
+    )
+    assert factory.startswith("x=0.85, y=-1.8, θ=0°")

@@ -50,6 +50,17 @@ def _error(capsys: pytest.CaptureFixture[str], *args: object) -> str:
     return one_line_error(capsys)
 
 
+def test_pair_counts_and_members_out_of_range_say_the_range(
+    data: Path, run: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    train = ["train", data, *TRAIN[:2], "--steps", "6", "--device", "cpu", "--quiet"]
+    assert "--paired -1 must be >= 0" in _error(capsys, *train, "--paired", "-1", "--out", run.parent / "x")
+    err = _error(capsys, *train, "--paired", "301", "--out", run.parent / "y")
+    assert "has 300 pairs at most" in err
+    err = _error(capsys, "translate", run, "--from", "a", "--to", "b", "--member", "5", "--device", "cpu")
+    assert "choose one from 0 to 0 (--member" in err
+
+
 def test_a_click_usage_error_is_one_line(data: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """Typer used to draw a five-line box for these."""
     err = _error(capsys, "train", data, "--width", "wide")

@@ -138,7 +138,8 @@ def load_workspace(
         member = labels.index(member)
     if not 0 <= member < len(labels):
         raise UserError(
-            f"run {folder} has {len(labels)} member(s); choose member= from 0 to {len(labels) - 1}"
+            f"run {folder} has {len(labels)} member(s); choose one from 0 to {len(labels) - 1} "
+            "(--member, or member= from Python)"
         )
     if not Path(config.data).is_dir():
         raise UserError(f"dataset {config.data} does not exist; if it moved, pass its folder as data=")

@@ -60,7 +60,12 @@ def show_translations(
     # One domain alone "fuses" into exactly its own state, so one path serves both cases.
     state = ws.fused_state({d: domain.raw(examples)[:n] for d, domain in source_domains.items()})
     translated = displayable(ws.decode(target, state), columns)
-    truth = displayable(target_domain.raw(examples)[:n], columns)
+    true_raw = target_domain.raw(examples)[:n]
+    truth = displayable(true_raw, columns)
+    if isinstance(truth[0], np.ndarray) != isinstance(translated[0], np.ndarray):
+        # A domain whose decoder gives another kind than its raw data (a plugin reading a number off
+        # an image): the truth is shown as its specialist reads it, beside the translation.
+        truth = displayable(target_domain.decode(ws.latent(target, true_raw)), columns)
     captions = list(examples.captions[:n])
     label = f"{'+'.join(sources)} → {target}"
     if isinstance(translated[0], np.ndarray):

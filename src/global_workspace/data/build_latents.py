@@ -100,29 +100,45 @@ def read_npy(file: Path, what: str) -> np.ndarray:
 
 
 def read_pairs_csv(file: Path, names: Sequence[str]) -> np.ndarray:
-    """One pair per line, one integer column per domain in `names` order, an empty cell or -1 where
-    absent; a first line naming the domains is a header."""
+    """One pair per line, one integer column per domain, an empty cell or -1 where absent; columns
+    come in `names` order, or in the order a first line of names (a header) gives."""
     if not file.is_file():
         raise UserError(f"pairs {file} does not exist; name an existing .csv file")
     lines = [line for line in file.read_text(encoding="utf-8").splitlines() if line.strip()]
-    if lines and [c.strip() for c in lines[0].split(",")] == list(names):
+    order, first_number = list(range(len(names))), 1
+    if lines and not any(_is_index(c.strip()) for c in lines[0].split(",")):
+        order, first_number = _header_order(file, lines[0], names), 2
         lines = lines[1:]
     rows = []
-    for number, line in enumerate(lines, start=1):
+    for number, line in enumerate(lines, start=first_number):
         cells = [c.strip() for c in line.split(",")]
-        try:
-            rows.append([int(c) if c else -1 for c in cells])
-        except ValueError:
+        if not all(_is_index(c) for c in cells):
             raise UserError(
                 f"pairs {file} line {number} ({line!r}) is not whole numbers; give one index per domain "
                 f"({', '.join(names)}), empty or -1 where absent"
-            ) from None
+            )
         if len(cells) != len(names):
             raise UserError(
                 f"pairs {file} line {number} has {len(cells)} columns; give one per domain "
                 f"({', '.join(names)})"
             )
+        rows.append([int(cells[column]) if cells[column] else -1 for column in order])
     return np.array(rows, dtype=np.int64).reshape(len(rows), len(names))
+
+
+def _is_index(cell: str) -> bool:
+    return not cell or cell.lstrip("-").isdigit()
+
+
+def _header_order(file: Path, line: str, names: Sequence[str]) -> list[int]:
+    """The column of each domain named by a header line, which may list them in any order."""
+    header = [c.strip() for c in line.split(",")]
+    if sorted(header) != sorted(names):
+        raise UserError(
+            f"pairs {file} line 1 ({line!r}) reads as a header but does not name each domain once "
+            f"({', '.join(names)}); name them, in any order, or give whole numbers"
+        )
+    return [header.index(name) for name in names]
 
 
 def build_from_options(out: Path, domain: Sequence[str], pairs: Sequence[str], force: bool) -> LatentsInfo:

@@ -12,7 +12,7 @@ from ..data.shapes import CLASS_NAMES
 
 
 def attributes_text(values: np.ndarray, columns: Sequence[str]) -> str:
-    """One attribute row in words: `egg, x=12, y=20, size=9, θ=45°, r=200, g=30, b=90`."""
+    """One attribute row in words: `egg, x=12, y=20, size=9.5, θ=45°, r=200, g=30, b=90`."""
     parts = []
     for c, v in zip(columns, values, strict=False):
         if c == "class" and np.isfinite(v) and 0 <= int(v) < len(CLASS_NAMES):
@@ -20,8 +20,14 @@ def attributes_text(values: np.ndarray, columns: Sequence[str]) -> str:
         elif c == "rotation" and np.isfinite(v):
             parts.append(f"θ={np.degrees(v):.0f}°")
         elif np.isfinite(v):
-            parts.append(f"{c}={v:.0f}")
+            parts.append(f"{c}={_number(float(v))}")
     return ", ".join(parts)
+
+
+def _number(value: float) -> str:
+    """Whole numbers from 10 up (pixels, colour levels); two significant digits below, so that
+    small units (a position in metres) keep their meaning."""
+    return f"{value:.0f}" if abs(value) >= 10 else f"{value:.2g}"
 
 
 def displayable(raw: Any, columns: Sequence[str]) -> list[Any]:

@@ -18,5 +18,8 @@ def register_domain(cls: type[Domain]) -> type[Domain]:
 
 def domain_class(kind: str) -> type[Domain]:
     if kind not in DOMAINS:
-        raise UserError(f"unknown domain {kind!r}; known domains: {', '.join(sorted(DOMAINS))}")
+        raise UserError(
+            f"unknown domain {kind!r}; known domains: {', '.join(sorted(DOMAINS))}; a domain of your own "
+            "is known once its module is imported (`gw --plugin MODULE`, or `import MODULE` in Python)"
+        )
     return DOMAINS[kind]

@@ -55,8 +55,12 @@ def check_members(members: Sequence[MemberSpec], task: Task, train_size: int) ->
     if not members:
         raise UserError("an ensemble needs at least one member")
     for m in members:
-        if m.paired < 0 or m.paired > train_size:
-            raise UserError(f"--paired {m.paired} is not possible: the train split has {train_size} examples")
+        if m.paired < 0:
+            raise UserError(f"--paired {m.paired} must be >= 0")
+        if m.paired > train_size:
+            raise UserError(
+                f"--paired {m.paired} is not possible: the train split has {train_size} pairs at most"
+            )
         needs = sorted(c for c in task.needs_pairs if m.weight(c) > 0)
         if m.paired == 0 and needs:
             raise UserError(
