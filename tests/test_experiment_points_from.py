@@ -115,3 +115,20 @@ def test_points_from_names_experiment_folders(
         main(["experiment", "semi-supervised", str(exp_data), "--domains", "attr,x", "--paired", "8",
               "--points-from", str(tmp_path), "--out", str(tmp_path / "exp")])  # fmt: skip
     assert "is not an experiment folder" in one_line_error(capsys)
+
+
+def test_points_from_never_writes_into_or_around_a_source(
+    exp_data: Path,  # noqa: F811
+    tuning_runs: tuple[Path, ...],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Its --force would delete the experiment it reads."""
+    source = tuning_runs[0]
+    before = sorted(p.name for p in source.iterdir())
+    for out, message in [(source, "is the --points-from"), (source / "longer", "lies inside the --points-from"),
+                         (source.parent, "holds the --points-from")]:  # fmt: skip
+        with pytest.raises(SystemExit):
+            main(["experiment", "semi-supervised", str(exp_data), "--domains", "attr,x", "--paired", "8",
+                  "--points-from", str(source), "--out", str(out), "--force"])  # fmt: skip
+        assert message in one_line_error(capsys)
+    assert sorted(p.name for p in source.iterdir()) == before

@@ -119,6 +119,19 @@ def test_a_starting_point_that_cannot_be_used_is_one_line(
     assert not (fresh_copy / "domains").exists()
 
 
+def test_force_never_replaces_the_folder_it_trains_on_from(
+    fresh_copy: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Training on from DATA/domains/v into DATA/domains/v would lose the starting weights it records."""
+    v = ["pretrain", str(fresh_copy), "--domains", "v", "--quiet"]
+    assert run_cli(v) == 0  # the shipped VAE, encoding only
+    folder = fresh_copy / "domains" / "v"
+    before = {p.name: p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+    code = run_cli([*v, "--init", f"v={folder}", "--steps", "v=1", "--force"])
+    _one_line_error(capsys, code, "domain 'v' folder", "is the --init v folder")
+    assert {p.name: p.read_bytes() for p in folder.rglob("*") if p.is_file()} == before
+
+
 @pytest.mark.parametrize(
     ("lr", "words"),
     [("v=fast", ("cannot read --lr",)), ("vae=1e-3", ("unknown model 'vae'",)), ("v=0", ("positive",))],

@@ -76,6 +76,21 @@ def test_raw_files_that_do_not_fit_are_refused_in_one_line(
     assert "encodes other raw data than --raw names; pass --force" in one_line_error(capsys)
 
 
+def test_force_never_replaces_a_domain_folder_holding_the_files_it_reads(
+    data: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert pretrain(data) == 0
+    capsys.readouterr()
+    folder = data / "domains" / "brightness"
+    train = grey(folder / "mine_train.npy", TINY_COUNTS["train"], 51)
+    assert pretrain(data, "--force", "--raw", f"brightness={train}") == 2
+    assert (
+        "domain 'brightness' folder" in (err := one_line_error(capsys))
+        and "holds the --raw brightness" in err
+    )
+    assert Path(train).is_file()
+
+
 def test_the_default_reader_takes_npy_arrays_and_text_lines(tmp_path: Path) -> None:
     (tmp_path / "notes.txt").write_text("a red egg\nä blue diamond\n", encoding="utf-8")
     assert read_raw_file(tmp_path / "notes.txt") == ["a red egg", "ä blue diamond"]

@@ -72,6 +72,29 @@ def test_export_refuses_to_measure_on_the_training_seed(pretrained: Path, tmp_pa
         export_shipped(pretrained, pretrained, tmp_path / "out", ("v",), "x")
 
 
+def test_export_never_replaces_its_inputs_or_a_folder_of_other_files(
+    shipped_root: Path, pretrained: Path, tmp_path: Path
+) -> None:
+    """`--force` replaces only an earlier shipped set: never a dataset it reads, nor user files."""
+    fresh = shipped_root.parent / "fresh"
+    before = sorted(p.name for p in pretrained.iterdir())
+    for out, message in [
+        (pretrained, "is the dataset"),
+        (pretrained / "set", "lies inside the dataset"),
+        (pretrained.parent, "holds the dataset"),
+        (fresh, "is the --fresh dataset"),
+    ]:
+        with pytest.raises(UserError, match=message):
+            export_shipped(pretrained, fresh, out, ("v",), "x", force=True)
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "todo.txt").write_text("important")
+    with pytest.raises(UserError, match="is not a shipped specialists"):
+        export_shipped(pretrained, fresh, notes, ("v",), "x", force=True)
+    assert (notes / "todo.txt").read_text() == "important"
+    assert sorted(p.name for p in pretrained.iterdir()) == before
+
+
 def test_pretrain_uses_the_shipped_set(
     use_root: Path, tiny_shapes: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

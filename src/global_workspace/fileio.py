@@ -53,9 +53,12 @@ def refuse_foreign(path: Path, marker: str, what: str) -> None:
     )
 
 
-def refuse_overlap(out: Path, inputs: Mapping[str, Path | str | None], what: str = "output") -> None:
+def refuse_overlap(
+    out: Path, inputs: Mapping[str, Path | str | None], what: str = "output", fix: str | None = None
+) -> None:
     """Refuse an output that is an input, lies inside one or holds one: writing it, and above all
-    replacing it with --force, would change or delete what the command reads. None: no such input."""
+    replacing it with --force, would change or delete what the command reads. None: no such input;
+    `fix` replaces the advice to choose another output, for an output the user does not name."""
     target = Path(out).resolve()
     for name, given in inputs.items():
         if given is None:
@@ -63,12 +66,12 @@ def refuse_overlap(out: Path, inputs: Mapping[str, Path | str | None], what: str
         source = Path(given).resolve()
         if target == source or target.is_relative_to(source):
             where = "is" if target == source else "lies inside"
-            fix = f"choose an output outside {given}"
+            advice = f"choose an output outside {given}"
         elif source.is_relative_to(target):
-            where, fix = "holds", f"choose an output that does not hold {given}"
+            where, advice = "holds", f"choose an output that does not hold {given}"
         else:
             continue
-        raise UserError(f"{what} {out} {where} the {name} {given} that this command reads; {fix}")
+        raise UserError(f"{what} {out} {where} the {name} {given} that this command reads; {fix or advice}")
 
 
 def check_parent_writable(path: Path) -> None:
@@ -138,7 +141,7 @@ def atomic_directory(
     An existing `path` survives any failure untouched; with `force` it is replaced at the end, and
     with `marker` only if it is empty or holds that file (`refuse_foreign`).
     """
-    path = Path(path)
+    path = Path(path).absolute()  # "." has no name to put a temporary sibling beside
     refuse_existing(path, force, what, marker)
     check_parent_writable(path)
     remove_stale_temporaries(path)

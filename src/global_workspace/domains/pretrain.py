@@ -22,7 +22,7 @@ import numpy as np
 from ..data.format import Dataset, load_dataset
 from ..device import resolve_device
 from ..errors import UserError, require_at_least
-from ..fileio import atomic_directory, atomic_save_npy, atomic_write_json, read_json
+from ..fileio import atomic_directory, atomic_save_npy, atomic_write_json, read_json, refuse_overlap
 from ..locking import exclusive_output
 from ..say import say
 from .base import Domain
@@ -273,6 +273,10 @@ def pretrain(data: Path, config: PretrainConfig) -> dict[str, dict[str, Any]]:
         for name in reuse:
             check_existing(data, name, dataset)
             check_settings(data, name, config)
+        for name in classes.keys() - set(reuse):
+            folder = domain_folder(data, name)
+            fix = f"copy them out of {folder} first, since pretraining {name} replaces it"
+            refuse_overlap(folder, _files_read(config), f"domain {name!r} folder", fix)
         results: dict[str, dict[str, Any]] = {}
         for name, cls in classes.items():
             folder = domain_folder(data, name)
@@ -295,6 +299,14 @@ def pretrain(data: Path, config: PretrainConfig) -> dict[str, dict[str, Any]]:
                 results[name] = _train(cls(name=name), dataset, config, str(device), folder)
             _say(f"{name}: wrote {folder}")
         return results
+
+
+def _files_read(config: PretrainConfig) -> dict[str, Path]:
+    """What the command reads besides the dataset: no domain folder it replaces may hold one."""
+    raw = {
+        f"--raw {name} {split} file": f for name, files in config.raw.items() for split, f in files.items()
+    }
+    return {**raw, **{f"--init {name} folder": f for name, f in config.init.items()}}
 
 
 def _starting_point(name: str, kind: str, folder: Path) -> Domain:

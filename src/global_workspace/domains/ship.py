@@ -17,7 +17,7 @@ from safetensors.torch import load_file, save_file
 
 from ..data.format import Dataset, load_dataset
 from ..errors import UserError
-from ..fileio import atomic_write_json, read_json
+from ..fileio import atomic_write_json, read_json, refuse_overlap
 from ..locking import locked_atomic_directory
 from .latents import domain_folder
 from .nets import WEIGHTS_FILE, TorchDomain
@@ -50,7 +50,8 @@ def export_shipped(
             f"{fresh} was generated with seed {test.info.seed}, the training data's; "
             "measure on a dataset generated from another seed"
         )
-    with locked_atomic_directory(out, force, "shipped specialists") as tmp:
+    refuse_overlap(out, {"dataset": data, "--fresh dataset": fresh}, "shipped set")
+    with locked_atomic_directory(out, force, "shipped specialists", marker=MANIFEST) as tmp:
         domains = {
             kind: _copy_domain(domain_folder(data, kind), tmp / kind, PRECISIONS[precision]) for kind in kinds
         }

@@ -10,6 +10,7 @@ import torch
 
 from ..device import resolve_device
 from ..errors import UserError, require_at_least, require_positive
+from ..fileio import refuse_overlap
 from ..say import say
 from ..workspace.data import check_domains, load_latent_data, train_fingerprint
 from ..workspace.families import define_preset
@@ -190,8 +191,8 @@ def _carry_points(options: SemiSupervisedOptions, config: ExperimentConfig) -> E
             "choose again; drop one of them"
         )
     sources = [Path(p.strip()).resolve() for p in options.points_from.split(",") if p.strip()]
-    if Path(options.out).resolve() in sources:
-        raise UserError(f"--points-from names the --out folder {options.out}; name the earlier experiments")
+    for source in sources:
+        refuse_overlap(Path(options.out), {"--points-from experiment": source}, "experiment folder")
     return with_points_from(config, sources)
 
 
