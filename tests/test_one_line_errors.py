@@ -4,6 +4,7 @@ mistake (issue 27, items 8 and 10): each is now one line `gw: error: …`, exit 
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 import zipfile
 from pathlib import Path
@@ -245,6 +246,22 @@ def test_translate_writes_text_targets_to_a_txt_file(
     assert len(lines) == 6 and lines[0].startswith("0: truth: ") and "v → attr: " in lines[1]
     assert "give --out FILE.txt" in _error(capsys, *argv, "--out", tmp_path / "attr.png", "--force")
     assert "give --out FILE.png" in _error(capsys, *argv[:5], "v", *argv[6:], "--out", out, "--force")
+
+
+def test_a_damaged_probe_is_an_error_not_a_skipped_readout(
+    pretrained: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Its metrics would otherwise vanish from metrics.json and results.csv with exit 0."""
+    data, run = tmp_path / "data", tmp_path / "run"
+    shutil.copytree(pretrained, data)
+    args = ["--domains", "v,attr", "--paired", "64", "--steps", "4", "--batch-size", "16", "--width", "8",
+            "--depth", "2", "--device", "cpu", "--quiet", "--out", run]  # fmt: skip
+    assert run_cli(["train", str(data), *map(str, args)]) == 0
+    weights = data / "domains" / "v" / "probe" / "weights.safetensors"
+    weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
+    err = _error(capsys, "evaluate", run, "--device", "cpu")
+    assert "probe" in err and "weights.safetensors" in err
+    assert not (run / "metrics.json").exists()
 
 
 def test_attr_refuses_a_class_it_does_not_know(pretrained: Path) -> None:

@@ -28,7 +28,12 @@ from .store import load_domain
 from .text import TextDomain
 from .visual import VisualDomain
 
-__all__ = ["Attributes", "Readout", "attribute_errors", "read_attributes"]
+__all__ = ["Attributes", "NoReadout", "Readout", "attribute_errors", "read_attributes"]
+
+
+class NoReadout(UserError):
+    """A domain whose latents are not read as attributes by design (a plugin's kind, a visual domain
+    trained without a probe), unlike a specialist whose files are missing or damaged."""
 
 
 class Readout:
@@ -51,7 +56,10 @@ class Readout:
     def probe(self, name: str = "v") -> Probe:
         """The image probe trained with visual domain `name` (DATA/domains/{name}/probe/)."""
         if name not in self._probes:
-            self._probes[name] = Probe.load(domain_folder(self.data, name) / "probe", self.device)
+            folder = domain_folder(self.data, name) / "probe"
+            if not folder.exists():
+                raise NoReadout(f"visual domain {name!r} has no image probe ({folder})")
+            self._probes[name] = Probe.load(folder, self.device)
         return self._probes[name]
 
     def attributes(self, name: str, latents: np.ndarray | torch.Tensor) -> Attributes:
@@ -69,7 +77,7 @@ class Readout:
         if isinstance(domain, TextDomain):
             parsed = parse_all(domain.decode(z), self.info.name)
             return caption_attributes(parsed, self.info.name, self.info.label_columns)
-        raise UserError(f"domain {name!r} (kind {domain.kind!r}) has no attribute readout")
+        raise NoReadout(f"domain {name!r} (kind {domain.kind!r}) has no attribute readout")
 
     def errors(self, name: str, latents: np.ndarray | torch.Tensor, labels: np.ndarray) -> dict[str, float]:
         """attribute_errors of what `latents` say against the true label rows."""

@@ -162,11 +162,11 @@ def attribute_metrics(
 ) -> Metrics:
     """translation/{a}_to_{b}/{attribute error} per member, from the dataset's labels.
 
-    Domains whose latents cannot be read as attributes are recorded in `skipped` with the reason.
+    Domains whose latents are not read as attributes by design are recorded in `skipped` with the
+    reason; a specialist or probe whose files are damaged is an error, not a skip.
     """
     from ..data.format import load_dataset
-    from ..domains.readout import Readout
-    from ..errors import UserError
+    from ..domains.readout import NoReadout, Readout
 
     labels = load_dataset(data).split(split).labels
     readout = Readout(data, next(model.parameters()).device)
@@ -176,7 +176,7 @@ def attribute_metrics(
         try:
             readout.errors(b, latents[b][:2].cpu(), labels[:2])
             readable.append(b)
-        except UserError as exc:
+        except NoReadout as exc:
             skipped[b] = str(exc)
     out: dict[str, list[float]] = {}
     for a in domains:
