@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -172,3 +173,17 @@ def test_a_row_aligned_dataset_splits_into_disjoint_collections_with_true_pairs(
     only = [set(x.tolist()) - paired for x in seen.values()]
     assert not (only[0] & only[1]) and not (only[0] & only[2]) and not (only[1] & only[2])
     assert np.array_equal(np.load(tmp_path / "own" / "pairs" / "test.npy")[:, 2], np.arange(10))
+
+
+@pytest.mark.parametrize(
+    ("content", "words"),
+    [(b"0,1\n99999999999999999999,3\n", "line 2 ('99999999999999999999,3') holds an index beyond"),
+     (b"0,1\n\xff,3\n", "is not UTF-8 text")],
+)  # fmt: skip
+def test_a_csv_index_too_large_or_bytes_not_utf8_are_refused(
+    tmp_path: Path, content: bytes, words: str
+) -> None:
+    """Each used to be a traceback."""
+    (tmp_path / "p.csv").write_bytes(content)
+    with pytest.raises(UserError, match=re.escape(words)):
+        read_pairs_csv(tmp_path / "p.csv", ["v", "t"])

@@ -154,3 +154,19 @@ def test_damaged_settings_are_refused(
     del stored["config"]["train"]
     meta.write_text(json.dumps(stored))
     assert "does not hold an experiment's settings" in gw_error(capsys, "experiment", "reread", exp)
+
+
+@pytest.mark.parametrize("cut", ["mid-line", "at a line's end"])
+def test_a_chunk_validation_file_cut_short_is_refused(
+    finished: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], cut: str
+) -> None:
+    """Mid-line it used to be a traceback; at a line's end, curves silently lost their last checks."""
+    exp = copy_of(finished, tmp_path)
+    curves = next((exp / "chunks").glob("*/validation.csv"))
+    text = curves.read_text()
+    lines = text.splitlines(keepends=True)
+    curves.write_text(text[: len(text) - len(lines[-1]) // 2] if cut == "mid-line" else "".join(lines[:2]))
+    results = (exp / "results.csv").read_bytes()
+    err = gw_error(capsys, "experiment", "reread", exp)
+    assert str(curves) in err and f"delete {curves.parent}" in err
+    assert (exp / "results.csv").read_bytes() == results

@@ -99,12 +99,19 @@ def read_npy(file: Path, what: str) -> np.ndarray:
     return load_npy(file, what, "does not exist; name an existing .npy file", "save it with numpy.save")
 
 
+MAX_INDEX = 2**62
+"""Larger than any split; a larger CSV index would not fit the pairs' int64 array."""
+
+
 def read_pairs_csv(file: Path, names: Sequence[str]) -> np.ndarray:
     """One pair per line, one integer column per domain, an empty cell or -1 where absent; columns
     come in `names` order, or in the order a first line of names (a header) gives."""
     if not file.is_file():
         raise UserError(f"pairs {file} does not exist; name an existing .csv file")
-    lines = [line for line in file.read_text(encoding="utf-8").splitlines() if line.strip()]
+    try:
+        lines = [line for line in file.read_text(encoding="utf-8").splitlines() if line.strip()]
+    except UnicodeDecodeError as exc:
+        raise UserError(f"pairs {file} is not UTF-8 text ({exc}); save it as plain UTF-8 CSV") from None
     order, first_number = list(range(len(names))), 1
     if lines and not any(_is_index(c.strip()) for c in lines[0].split(",")):
         order, first_number = _header_order(file, lines[0], names), 2
@@ -122,7 +129,10 @@ def read_pairs_csv(file: Path, names: Sequence[str]) -> np.ndarray:
                 f"pairs {file} line {number} has {len(cells)} columns; give one per domain "
                 f"({', '.join(names)})"
             )
-        rows.append([int(cells[column]) if cells[column] else -1 for column in order])
+        row = [int(cells[column]) if cells[column] else -1 for column in order]
+        if any(abs(index) > MAX_INDEX for index in row):
+            raise UserError(f"pairs {file} line {number} ({line!r}) holds an index beyond any split's size")
+        rows.append(row)
     return np.array(rows, dtype=np.int64).reshape(len(rows), len(names))
 
 

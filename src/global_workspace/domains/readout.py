@@ -24,6 +24,7 @@ from .base import Domain
 from .caption_scoring import caption_attributes, caption_scores, parse_all
 from .latents import domain_folder
 from .probe import Probe
+from .registry import DOMAINS
 from .store import load_domain
 from .text import TextDomain
 from .visual import VisualDomain
@@ -50,6 +51,11 @@ class Readout:
 
     def domain(self, name: str) -> Domain:
         if name not in self._domains:
+            config = read_json(domain_folder(self.data, name) / "config.json", f"domain {name!r} config")
+            if config.get("kind") not in DOMAINS:  # latents of a plugin not imported in this process
+                raise NoReadout(
+                    f"domain {name!r} is of kind {config.get('kind')!r}, which no imported module registers"
+                )
             self._domains[name] = load_domain(self.data, name, self.device)
         return self._domains[name]
 

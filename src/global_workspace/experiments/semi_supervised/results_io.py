@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from safetensors.torch import save_file
 
+from ...errors import UserError
 from ...fileio import atomic_directory, atomic_write_json, atomic_write_text, read_json
 from ...finite import require_finite_metrics
 from ...workspace.presets import MemberSpec, point_label
@@ -114,9 +115,25 @@ TEXT_COLUMNS = (GRID_POINT, DOMAIN_WIDTH, DOMAIN_DEPTH)
 
 
 def read_chunk_validation(folder: Path) -> list[dict[str, Any]]:
-    """A chunk's validation curves; none for chunks written before they were kept."""
+    """A chunk's validation curves; none for chunks written before they were kept. A member scored
+    on validation must have a curve holding the check whose weights it kept, so that a file cut short
+    at a line's end is refused too."""
     path = folder / VALIDATION_CSV
-    return read_results_csv(path) if path.is_file() else []
+    if not path.is_file():
+        return []
+    retrain = f"delete {folder} and rerun the experiment to retrain its members"
+    rows = read_results_csv(path, retrain)
+    for member in read_chunk_rows(folder):
+        if not any(k.startswith("val_min/") for k in member):
+            continue  # a model without translations has no curve
+        steps = {r["step"] for r in rows if r["member"] == member["member"]}
+        kept = member.get("kept_step")
+        if kept is not None and kept not in steps:
+            raise UserError(
+                f"{path} lacks the check at step {kept:g} that {member['member']} kept: the file was cut "
+                f"short or altered; {retrain}"
+            )
+    return rows
 
 
 def write_results_csv(path: Path, rows: Sequence[dict[str, Any]]) -> None:
@@ -136,20 +153,32 @@ def write_results_csv(path: Path, rows: Sequence[dict[str, Any]]) -> None:
     atomic_write_text(path, buf.getvalue())
 
 
-def read_results_csv(path: Path) -> list[dict[str, Any]]:
-    with open(path, encoding="utf-8", newline="") as handle:
-        rows = list(csv.DictReader(handle))
+def read_results_csv(
+    path: Path, fix: str = "write it again with `gw experiment reread`"
+) -> list[dict[str, Any]]:
+    """The rows `write_results_csv` wrote; a row cut short, one cell too many or a word where a
+    number belongs is a UserError naming the line and `fix`."""
+    try:
+        with open(path, encoding="utf-8", newline="") as handle:
+            rows = list(csv.DictReader(handle))
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise UserError(f"{path} is corrupted ({exc}); {fix}") from exc
     out = []
-    for r in rows:
-        row: dict[str, Any] = {"member": r["member"], "preset": r["preset"]}
-        row["paired"], row["seed"] = int(r["paired"]), int(r["seed"])
-        row.update({k: r[k] for k in TEXT_COLUMNS if k in r})
-        row.update(
-            {
-                k: None if v == "" else float(v)
-                for k, v in r.items()
-                if k not in ("member", "preset", "paired", "seed", *TEXT_COLUMNS)
-            }
-        )
+    for line, r in enumerate(rows, start=2):
+        try:
+            if None in r or None in r.values():
+                raise ValueError("a row cut short or with cells beyond the header")
+            row: dict[str, Any] = {"member": r["member"], "preset": r["preset"]}
+            row["paired"], row["seed"] = int(r["paired"]), int(r["seed"])
+            row.update({k: r[k] for k in TEXT_COLUMNS if k in r})
+            row.update(
+                {
+                    k: None if v == "" else float(v)
+                    for k, v in r.items()
+                    if k not in ("member", "preset", "paired", "seed", *TEXT_COLUMNS)
+                }
+            )
+        except (KeyError, ValueError) as exc:
+            raise UserError(f"{path} line {line} is corrupted ({exc}); {fix}") from None
         out.append(row)
     return out
