@@ -91,6 +91,18 @@ def test_force_never_replaces_a_domain_folder_holding_the_files_it_reads(
     assert Path(train).is_file()
 
 
+def test_nan_in_a_raw_file_is_refused_naming_the_file_and_row(
+    data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    images = np.full((TINY_COUNTS["train"], 4, 4, 3), 0.5, dtype=np.float32)
+    images[7, 1, 2, 0] = np.nan
+    np.save(tmp_path / "nan.npy", images)
+    assert pretrain(data, "--raw", f"brightness={tmp_path / 'nan.npy'}") == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith("gw: error:") and f"--raw file {tmp_path / 'nan.npy'}" in err and "row 7" in err
+    assert not (data / "domains" / "brightness").exists()
+
+
 def test_the_default_reader_takes_npy_arrays_and_text_lines(tmp_path: Path) -> None:
     (tmp_path / "notes.txt").write_text("a red egg\nä blue diamond\n", encoding="utf-8")
     assert read_raw_file(tmp_path / "notes.txt") == ["a red egg", "ä blue diamond"]

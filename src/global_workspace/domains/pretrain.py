@@ -23,6 +23,7 @@ from ..data.format import Dataset, load_dataset
 from ..device import resolve_device
 from ..errors import UserError, require_at_least
 from ..fileio import atomic_directory, atomic_save_npy, atomic_write_json, read_json, refuse_overlap
+from ..finite import require_finite_rows
 from ..locking import exclusive_output
 from ..say import say
 from .base import Domain
@@ -406,6 +407,12 @@ def _store(
             raise RuntimeError(
                 f"domain {domain.name!r} encoded split {split} to {latents.shape}, not {expected}"
             )
+        source = f"--raw file {files[split]}" if split in files else f"split {split!r}"
+        require_finite_rows(
+            latents,
+            f"domain {domain.name!r}'s encoding of {source}",
+            "mend that example of the input (NaN or infinity in, NaN out), or the domain's encode",
+        )
         atomic_save_npy(out / "latents" / f"{split}.npy", latents)
     metrics["encode_seconds"] = time.perf_counter() - encode_start
     metrics["total_seconds"] = time.perf_counter() - start
