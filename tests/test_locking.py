@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -15,8 +16,9 @@ from conftest import one_line_error, run_cli
 from workspace_fixtures import linear_pair
 
 import global_workspace
+from global_workspace import locking
 from global_workspace.errors import UserError
-from global_workspace.locking import exclusive_output, lock_file
+from global_workspace.locking import exclusive_output, lock_file, shared_input
 
 HOLD = """
 import sys
@@ -27,6 +29,9 @@ with exclusive_output(Path(sys.argv[1])):
     sys.stdin.read()
 """
 
+READ = HOLD.replace("exclusive_output", "shared_input")
+"""Another process reading the folder (as training or an experiment does) until its stdin closes."""
+
 TINY_DATA = ["--train", "16", "--val", "8", "--test", "8", "--workers", "1"]
 
 
@@ -35,11 +40,11 @@ def latents(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return linear_pair(tmp_path_factory.mktemp("latents") / "data", n=64)
 
 
-def _holder(path: Path) -> subprocess.Popen[str]:
+def _holder(path: Path, script: str = HOLD) -> subprocess.Popen[str]:
     """Another process holding the lock on `path` until its stdin closes (or it is killed)."""
     env = dict(os.environ, PYTHONPATH=str(Path(global_workspace.__file__).parents[1]))
     holder = subprocess.Popen(
-        [sys.executable, "-c", HOLD, str(path)],
+        [sys.executable, "-c", script, str(path)],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
@@ -146,3 +151,46 @@ def test_one_process_cannot_hold_a_lock_twice_and_a_failure_releases_it(tmp_path
     with exclusive_output(out):
         pass
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_dataset_being_read_is_not_replaced_and_other_readers_go_on(
+    latents: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A dataset replaced under a running experiment gave it the new labels against the old latents."""
+    data = tmp_path / "data"
+    shutil.copytree(latents, data)
+    reader = _holder(data, READ)
+    try:
+        before = sorted(p.name for p in data.rglob("*"))
+        assert run_cli(["data", "simple-shapes", str(data), *TINY_DATA, "--force"]) == 2
+        assert f"{data} is being used (read or written) by another gw process; wait" in one_line_error(capsys)
+        assert sorted(p.name for p in data.rglob("*")) == before
+        assert run_cli(_commands(data, tmp_path / "run")["train"]) == 0  # a second reader
+        assert run_cli(_commands(data, tmp_path / "exp")["experiment"] + ["--steps", "2"]) == 0
+    finally:
+        reader.communicate("")
+    assert not lock_file(data).exists()  # the last reader out removed it
+
+
+def test_a_reader_waits_for_no_one_but_is_refused_while_the_dataset_is_written(
+    latents: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    writer = _holder(latents)
+    try:
+        assert run_cli(_commands(latents, tmp_path / "run")["train"]) == 2
+        assert f"{latents} is being written by another gw process (pid {writer.pid})" in one_line_error(
+            capsys
+        )
+        assert not (tmp_path / "run").exists()
+    finally:
+        writer.communicate("")
+
+
+def test_a_dataset_on_read_only_storage_is_read_unlocked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No lock file can be made there, and no gw command can replace the dataset there either."""
+    (tmp_path / "data").mkdir()
+    monkeypatch.setattr(locking.os, "access", lambda path, mode: False)
+    with shared_input(tmp_path / "data"):
+        assert not lock_file(tmp_path / "data").exists()

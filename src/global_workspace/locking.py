@@ -1,4 +1,6 @@
 """One writer per output: a command holds an exclusive lock on the folder it writes until it ends.
+A long reader of a dataset (training, an experiment) holds a shared lock on it, so that nothing
+replaces the dataset under it while other readers go on.
 
 The lock is a file `.{name}.lock` beside the output (not inside it, so that --force replacing the
 folder cannot replace the lock). It is held with `flock`, which the kernel releases when its holder
@@ -56,9 +58,30 @@ def locked_atomic_directory(
         yield tmp
 
 
-def _acquire(lock: Path, path: Path, fix: str | None) -> int:
-    """An open descriptor of `lock` holding its flock; retried when the holder removed the file
-    between our open and our flock, since that lock guards nothing any more."""
+@contextlib.contextmanager
+def shared_input(path: Path) -> Iterator[None]:
+    """Hold a shared lock on input folder `path` for the block: a command replacing or rewriting it
+    is refused meanwhile, another reader is not. Where no lock file can be made (read-only
+    storage), nothing can replace the folder through gw either, and the block runs unlocked."""
+    lock = lock_file(path)
+    if not os.access(lock.parent, os.W_OK):
+        yield
+        return
+    fd = _acquire(lock, Path(path), None, shared=True)
+    os.ftruncate(fd, 0)  # a killed writer's pid would name the wrong holder to a refused writer
+    try:
+        yield
+    finally:
+        with contextlib.suppress(BlockingIOError):  # the last reader out removes the lock file
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(lock)
+        os.close(fd)
+
+
+def _acquire(lock: Path, path: Path, fix: str | None, shared: bool = False) -> int:
+    """An open descriptor of `lock` holding its flock (shared or exclusive); retried when the holder
+    removed the file between our open and our flock, since that lock guards nothing any more."""
     while True:
         try:
             fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666)
@@ -68,13 +91,14 @@ def _acquire(lock: Path, path: Path, fix: str | None) -> int:
                 "choose a writable location"
             ) from exc
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fd, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
         except BlockingIOError:
             holder = _holder(fd)
             os.close(fd)
             also = f" or {fix}" if fix else ""
+            doing = "written" if shared or holder else "used (read or written)"
             raise UserError(
-                f"{path} is being written by another gw process{holder}; wait for it to finish{also}"
+                f"{path} is being {doing} by another gw process{holder}; wait for it to finish{also}"
             ) from None
         try:
             current = os.stat(lock).st_ino

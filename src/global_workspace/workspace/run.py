@@ -20,7 +20,7 @@ from ..device import resolve_device
 from ..domains.latents import domain_folder, read_spec
 from ..errors import UserError
 from ..fileio import atomic_write_json, atomic_write_text, read_json, refuse_existing, refuse_overlap
-from ..locking import exclusive_output
+from ..locking import exclusive_output, shared_input
 from ..memory import latent_bytes, require_fits, training_bytes
 from .build import build_ensemble
 from .checkpoint import (
@@ -118,7 +118,7 @@ def train_workspace(
         f"training {len(config.members)} members of width {config.workspace.width}",
         "train fewer --ensemble-seeds, or use a smaller --width or --batch-size",
     )
-    with exclusive_output(run):
+    with exclusive_output(run), shared_input(Path(config.data)):
         data = load_latent_data(config.data, config.domains, device, splits=("train", "val"))
         for d, spec in data.specs.items():
             if config.workspace.domains[d] != spec.latent_dim:

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from ...fileio import atomic_write_json, refuse_overlap
+from ...locking import shared_input
 from ...workspace.checkpoint import cpu_copies
 from ...workspace.data import LatentData, load_latent_data
 from ...workspace.presets import MemberSpec
@@ -105,6 +106,7 @@ def run_experiment(
     members = config.members()
     with contextlib.ExitStack() as held:  # rank 0's lock on EXP, until the results are written
         distributed.run_on_rank0_then_share(lambda: claim_folder(exp, config, device, world, held))
+        held.enter_context(shared_input(Path(config.data)))  # no --force replaces the dataset meanwhile
         data = load_latent_data(config.data, config.domains, device)
         done = set(distributed.run_on_rank0_then_share(lambda: prepare_folder(exp, config, force)))
         todo = [m for m in members if m.label() not in done]
