@@ -154,6 +154,9 @@ def test_damaged_settings_are_refused(
     del stored["config"]["train"]
     meta.write_text(json.dumps(stored))
     assert "does not hold an experiment's settings" in gw_error(capsys, "experiment", "reread", exp)
+    meta.write_text(json.dumps(stored)[:40])
+    err = gw_error(capsys, "experiment", "reread", exp)
+    assert "is corrupted" in err and "UserError(" not in err
 
 
 @pytest.mark.parametrize("cut", ["mid-line", "at a line's end"])

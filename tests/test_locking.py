@@ -117,6 +117,19 @@ def test_evaluate_waits_for_the_training_of_its_run(
     assert not (run / "metrics.json").exists()
 
 
+@pytest.mark.parametrize("held", ["run"], indirect=True)
+def test_attention_waits_for_the_training_of_its_run(
+    held: tuple[Path, int], latents: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run, pid = held
+    assert run_cli(_commands(latents, tmp_path / "trained")["train"]) == 0
+    (tmp_path / "trained").rename(run)
+    out = tmp_path / "attention"
+    assert run_cli(["experiment", "attention", str(run), "--out", str(out), "--device", "cpu"]) == 2
+    assert f"{run} is being written by another gw process (pid {pid})" in one_line_error(capsys)
+    assert not out.exists()
+
+
 def test_pretrain_is_refused_while_its_dataset_is_written(
     tiny_shapes: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -34,7 +34,7 @@ from ..domains.attr import column_roles
 from ..domains.latents import LatentSpec
 from ..errors import UserError, require_at_least, require_positive
 from ..fileio import atomic_directory, atomic_write_text, refuse_existing, refuse_overlap
-from ..locking import exclusive_output
+from ..locking import exclusive_output, shared_input
 from ..memory import latent_bytes, require_fits
 from ..seeding import derive_seed
 from ..workspace.checkpoint import check_run_data, load_model
@@ -438,33 +438,35 @@ def attention_experiment(
     device = resolve_device(device) if isinstance(device, str) else device
     if not Path(run).is_dir():
         raise UserError(f"run {run} does not exist; train a workspace first with `gw train`")
-    config, model, _ = load_model(Path(run), device)
-    refuse_overlap(Path(out), {"run": run, "dataset": config.data}, "experiment folder")
-    refuse_existing(Path(out), force, "experiment folder", marker="results.json")
-    check_run_data(Path(run), config)
-    names = list(config.domains) if domains is None else [d.strip() for d in domains if d.strip()]
-    unknown = [d for d in names if d not in config.domains]
-    if unknown:
-        raise UserError(
-            f"run {run} has no domain {', '.join(unknown)}; its domains: {', '.join(config.domains)}"
+    with shared_input(Path(run)):  # a run still training is not read half-way
+        config, model, _ = load_model(Path(run), device)
+        refuse_overlap(Path(out), {"run": run, "dataset": config.data}, "experiment folder")
+        refuse_existing(Path(out), force, "experiment folder", marker="results.json")
+        check_run_data(Path(run), config)
+        names = list(config.domains) if domains is None else [d.strip() for d in domains if d.strip()]
+        unknown = [d for d in names if d not in config.domains]
+        if unknown:
+            raise UserError(
+                f"run {run} has no domain {', '.join(unknown)}; its domains: {', '.join(config.domains)}"
+            )
+        if len(names) < 2:
+            raise UserError(f"the attention experiment needs at least two domains, got {names}")
+        require_fits(
+            grid_bytes(settings.grid_points, len(names))
+            + latent_bytes(config.data, names, ("train", "test")),
+            device,
+            f"a grid of {settings.grid_points} x {settings.grid_points} noise scales",
+            "choose fewer --grid-points",
         )
-    if len(names) < 2:
-        raise UserError(f"the attention experiment needs at least two domains, got {names}")
-    require_fits(
-        grid_bytes(settings.grid_points, len(names)) + latent_bytes(config.data, names, ("train", "test")),
-        device,
-        f"a grid of {settings.grid_points} x {settings.grid_points} noise scales",
-        "choose fewer --grid-points",
-    )
-    with exclusive_output(Path(out)):
-        data, _ = load_attention_data(Path(config.data), names, device)
-        results = run_attention(model, data, settings, device, progress)
-        results["run"] = str(Path(run).resolve())
-        with atomic_directory(Path(out), force, "experiment folder", marker="results.json") as tmp:
-            if command is not None:
-                atomic_write_text(tmp / "command.txt", command + "\n")
-            write_attention(tmp, results, command)
-    return results
+        with exclusive_output(Path(out)):
+            data, _ = load_attention_data(Path(config.data), names, device)
+            results = run_attention(model, data, settings, device, progress)
+            results["run"] = str(Path(run).resolve())
+            with atomic_directory(Path(out), force, "experiment folder", marker="results.json") as tmp:
+                if command is not None:
+                    atomic_write_text(tmp / "command.txt", command + "\n")
+                write_attention(tmp, results, command)
+        return results
 
 
 def grid_bytes(points: int, domains: int) -> int:

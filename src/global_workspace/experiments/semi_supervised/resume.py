@@ -35,9 +35,12 @@ def read_experiment(exp: Path) -> ExperimentConfig:
             f"{exp} is not an experiment folder (it has no {meta.name}); name the --out folder of "
             "`gw experiment semi-supervised`"
         )
+    stored = read_json(meta, "experiment settings")  # a damaged file is its own one-line error
     try:
-        return ExperimentConfig.from_json(read_json(meta, "experiment settings")["config"])
-    except (KeyError, TypeError, ValueError, UserError) as exc:
+        return ExperimentConfig.from_json(stored["config"])
+    except UserError as exc:
+        raise UserError(f"{meta} holds settings this version refuses: {exc}") from exc
+    except (KeyError, TypeError, ValueError) as exc:
         raise UserError(f"{meta} does not hold an experiment's settings ({exc!r})") from exc
 
 
