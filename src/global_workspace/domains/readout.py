@@ -52,10 +52,9 @@ class Readout:
     def domain(self, name: str) -> Domain:
         if name not in self._domains:
             config = read_json(domain_folder(self.data, name) / "config.json", f"domain {name!r} config")
-            if config.get("kind") not in DOMAINS:  # latents of a plugin not imported in this process
-                raise NoReadout(
-                    f"domain {name!r} is of kind {config.get('kind')!r}, which no imported module registers"
-                )
+            kind = config.get("kind") if isinstance(config, dict) else None
+            if kind is not None and kind not in DOMAINS:  # a plugin's latents, the plugin not imported
+                raise NoReadout(f"domain {name!r} is of kind {kind!r}, which no imported module registers")
             self._domains[name] = load_domain(self.data, name, self.device)
         return self._domains[name]
 
