@@ -111,9 +111,10 @@ def test_points_from_names_experiment_folders(
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
+    (tmp_path / "notes").mkdir()
     with pytest.raises(SystemExit):
         main(["experiment", "semi-supervised", str(exp_data), "--domains", "attr,x", "--paired", "8",
-              "--points-from", str(tmp_path), "--out", str(tmp_path / "exp")])  # fmt: skip
+              "--points-from", str(tmp_path / "notes"), "--out", str(tmp_path / "exp")])  # fmt: skip
     assert "is not an experiment folder" in one_line_error(capsys)
 
 
