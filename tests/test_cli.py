@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import shutil
 import sys
@@ -65,7 +66,8 @@ def test_plugin_registers_a_users_domain(
 def test_translate_into_a_plugin_domain_shows_the_truth_as_its_specialist_reads_it(
     tiny_shapes: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """The plugin's raw data are images but its decoder gives a number: the truth is a number too."""
+    """The plugin's raw data are images but its decoder gives a number: the truth is a number too;
+    and it has no attribute readout, which evaluation skips."""
     (tmp_path / "my_domains.py").write_text(BRIGHTNESS_PLUGIN)
     monkeypatch.syspath_prepend(str(tmp_path))
     data, out = tmp_path / "shapes", tmp_path / "run"
@@ -96,6 +98,10 @@ def test_translate_into_a_plugin_domain_shows_the_truth_as_its_specialist_reads_
         )
         truth = float(lines[0].split("[")[1].rstrip("]"))
         assert 0 < truth < 1  # the first test image's mean brightness
+        # A kind with no attribute readout is left out of the attribute metrics, not an error.
+        assert run([*plugin, "evaluate", str(out), "--device", "cpu"]) == 0
+        metrics = json.loads((out / "metrics.json").read_text())
+        assert "no attribute readout" in metrics["skipped"]["brightness"]
     finally:
         DOMAINS.pop("brightness", None)
         sys.modules.pop("my_domains", None)

@@ -178,7 +178,9 @@ def test_a_row_aligned_dataset_splits_into_disjoint_collections_with_true_pairs(
 @pytest.mark.parametrize(
     ("content", "words"),
     [(b"0,1\n99999999999999999999,3\n", "line 2 ('99999999999999999999,3') holds an index beyond"),
-     (b"0,1\n\xff,3\n", "is not UTF-8 text")],
+     (b"0,1\n\xff,3\n", "is not UTF-8 text"),
+     (b"0,1\n--3,4\n", "line 2 ('--3,4') is not whole numbers"),
+     ("0,1\n\u00b2,4\n".encode(), "is not whole numbers")],
 )  # fmt: skip
 def test_a_csv_index_too_large_or_bytes_not_utf8_are_refused(
     tmp_path: Path, content: bytes, words: str

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import shutil
@@ -204,6 +205,65 @@ def test_a_dataset_on_read_only_storage_is_read_unlocked(
 ) -> None:
     """No lock file can be made there, and no gw command can replace the dataset there either."""
     (tmp_path / "data").mkdir()
-    monkeypatch.setattr(locking.os, "access", lambda path, mode: False)
+
+    def read_only(*args: object) -> int:
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    monkeypatch.setattr(locking.os, "open", read_only)
     with shared_input(tmp_path / "data"):
         assert not lock_file(tmp_path / "data").exists()
+
+
+READERS = """
+import sys, time
+from pathlib import Path
+from global_workspace.errors import UserError
+from global_workspace.locking import shared_input
+refused, end = 0, time.time() + 1
+while time.time() < end:
+    try:
+        with shared_input(Path(sys.argv[1])):
+            pass
+    except UserError:
+        refused += 1
+print(refused)
+"""
+
+
+def test_readers_coming_and_going_together_are_never_refused(tmp_path: Path) -> None:
+    """The last reader out holds the lock exclusively for an instant while it removes the file."""
+    env = dict(os.environ, PYTHONPATH=str(Path(global_workspace.__file__).parents[1]))
+    readers = [
+        subprocess.Popen(
+            [sys.executable, "-c", READERS, str(tmp_path)], stdout=subprocess.PIPE, text=True, env=env
+        )
+        for _ in range(2)
+    ]
+    assert [reader.communicate()[0].strip() for reader in readers] == ["0", "0"]
+
+
+def test_a_file_system_without_flock_is_read_unlocked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_flock(fd: int, operation: int) -> None:
+        raise OSError(errno.ENOSYS, "Function not implemented")
+
+    monkeypatch.setattr(locking.fcntl, "flock", no_flock)
+    with shared_input(tmp_path / "data"):
+        pass
+
+
+def test_a_pretrain_that_only_reuses_runs_beside_a_reader(
+    tiny_shapes: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = tmp_path / "shapes"
+    shutil.copytree(tiny_shapes, data)
+    assert run_cli(["pretrain", str(data), "--domains", "attr", "--quiet"]) == 0
+    reader = _holder(data, READ)
+    try:
+        assert run_cli(["pretrain", str(data), "--domains", "attr", "--quiet"]) == 0  # reuses, writes nothing
+        capsys.readouterr()
+        assert run_cli(["pretrain", str(data), "--domains", "attr", "--force", "--quiet"]) == 2
+        assert "being used (read or written)" in one_line_error(capsys)
+    finally:
+        reader.communicate("")

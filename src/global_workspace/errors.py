@@ -1,4 +1,4 @@
-"""The one exception type that means "the user asked for something we cannot do"."""
+"""The exception that means "the user asked for something we cannot do", and its one special case."""
 
 import math
 from collections.abc import Iterable
@@ -9,6 +9,12 @@ class UserError(Exception):
 
     Everything else that escapes is a bug in this library and keeps its traceback.
     """
+
+
+class NoReadout(UserError):
+    """A domain whose latents are not read as attributes by design (a plugin's kind, captions of a
+    dataset without a parser), unlike a specialist whose files are missing or damaged: evaluation
+    leaves its attribute metrics out instead of failing."""
 
 
 def require_at_least(checks: Iterable[tuple[str, float, float]]) -> None:

@@ -11,9 +11,11 @@ for the refusal message only.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import os
 import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -61,27 +63,66 @@ def locked_atomic_directory(
 @contextlib.contextmanager
 def shared_input(path: Path) -> Iterator[None]:
     """Hold a shared lock on input folder `path` for the block: a command replacing or rewriting it
-    is refused meanwhile, another reader is not. Where no lock file can be made (read-only
-    storage), nothing can replace the folder through gw either, and the block runs unlocked."""
+    is refused meanwhile, another reader is not. Where no lock can be taken (read-only storage, a
+    file system without flock), the block runs unlocked, as reading did before there were locks."""
     lock = lock_file(path)
-    if not os.access(lock.parent, os.W_OK):
+    fd = _acquire_shared(lock, Path(path))
+    if fd is None:
         yield
         return
-    fd = _acquire(lock, Path(path), None, shared=True)
-    os.ftruncate(fd, 0)  # a killed writer's pid would name the wrong holder to a refused writer
+    with contextlib.suppress(OSError):  # a killed writer's pid would name the wrong holder to a writer
+        os.ftruncate(fd, 0)
     try:
         yield
     finally:
-        with contextlib.suppress(BlockingIOError):  # the last reader out removes the lock file
+        with contextlib.suppress(OSError):  # the last reader out removes the lock file
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(lock)
+            os.unlink(lock)
         os.close(fd)
 
 
-def _acquire(lock: Path, path: Path, fix: str | None, shared: bool = False) -> int:
-    """An open descriptor of `lock` holding its flock (shared or exclusive); retried when the holder
-    removed the file between our open and our flock, since that lock guards nothing any more."""
+SHARED_TRIES = 50
+"""Attempts, 2 ms apart, at a shared lock: the last reader out holds it exclusively for an instant
+while it removes the lock file, and a reader arriving then must not be refused."""
+
+NO_LOCKING = (errno.ENOSYS, errno.ENOLCK, errno.EOPNOTSUPP, errno.EINVAL)
+"""What flock raises on a file system that does not lock."""
+
+
+def _acquire_shared(lock: Path, path: Path) -> int | None:
+    """An open descriptor of `lock` holding a shared flock, or None where none can be held."""
+    holder = ""
+    for _ in range(SHARED_TRIES):
+        try:
+            fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666)
+        except PermissionError:  # another user's lock file in a shared folder: flock needs no write
+            try:
+                fd = os.open(lock, os.O_RDONLY)
+            except OSError:
+                return None
+        except OSError:
+            return None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = _holder(fd)
+            os.close(fd)
+            time.sleep(0.002)
+            continue
+        except OSError as exc:
+            os.close(fd)
+            if exc.errno in NO_LOCKING:
+                return None
+            raise
+        if _still_there(lock, fd):
+            return fd
+        os.close(fd)
+    raise UserError(f"{path} is being written by another gw process{holder}; wait for it to finish")
+
+
+def _acquire(lock: Path, path: Path, fix: str | None) -> int:
+    """An open descriptor of `lock` holding its exclusive flock; retried when the holder removed the
+    file between our open and our flock, since that lock guards nothing any more."""
     while True:
         try:
             fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666)
@@ -91,22 +132,26 @@ def _acquire(lock: Path, path: Path, fix: str | None, shared: bool = False) -> i
                 "choose a writable location"
             ) from exc
         try:
-            fcntl.flock(fd, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             holder = _holder(fd)
             os.close(fd)
             also = f" or {fix}" if fix else ""
-            doing = "written" if shared or holder else "used (read or written)"
+            doing = "written" if holder else "used (read or written)"
             raise UserError(
                 f"{path} is being {doing} by another gw process{holder}; wait for it to finish{also}"
             ) from None
-        try:
-            current = os.stat(lock).st_ino
-        except FileNotFoundError:
-            current = None
-        if current == os.fstat(fd).st_ino:
+        if _still_there(lock, fd):
             return fd
         os.close(fd)
+
+
+def _still_there(lock: Path, fd: int) -> bool:
+    """Whether `fd` is still the file at `lock`: a holder may have removed it since we opened it."""
+    try:
+        return os.stat(lock).st_ino == os.fstat(fd).st_ino
+    except FileNotFoundError:
+        return False
 
 
 def _holder(fd: int) -> str:

@@ -5,6 +5,7 @@ Everything is checked before anything is written, and the folder appears whole o
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -137,7 +138,7 @@ def read_pairs_csv(file: Path, names: Sequence[str]) -> np.ndarray:
 
 
 def _is_index(cell: str) -> bool:
-    return not cell or cell.lstrip("-").isdigit()
+    return not cell or re.fullmatch(r"-?[0-9]+", cell) is not None
 
 
 def _header_order(file: Path, line: str, names: Sequence[str]) -> list[int]:

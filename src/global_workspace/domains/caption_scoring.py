@@ -20,7 +20,7 @@ import numpy as np
 from ..data import captions as shapes
 from ..data.colors import COLOR_NAMES, nearest_color
 from ..data.factory import captions as factory
-from ..errors import UserError
+from ..errors import NoReadout
 from .attr import Attributes
 
 Categories = dict[str, object]
@@ -97,7 +97,7 @@ GRAMMARS: dict[str, CaptionGrammar] = {
 
 def grammar(dataset_name: str) -> CaptionGrammar:
     if dataset_name not in GRAMMARS:
-        raise UserError(f"captions of dataset {dataset_name!r} have no parser; known: {', '.join(GRAMMARS)}")
+        raise NoReadout(f"captions of dataset {dataset_name!r} have no parser; known: {', '.join(GRAMMARS)}")
     return GRAMMARS[dataset_name]
 
 

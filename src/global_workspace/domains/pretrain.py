@@ -24,7 +24,7 @@ from ..device import resolve_device
 from ..errors import UserError, require_at_least
 from ..fileio import atomic_directory, atomic_save_npy, atomic_write_json, read_json, refuse_overlap
 from ..finite import require_finite_rows
-from ..locking import exclusive_output
+from ..locking import exclusive_output, shared_input
 from ..say import say
 from .base import Domain
 from .latents import domain_folder, load_latents, read_spec
@@ -256,7 +256,9 @@ def pretrain(data: Path, config: PretrainConfig) -> dict[str, dict[str, Any]]:
     if config.batch_size is not None:
         require_at_least([("--batch-size", config.batch_size, 1)])
     dataset = load_dataset(data)
-    with exclusive_output(data, fix=None):
+    # A call that only reuses what is there writes nothing, so it reads DATA beside other readers.
+    writes = config.force or any(not domain_folder(data, name).exists() for name in config.domains)
+    with exclusive_output(data, fix=None) if writes else shared_input(data):
         device = resolve_device(config.device)
         classes = {name: domain_class(name) for name in config.domains}
         check_raw_files(config.raw, config.domains, dataset.info.splits)

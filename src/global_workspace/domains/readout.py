@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from ..data.format import DatasetInfo
-from ..errors import UserError
+from ..errors import NoReadout, UserError
 from ..fileio import read_json
 from .attr import AttrDomain, Attributes, attribute_errors
 from .base import Domain
@@ -30,11 +30,6 @@ from .text import TextDomain
 from .visual import VisualDomain
 
 __all__ = ["Attributes", "NoReadout", "Readout", "attribute_errors", "read_attributes"]
-
-
-class NoReadout(UserError):
-    """A domain whose latents are not read as attributes by design (a plugin's kind, a visual domain
-    trained without a probe), unlike a specialist whose files are missing or damaged."""
 
 
 class Readout:
@@ -61,10 +56,7 @@ class Readout:
     def probe(self, name: str = "v") -> Probe:
         """The image probe trained with visual domain `name` (DATA/domains/{name}/probe/)."""
         if name not in self._probes:
-            folder = domain_folder(self.data, name) / "probe"
-            if not folder.exists():
-                raise NoReadout(f"visual domain {name!r} has no image probe ({folder})")
-            self._probes[name] = Probe.load(folder, self.device)
+            self._probes[name] = Probe.load(domain_folder(self.data, name) / "probe", self.device)
         return self._probes[name]
 
     def attributes(self, name: str, latents: np.ndarray | torch.Tensor) -> Attributes:

@@ -166,7 +166,8 @@ def attribute_metrics(
     reason; a specialist or probe whose files are damaged is an error, not a skip.
     """
     from ..data.format import load_dataset
-    from ..domains.readout import NoReadout, Readout
+    from ..domains.readout import Readout
+    from ..errors import NoReadout
 
     labels = load_dataset(data).split(split).labels
     readout = Readout(data, next(model.parameters()).device)
