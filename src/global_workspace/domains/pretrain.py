@@ -257,7 +257,7 @@ def pretrain(data: Path, config: PretrainConfig) -> dict[str, dict[str, Any]]:
         require_at_least([("--batch-size", config.batch_size, 1)])
     dataset = load_dataset(data)
     # A call that only reuses what is there writes nothing, so it reads DATA beside other readers.
-    writes = config.force or any(not domain_folder(data, name).exists() for name in config.domains)
+    writes = len(_reused(data, config)) < len(config.domains)
     with exclusive_output(data, fix=None) if writes else shared_input(data):
         device = resolve_device(config.device)
         classes = {name: domain_class(name) for name in config.domains}
@@ -272,11 +272,11 @@ def pretrain(data: Path, config: PretrainConfig) -> dict[str, dict[str, Any]]:
                     f"{model} is given; add one, or give {model} at least 1 step"
                 )
         starts = {name: _starting_point(name, classes[name].kind, f) for name, f in config.init.items()}
-        reuse = [name for name in classes if domain_folder(data, name).exists() and not config.force]
+        reuse = _reused(data, config)  # again under the lock: another process may have written one
         for name in reuse:
             check_existing(data, name, dataset)
             check_settings(data, name, config)
-        for name in classes.keys() - set(reuse):
+        for name in (name for name in config.domains if name not in reuse):
             folder = domain_folder(data, name)
             fix = f"copy them out of {folder} first, since pretraining {name} replaces it"
             refuse_overlap(folder, _files_read(config), f"domain {name!r} folder", fix)
@@ -302,6 +302,11 @@ def pretrain(data: Path, config: PretrainConfig) -> dict[str, dict[str, Any]]:
                 results[name] = _train(cls(name=name), dataset, config, str(device), folder)
             _say(f"{name}: wrote {folder}")
         return results
+
+
+def _reused(data: Path, config: PretrainConfig) -> list[str]:
+    """The domains already in DATA that this call reuses instead of training (none with --force)."""
+    return [name for name in config.domains if domain_folder(data, name).exists() and not config.force]
 
 
 def _files_read(config: PretrainConfig) -> dict[str, Path]:
