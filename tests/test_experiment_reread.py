@@ -173,3 +173,19 @@ def test_a_chunk_validation_file_cut_short_is_refused(
     err = gw_error(capsys, "experiment", "reread", exp)
     assert str(curves) in err and f"delete {curves.parent}" in err
     assert (exp / "results.csv").read_bytes() == results
+
+
+def test_a_chunk_whose_weights_are_cut_short_is_refused(
+    finished: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Reread and combine read no weights, so a damaged file went unnoticed until a member was loaded."""
+    exp = copy_of(finished, tmp_path)
+    weights = next((exp / "chunks").glob("*/model.safetensors"))
+    weights.write_bytes(weights.read_bytes()[:-100])
+    results = (exp / "results.csv").read_bytes()
+    err = gw_error(capsys, "experiment", "reread", exp)
+    assert str(weights) in err and f"delete {weights.parent}" in err
+    assert (exp / "results.csv").read_bytes() == results
+    err = gw_error(capsys, "experiment", "combine", exp, "--out", tmp_path / "combined")
+    assert str(weights) in err
+    assert not (tmp_path / "combined").exists()

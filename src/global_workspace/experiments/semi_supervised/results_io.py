@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from safetensors import safe_open
 from safetensors.torch import save_file
 
 from ...errors import UserError
@@ -74,7 +75,10 @@ def chunk_members(folder: Path) -> list[MemberSpec]:
 
 
 def read_chunk_rows(folder: Path) -> list[dict[str, Any]]:
+    """A chunk's members' rows for results.csv; a chunk whose weights are damaged is refused with
+    them, so that no report names members that can no longer be loaded."""
     specs = chunk_members(folder)
+    _check_weights(folder)
     metrics = read_json(folder / "metrics.json", "chunk metrics")["members"]
     require_finite_metrics(
         metrics,
@@ -83,6 +87,19 @@ def read_chunk_rows(folder: Path) -> list[dict[str, Any]]:
         f"delete {folder} and rerun the experiment to retrain its members",
     )
     return [{**_member_columns(s), **m} for s, m in zip(specs, metrics, strict=True)]
+
+
+def _check_weights(folder: Path) -> None:
+    """Read the header of the chunk's weights, which also proves the file holds every byte it names."""
+    file = folder / "model.safetensors"
+    try:
+        with safe_open(str(file), "pt"):
+            pass
+    except Exception as exc:  # safetensors raises its own error types
+        raise UserError(
+            f"{file} is missing or corrupted ({exc}); delete {folder} and rerun the experiment to "
+            "retrain its members"
+        ) from exc
 
 
 def _member_columns(spec: MemberSpec) -> dict[str, Any]:
