@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import re
@@ -12,6 +13,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 from conftest import one_line_error, run_cli
 from workspace_fixtures import linear_pair
@@ -267,3 +269,30 @@ def test_a_pretrain_that_only_reuses_runs_beside_a_reader(
         assert "being used (read or written)" in one_line_error(capsys)
     finally:
         reader.communicate("")
+
+
+@pytest.mark.parametrize("command", ["train", "experiment"])
+def test_a_dataset_replaced_before_the_lock_is_taken_is_refused(
+    latents: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    command: str,
+) -> None:
+    """The settings hash the latents a moment before the shared lock is taken; a gw pretrain --force
+    ending in that moment would have the run record latents it never saw."""
+    data = tmp_path / "data"
+    shutil.copytree(latents, data)
+    module = "workspace.run" if command == "train" else "experiments.semi_supervised.run"
+    real = locking.shared_input
+
+    def replaced_first(path: Path) -> contextlib.AbstractContextManager[None]:
+        train = data / "domains" / "a" / "latents" / "train.npy"
+        np.save(train, np.load(train) + 1.0)
+        return real(path)
+
+    monkeypatch.setattr(f"global_workspace.{module}.shared_input", replaced_first)
+    out = tmp_path / "out"
+    assert run_cli(_commands(data, out)[command] + ["--steps", "2"] * (command == "experiment")) == 2
+    assert f"the latents under {data} were replaced while the run was being set up" in one_line_error(capsys)
+    assert not (out / "summary.json").exists() and not (out / "results.csv").exists()

@@ -110,6 +110,16 @@ def train_fingerprint(data: Path | str, domains: Sequence[str]) -> str:
     return digest.hexdigest()
 
 
+def check_unchanged_since_set_up(data: Path | str, domains: Sequence[str], recorded: str) -> None:
+    """Refuse to train when DATA was replaced between hashing it into the settings and taking the lock
+    that now holds writers off: the record would name latents the run never saw."""
+    if recorded and recorded != train_fingerprint(data, domains):
+        raise UserError(
+            f"the latents under {data} were replaced while the run was being set up (a gw pretrain or "
+            "gw data --force finished meanwhile); run the command again"
+        )
+
+
 def check_same_latents(recorded: object, current: str, what: str, data: str, fix: str) -> None:
     """Refuse `what` (a run, an experiment) made from other train latents than those under `data`
     now. A missing or empty record (made before latents were hashed) is accepted."""

@@ -34,7 +34,7 @@ from .checkpoint import (
     save_checkpoint,
     write_config,
 )
-from .data import check_domains, load_latent_data, train_fingerprint
+from .data import check_domains, check_unchanged_since_set_up, load_latent_data, train_fingerprint
 from .evaluate import write_metrics
 from .families import family_of
 from .pair_eval import split_metrics
@@ -119,6 +119,7 @@ def train_workspace(
         "train fewer --ensemble-seeds, or use a smaller --width or --batch-size",
     )
     with exclusive_output(run), shared_input(Path(config.data)):
+        check_unchanged_since_set_up(config.data, config.domains, config.data_fingerprint)
         data = load_latent_data(config.data, config.domains, device, splits=("train", "val"))
         for d, spec in data.specs.items():
             if config.workspace.domains[d] != spec.latent_dim:

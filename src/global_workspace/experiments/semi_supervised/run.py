@@ -16,7 +16,7 @@ import torch
 from ...fileio import atomic_write_json, refuse_overlap
 from ...locking import shared_input
 from ...workspace.checkpoint import cpu_copies
-from ...workspace.data import LatentData, load_latent_data
+from ...workspace.data import LatentData, check_unchanged_since_set_up, load_latent_data
 from ...workspace.presets import MemberSpec
 from .. import distributed
 from ..efficiency import add_val_min_mean
@@ -107,6 +107,7 @@ def run_experiment(
     with contextlib.ExitStack() as held:  # rank 0's lock on EXP, until the results are written
         distributed.run_on_rank0_then_share(lambda: claim_folder(exp, config, device, world, held))
         held.enter_context(shared_input(Path(config.data)))  # no --force replaces the dataset meanwhile
+        check_unchanged_since_set_up(config.data, config.domains, config.data_fingerprint)
         data = load_latent_data(config.data, config.domains, device)
         done = set(distributed.run_on_rank0_then_share(lambda: prepare_folder(exp, config, force)))
         todo = [m for m in members if m.label() not in done]
