@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import TINY_COUNTS, TINY_SEED, folder_of_other_files, one_line_error
+from workspace_fixtures import linear_pair
 
 from global_workspace.cli import main
 from global_workspace.data import simple_shapes
@@ -208,6 +209,39 @@ def test_force_replaces_a_dataset_never_a_folder_of_other_files(
     assert _gw("data", "simple-shapes", str(out), *sizes, "--force") == 2
     assert "not a dataset" in one_line_error(capsys)
     assert _files(out) == {"thesis.tex": b"keep"}
+
+
+def test_no_dataset_run_or_experiment_is_written_inside_a_dataset(
+    tiny_shapes: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A later `gw data … --force` on the outer dataset deleted whatever had been written inside it."""
+    data = tmp_path / "data"
+    shutil.copytree(tiny_shapes, data)
+    before = _files(data)
+    latents = linear_pair(tmp_path / "latents", n=32)
+    train = ["--domains", "a,b", "--paired", "8", "--steps", "2", "--device", "cpu", "--quiet"]
+    commands = {
+        "dataset": [
+            "data",
+            "simple-shapes",
+            str(data / "sub"),
+            "--train",
+            "10",
+            "--val",
+            "10",
+            "--test",
+            "10",
+        ],
+        "run folder": ["train", str(latents), *train, "--out", str(data / "sub")],
+        "experiment folder": [
+            *["experiment", "semi-supervised", str(latents), *train[:4], "--presets", "tr", "--seeds", "1"],
+            *["--steps", "2", "--out", str(data / "sub")],
+        ],
+    }
+    for what, command in commands.items():
+        assert _gw(*command) == 2
+        assert f"{what} {data / 'sub'} lies inside the dataset {data}" in one_line_error(capsys)
+        assert _files(data) == before
 
 
 def test_show_may_put_its_picture_beside_the_dataset_files(tiny_shapes: Path, tmp_path: Path) -> None:

@@ -30,18 +30,20 @@ def _default_mode(directory: bool) -> int:
 def refuse_existing(path: Path, force: bool, what: str = "output", marker: str | None = None) -> None:
     """Stop before any work when `path` exists and the user did not pass --force, or when `marker`
     names the file this tool writes into every such folder and `path` is another folder."""
-    if not path.exists():
-        return
     if marker is not None:
         refuse_foreign(path, marker, what)
+    if not path.exists():
+        return
     if not force:
         raise UserError(f"{what} {path} already exists; pass --force to overwrite it")
 
 
 def refuse_foreign(path: Path, marker: str, what: str) -> None:
     """Refuse to let --force delete what this tool did not write: it replaces an empty folder or a
-    folder holding `marker` (the file the tool writes into every `what`), never other files."""
+    folder holding `marker` (the file the tool writes into every `what`), never other files; nor
+    may a new `what` lie where replacing a dataset would delete it."""
     path = Path(path)
+    refuse_inside_dataset(path, what)
     if not path.exists() or (path / marker).is_file():
         return
     if path.is_dir() and not any(path.iterdir()):
@@ -51,6 +53,21 @@ def refuse_foreign(path: Path, marker: str, what: str) -> None:
         f"{path} exists and is not {article} {what} (it has no {marker}), and --force only replaces "
         f"{what}s; choose another location, or move {path} away yourself"
     )
+
+
+DATASET_MARKERS = ("dataset.json", "latents.json")
+"""The files `gw data` writes into every dataset it makes (generated or imported, and own latents)."""
+
+
+def refuse_inside_dataset(path: Path, what: str) -> None:
+    """Refuse an output inside a dataset folder: a later `gw data … --force` on that dataset would
+    delete it with the dataset, whatever it holds."""
+    for folder in Path(path).resolve().parents:
+        if any((folder / marker).is_file() for marker in DATASET_MARKERS):
+            raise UserError(
+                f"{what} {path} lies inside the dataset {folder}, and replacing that dataset would delete "
+                f"it; choose a location outside {folder}"
+            )
 
 
 def refuse_overlap(
