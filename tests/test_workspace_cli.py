@@ -152,6 +152,27 @@ def test_force_never_deletes_the_dataset_it_reads(
     assert tree_bytes(tmp_path) == before
 
 
+@pytest.mark.parametrize("command", ["train", "experiment"])
+def test_force_onto_a_link_replaces_the_link_not_what_it_points_to(
+    data: Path, tmp_path: Path, command: str
+) -> None:
+    """It was a traceback (rmtree refuses a link); the folder linked to must survive either way."""
+    target = tmp_path / "kept"
+    train = ["--device", "cpu", "--domains", "a,b", "--paired", 5]
+    if command == "train":
+        args: list[object] = ["train", data, *train, *SMALL]
+    else:
+        args = ["experiment", "semi-supervised", data, *train, "--presets", "tr", "--seeds", 1, "--steps", 2,
+                "--quiet"]  # fmt: skip
+    _gw(*args, "--out", target)
+    before = tree_bytes(target)
+    link = tmp_path / "link"
+    link.symlink_to(target)
+    _gw(*args, "--out", link, "--force")
+    assert not link.is_symlink() and link.is_dir()
+    assert tree_bytes(target) == before
+
+
 def test_missing_latents_say_to_pretrain(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     root = tmp_path / "data"
     write_domain(root, "a", {"train": np.zeros((20, 3))})

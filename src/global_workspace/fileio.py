@@ -34,8 +34,19 @@ def refuse_existing(path: Path, force: bool, what: str = "output", marker: str |
         refuse_foreign(path, marker, what)
     if not path.exists():
         return
+    if marker is None:
+        refuse_inside_dataset(path, what, replacing=True)
     if not force:
         raise UserError(f"{what} {path} already exists; pass --force to overwrite it")
+
+
+def remove_output(path: Path) -> None:
+    """Remove an output that --force replaces: a symbolic link is replaced itself, never what it
+    points to."""
+    if path.is_symlink() or path.is_file():
+        path.unlink()
+    elif path.exists():
+        shutil.rmtree(path)
 
 
 def refuse_foreign(path: Path, marker: str, what: str) -> None:
@@ -59,15 +70,22 @@ DATASET_MARKERS = ("dataset.json", "latents.json")
 """The files `gw data` writes into every dataset it makes (generated or imported, and own latents)."""
 
 
-def refuse_inside_dataset(path: Path, what: str) -> None:
+def refuse_inside_dataset(path: Path, what: str, replacing: bool = False) -> None:
     """Refuse an output inside a dataset folder: a later `gw data … --force` on that dataset would
-    delete it with the dataset, whatever it holds."""
+    delete it with the dataset, whatever it holds. With `replacing` (an existing single file, which
+    may be one of the dataset's own), the file is refused instead, even with --force."""
     for folder in Path(path).resolve().parents:
-        if any((folder / marker).is_file() for marker in DATASET_MARKERS):
+        if not any((folder / marker).is_file() for marker in DATASET_MARKERS):
+            continue
+        if replacing:
             raise UserError(
-                f"{what} {path} lies inside the dataset {folder}, and replacing that dataset would delete "
-                f"it; choose a location outside {folder}"
+                f"{path} lies inside the dataset {folder} and may be one of its files, which --force "
+                f"never replaces; write the {what} outside {folder}"
             )
+        raise UserError(
+            f"{what} {path} lies inside the dataset {folder}, and replacing that dataset would delete "
+            f"it; choose a location outside {folder}"
+        )
 
 
 def refuse_overlap(

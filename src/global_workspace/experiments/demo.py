@@ -22,7 +22,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import os
-import shutil
 import socket
 import time
 from dataclasses import dataclass, field
@@ -32,7 +31,7 @@ from typing import Any
 import torch
 
 from ..errors import UserError, require_at_least
-from ..fileio import atomic_write_json, read_json, refuse_foreign
+from ..fileio import atomic_write_json, read_json, refuse_foreign, remove_output
 from ..locking import exclusive_output
 from ..say import say
 from ..workspace.settings import TrainConfig
@@ -191,8 +190,7 @@ def _open_folder(options: DemoOptions) -> dict[str, float]:
         _say(f"continuing the demo in {out}")
         timings = out / "timings.json"
         return dict(read_json(timings, "demo timings")) if timings.is_file() else {}
-    if out.exists():
-        shutil.rmtree(out)
+    remove_output(out)
     out.mkdir(parents=True)
     atomic_write_json(meta, _identity(options))
     return {}

@@ -7,7 +7,6 @@ split other than test).
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +18,14 @@ from ..data.format import DatasetInfo
 from ..device import resolve_device
 from ..domains.latents import domain_folder, read_spec
 from ..errors import UserError
-from ..fileio import atomic_write_json, atomic_write_text, read_json, refuse_existing, refuse_overlap
+from ..fileio import (
+    atomic_write_json,
+    atomic_write_text,
+    read_json,
+    refuse_existing,
+    refuse_overlap,
+    remove_output,
+)
 from ..locking import exclusive_output, shared_input
 from ..memory import latent_bytes, require_fits, training_bytes
 from .build import build_ensemble
@@ -86,8 +92,7 @@ def _prepare_folder(run: Path, config: RunConfig, force: bool, resume: bool, com
         write_config(run, config)  # same settings; DATA may have moved
         return
     refuse_existing(run, force, "run folder", marker="config.json")
-    if run.exists():
-        shutil.rmtree(run)
+    remove_output(run)
     run.mkdir(parents=True)
     write_config(run, config)
     if command is not None:

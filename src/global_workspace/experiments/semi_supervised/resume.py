@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import shutil
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -15,7 +14,7 @@ from safetensors.torch import load_file
 from ...data.format import SPLITS
 from ...domains.latents import read_spec
 from ...errors import UserError
-from ...fileio import atomic_write_json, read_json, refuse_foreign
+from ...fileio import atomic_write_json, read_json, refuse_foreign, remove_output
 from ...locking import exclusive_output
 from ...memory import latent_bytes, require_fits, training_bytes
 from ...workspace.data import check_same_latents, train_fingerprint
@@ -158,8 +157,7 @@ def prepare_folder(exp: Path, config: ExperimentConfig, force: bool) -> list[str
         if (exp / "results.csv").is_file():
             raise UserError(f"{exp} already holds a finished experiment; pass --force to overwrite it")
         return sorted(finished_members(exp))
-    if exp.exists():
-        shutil.rmtree(exp)
+    remove_output(exp)
     exp.mkdir(parents=True)
     atomic_write_json(meta, {"config": config.to_json(), "identity": config.identity(), "command": sys.argv})
     return []
