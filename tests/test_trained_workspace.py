@@ -185,6 +185,19 @@ def test_bad_requests_are_one_line_errors(run: Path, tmp_path: Path) -> None:
     labels = load_dataset(data_of(run)).split("test").labels[:2]
     with pytest.raises(UserError, match="fusion weights"):
         ws.fused_state({"attr": labels}, {"attr": 0.0})
+    # NaN in, NaN (or a black picture) out, silently; other lengths and numpy states were tracebacks.
+    spoiled = labels.copy()
+    spoiled[1, 1] = np.nan
+    for target in ("attr", "v"):
+        with pytest.raises(UserError, match=r"attr latents of this input holds NaN .*first in row 1"):
+            ws.translate("attr", target, spoiled)
+    images = load_dataset(data_of(run)).split("test").images[:3]
+    with pytest.raises(UserError, match="lengths differ"):
+        ws.fused_state({"attr": labels, "v": images})
+    state = ws.state("attr", labels)
+    assert np.array_equal(ws.decode("v", state.numpy()), ws.decode("v", state))
+    with pytest.raises(UserError, match="states to decode holds NaN"):
+        ws.decode("v", state * float("nan"))
     with pytest.raises(UserError, match="does not exist"):
         global_workspace.load_workspace(tmp_path / "nothing")
 
@@ -236,6 +249,12 @@ def test_gw_translate_shows_translations_next_to_the_truth(
     # A new picture inside the run replaces nothing the run is made of.
     assert gw("translate", run, "--from", "attr", "--to", "v", "--n", 2, "--out", run / "a_to_v.png") == 0
     (run / "a_to_v.png").unlink()
+    # --force never replaces a file of the dataset the run reads (it overwrote its captions).
+    captions = data_of(run) / "test" / "captions.txt"
+    before = captions.read_bytes()
+    assert gw("translate", run, "--from", "v", "--to", "attr", "--out", captions, "--force") == 2
+    assert "--force never replaces" in capsys.readouterr().err
+    assert captions.read_bytes() == before
 
 
 def run_analysis(script: str, *args: object) -> list[str]:

@@ -15,12 +15,20 @@ import torch
 from .errors import UserError
 
 
-def require_finite_rows(array: np.ndarray, what: str, fix: str) -> None:
-    """Refuse an (N, ...) array holding NaN or infinity, naming the first row that does."""
-    finite = np.isfinite(array)
-    if not finite.all():
+def require_finite_rows(array: np.ndarray | torch.Tensor, what: str, fix: str) -> None:
+    """Refuse an (N, ...) array holding NaN or infinity, naming the first row that does (a tensor is
+    checked where it lies)."""
+    if isinstance(array, torch.Tensor):
+        rows = torch.isfinite(array).reshape(len(array), -1).all(dim=1)
+        if bool(rows.all()):
+            return
+        row = int(torch.argmin(rows.int()))
+    else:
+        finite = np.isfinite(array)
+        if finite.all():
+            return
         row = int(np.argmin(finite.reshape(len(array), -1).all(axis=1)))
-        raise UserError(f"{what} holds NaN or infinite values (first in row {row}); {fix}")
+    raise UserError(f"{what} holds NaN or infinite values (first in row {row}); {fix}")
 
 
 def require_finite_tensors(tensors: Mapping[str, torch.Tensor], what: str, fix: str) -> None:

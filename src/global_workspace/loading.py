@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from .device import resolve_device
@@ -38,7 +39,7 @@ from .experiments.semi_supervised.resume import (
     read_experiment,
 )
 from .fileio import read_json
-from .finite import require_finite_tensors
+from .finite import require_finite_rows, require_finite_tensors
 from .workspace.checkpoint import check_run_data, load_model
 from .workspace.evaluate import as_latent
 from .workspace.families import Family, family_of
@@ -74,8 +75,11 @@ class TrainedWorkspace:
 
     @torch.no_grad()
     def latent(self, domain: str, raw: Any) -> torch.Tensor:
-        """Raw data -> the specialist's latents (N, latent_dim)."""
-        return self.domain(domain).encode(raw).to(self.device, torch.float32)
+        """Raw data -> the specialist's latents (N, latent_dim); refused where NaN or infinity in the
+        input (or a specialist that makes them) would become meaningless translations."""
+        latent = self.domain(domain).encode(raw).to(self.device, torch.float32)
+        require_finite_rows(latent, f"the {domain} latents of this input", f"give finite {domain} data")
+        return latent
 
     @torch.no_grad()
     def state(self, domain: str, raw: Any) -> torch.Tensor:
@@ -99,16 +103,21 @@ class TrainedWorkspace:
             )
         total = sum(weights.values())
         encodings = {d: self.model.encode(d, self.latent(d, raw)) for d, raw in raws.items()}
+        lengths = {d: int(e.shape[-2]) for d, e in encodings.items()}
+        if len(set(lengths.values())) > 1:
+            raise UserError(f"fused inputs must hold the same examples, but their lengths differ: {lengths}")
         alpha = {
             d: torch.full(e.shape[:-1], weights[d] / total, device=self.device) for d, e in encodings.items()
         }
         return self.model.fused_state(encodings, alpha)[0]
 
     @torch.no_grad()
-    def decode(self, domain: str, state: torch.Tensor) -> Any:
+    def decode(self, domain: str, state: torch.Tensor | np.ndarray) -> Any:
         """Workspace states (N, workspace_dim) -> raw data of `domain` (images, attributes, captions)."""
         specialist = self.domain(domain)
-        prediction = self.model.decode(domain, state.to(self.device, torch.float32).unsqueeze(0))[0]
+        state = torch.as_tensor(state).to(self.device, torch.float32)
+        require_finite_rows(state, "the workspace states to decode", "give finite states")
+        prediction = self.model.decode(domain, state.unsqueeze(0))[0]
         return specialist.decode(as_latent(prediction, self.specs[domain]))
 
     def translate(self, source: str, target: str, raw: Any) -> Any:
