@@ -173,3 +173,36 @@ def test_the_experiment_runs_on_own_latents(data: Path, tmp_path: Path) -> None:
             "cycle/v_through_t/latent_mse",
         ):
             assert math.isfinite(float(row[name])), (row["member"], name)
+
+
+@pytest.mark.parametrize("split", ["val", "test"])
+def test_a_folder_without_val_or_test_pairs_is_refused_before_training(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], split: str
+) -> None:
+    """Training ran to its end and then crashed in validation (no val pairs), or scoring did (no test)."""
+    rng = np.random.default_rng(0)
+    domains = {
+        d: {s: rng.normal(size=(20, 3)).astype(np.float32) for s in ("train", "val", "test")} for d in "ab"
+    }
+    pairs = {
+        s: np.stack([np.arange(20), np.arange(20)], axis=1) for s in ("train", "val", "test") if s != split
+    }
+    data = tmp_path / "data"
+    build_latents(data, domains, pairs)
+    train = ["--domains", "a,b", "--paired", "10", "--device", "cpu", "--quiet"]
+    commands = [
+        ["train", data, *train, *SMALL, "--out", tmp_path / "run"],
+        ["experiment", "semi-supervised", data, *train, "--presets", "tr", "--seeds", "1", "--steps", "3",
+         "--out", tmp_path / "exp"],
+    ]  # fmt: skip
+    if split == "test":  # training needs no test pairs; scoring does
+        with pytest.raises(SystemExit) as exc:
+            main([str(a) for a in commands[0]])
+        assert exc.value.code in (0, None)
+        commands[0] = ["evaluate", tmp_path / "run", "--device", "cpu"]
+    for command in commands:
+        with pytest.raises(SystemExit) as exc:
+            main([str(a) for a in command])
+        assert exc.value.code == 2
+        assert f"has no {split} pairs among a, b" in one_line_error(capsys)
+    assert not (tmp_path / "exp" / "results.csv").exists()

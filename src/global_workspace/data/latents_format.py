@@ -89,7 +89,11 @@ def read_info(data: Path | str) -> LatentsInfo:
 
 
 def check_latents(array: np.ndarray, dim: int, what: str, fix: str) -> None:
-    """Refuse latents that are not a non-empty float32 (N, dim) array of finite values."""
+    """Refuse latents that are not a non-empty float32 (N, dim) array of finite values, dim >= 1."""
+    if array.ndim == 2 and array.shape[1] == 0:
+        raise UserError(
+            f"{what} holds latents of width 0 {array.shape}; a latent needs at least one number; {fix}"
+        )
     if array.dtype != np.float32 or array.ndim != 2 or array.shape[1] != dim:
         want = dim if dim > 0 else "dim"
         raise UserError(f"{what} holds {array.dtype} {array.shape}, expected float32 (N, {want}); {fix}")

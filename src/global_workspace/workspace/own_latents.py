@@ -17,7 +17,7 @@ def load_own_latents(
     data: Path, names: Sequence[str], device: torch.device, splits: Sequence[str]
 ) -> LatentData:
     """Every domain's latents and the pairs among `names` (rows pairing fewer than two of them
-    dropped) of each split, validated against latents.json."""
+    dropped) of each split, validated against latents.json. Only train may lack pairs (unsupervised)."""
     info = read_info(data)
     unknown = [d for d in names if d not in info.domains]
     if unknown:
@@ -38,5 +38,10 @@ def load_own_latents(
             d: torch.from_numpy(load_domain_latents(data, info, d, split)).to(device) for d in names
         }
         chosen = select_pairs(load_pairs(data, info, split), info, list(names))
+        if split != "train" and len(chosen) == 0:
+            raise UserError(
+                f"{data} has no {split} pairs among {', '.join(names)}: validation and scoring compare "
+                f"translations with paired rows; rebuild it with `gw data latents` and --pairs {split}=FILE"
+            )
         pairs[split] = torch.from_numpy(chosen).to(device)
     return LatentData(path=data, specs=specs, splits=loaded, pairs=pairs)
