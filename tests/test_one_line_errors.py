@@ -123,11 +123,28 @@ def test_a_dataset_larger_than_the_disk_is_refused_first(
 
 def test_damaged_run_configuration_is_one_line(run: Path, capsys: pytest.CaptureFixture[str]) -> None:
     config = json.loads((run / "config.json").read_text())
+    width = config["workspace"]["width"]
     (run / "config.json").write_text("[1, 2]")
     assert "not a JSON object" in _error(capsys, "evaluate", run, "--device", "cpu")
     config["workspace"]["width"] = -3
     (run / "config.json").write_text(json.dumps(config))
     assert "width -3" in _error(capsys, "evaluate", run, "--device", "cpu")
+    # Each of these was a traceback or was read silently (a size "12" as 12, 12.5 as 12, steps -5).
+    edits = {
+        ("workspace", "width"): ("12", "width must be a whole number"),
+        ("workspace", "depth"): (2.5, "depth must be a whole number"),
+        ("workspace", "domains"): ({"a": 6, "a.b": 5}, "hold no '.'"),
+        ("train", "steps"): (None, "steps must be a whole number"),
+        ("train", "batch_size"): (0, "out of range: ['batch_size']"),
+        ("train", "lr"): ("fast", "lr must be a finite number"),
+    }
+    for (part, key), (value, message) in edits.items():
+        damaged = json.loads(json.dumps(config))
+        damaged["workspace"]["width"] = width
+        damaged[part][key] = value
+        (run / "config.json").write_text(json.dumps(damaged))
+        err = _error(capsys, "evaluate", run, "--device", "cpu")
+        assert "is not a valid run configuration" in err and message in err, (key, err)
 
 
 @pytest.mark.parametrize("state", [{"format_version": 1}, {"format_version": 1, "step": "ten"}])
@@ -139,6 +156,30 @@ def test_a_checkpoint_state_without_a_step_is_one_line(
     (checkpoint / "state.json").write_text(json.dumps(state))
     assert "has no step count" in _error(capsys, "evaluate", run, "--device", "cpu")
     assert "has no step count" in _error(capsys, "train", data, *TRAIN, "--out", run, "--resume")
+
+
+@pytest.mark.parametrize("damage", ["a step that is no number", "bytes that are not UTF-8", "another header"])
+def test_a_damaged_log_is_one_line_when_a_run_resumes(
+    run: Path, data: Path, capsys: pytest.CaptureFixture[str], damage: str
+) -> None:
+    """Resuming truncates train.csv and val.csv to the resumed step; a damaged one was a traceback,
+    or (another header) rows were appended under columns they do not fill."""
+    config = json.loads((run / "config.json").read_text())
+    config["train"]["steps"] = 12
+    (run / "config.json").write_text(json.dumps(config))
+    log = run / "val.csv"
+    if damage == "a step that is no number":
+        log.write_text(log.read_text() + 'x"\n')
+    elif damage == "bytes that are not UTF-8":
+        log.write_bytes(b"\xff\xfe" + log.read_bytes())
+    else:
+        log.write_text(log.read_text().replace("step,member", "epoch,member", 1))
+    resume = [*TRAIN, "--out", run, "--resume"]
+    resume[resume.index("--steps") + 1] = "12"
+    err = _error(capsys, "train", data, *resume)
+    assert f"{log} is damaged" in err and "delete it to resume" in err
+    log.unlink()
+    assert run_cli(["train", str(data), *map(str, resume)]) == 0
 
 
 def test_a_wrong_shape_optimiser_state_is_one_line(

@@ -5,6 +5,7 @@ Kept free of torch so that the command line reads its option defaults from here 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -48,14 +49,22 @@ class WorkspaceConfig:
 
     @classmethod
     def from_json(cls, obj: Mapping[str, Any]) -> WorkspaceConfig:
-        """Read a stored architecture; a size below 1 is a ValueError (an edited or damaged file)."""
+        """Read a stored architecture; a size below 1 or not a whole number, or a domain name no
+        network can be built for, is a ValueError (an edited or damaged file)."""
+        unusable = [name for name in obj["domains"] if not isinstance(name, str) or not name or "." in name]
+        if unusable:
+            raise ValueError(f"domain names must be non-empty and hold no '.': {unusable}")
         config = cls(
-            domains={str(k): int(v) for k, v in obj["domains"].items()},
-            workspace_dim=int(obj["workspace_dim"]),
-            width=int(obj["width"]),
-            depth=int(obj["depth"]),
-            domain_width={str(k): int(v) for k, v in obj.get("domain_width", {}).items()},
-            domain_depth={str(k): int(v) for k, v in obj.get("domain_depth", {}).items()},
+            domains={str(k): _whole(f"domains.{k}", v) for k, v in obj["domains"].items()},
+            workspace_dim=_whole("workspace_dim", obj["workspace_dim"]),
+            width=_whole("width", obj["width"]),
+            depth=_whole("depth", obj["depth"]),
+            domain_width={
+                str(k): _whole(f"domain_width.{k}", v) for k, v in obj.get("domain_width", {}).items()
+            },
+            domain_depth={
+                str(k): _whole(f"domain_depth.{k}", v) for k, v in obj.get("domain_depth", {}).items()
+            },
         )
         sizes = {"workspace_dim": config.workspace_dim, "width": config.width, "depth": config.depth}
         sizes.update({f"domains.{name}": dim for name, dim in config.domains.items()})
@@ -63,6 +72,13 @@ class WorkspaceConfig:
         if small:
             raise ValueError(f"sizes must be at least 1: {', '.join(small)}")
         return config
+
+
+def _whole(name: str, value: Any) -> int:
+    """A stored count, which must be a JSON integer: "12" or 12.5 in a settings file is damage."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"{name} must be a whole number, not {value!r}")
+    return value
 
 
 def drop_unset(obj: dict[str, Any], keys: Sequence[str]) -> dict[str, Any]:
@@ -148,4 +164,21 @@ class TrainConfig:
         values = dict(obj)
         if "betas" in values:
             values["betas"] = tuple(values["betas"])
-        return cls(**values)
+        config = cls(**values)
+        config.check_stored()
+        return config
+
+    def check_stored(self) -> None:
+        """Refuse stored settings of the wrong kind or out of range (a ValueError: an edited file)."""
+        for name in ("steps", "batch_size", "log_every", "eval_every"):
+            _whole(name, getattr(self, name))
+        if len(self.betas) != 2:
+            raise ValueError(f"betas must be two numbers, not {list(self.betas)}")
+        numbers = {n: getattr(self, n) for n in ("lr", "weight_decay", "eps", "pct_start", "div_factor")}
+        numbers.update(final_div_factor=self.final_div_factor, beta1=self.betas[0], beta2=self.betas[-1])
+        for name, value in numbers.items():
+            if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+                raise ValueError(f"{name} must be a finite number, not {value!r}")
+        low = {"steps": self.steps < 1, "batch_size": self.batch_size < 1, "eval_every": self.eval_every < 0}
+        if any(low.values()):
+            raise ValueError(f"out of range: {[name for name, bad in low.items() if bad]}")

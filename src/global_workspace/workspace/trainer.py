@@ -335,12 +335,22 @@ def _truncate_csv(file: Path, start_step: int, columns: dict[str, list[str]], ki
     if start_step == 0:
         file.unlink()
         return
-    with file.open(newline="") as handle:
-        rows = list(csv.reader(handle))
-    if not rows:
-        return
+    try:
+        with file.open(newline="", encoding="utf-8") as handle:
+            rows = list(csv.reader(handle))
+        if not rows:
+            return
+        if rows[0][:2] != ["step", "member"]:
+            raise ValueError("its header does not begin with step,member")
+        kept = [rows[0]] + [r for r in rows[1:] if int(r[0]) <= start_step]
+        if any(len(r) != len(rows[0]) for r in kept):
+            raise ValueError("a row has another number of columns than its header")
+    except (UnicodeDecodeError, ValueError, csv.Error) as exc:
+        raise UserError(
+            f"{file} is damaged ({exc}); delete it to resume without its earlier rows, or pass --force "
+            "to train afresh"
+        ) from exc
     columns[kind] = rows[0][2:]
-    kept = [rows[0]] + [r for r in rows[1:] if int(r[0]) <= start_step]
     with file.open("w", newline="") as handle:
         csv.writer(handle).writerows(kept)
 
