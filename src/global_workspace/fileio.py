@@ -34,7 +34,7 @@ def refuse_existing(path: Path, force: bool, what: str = "output", marker: str |
         refuse_foreign(path, marker, what)
     if not path.exists():
         return
-    if marker is None:
+    if marker is None and path.is_file():  # the tool's own folders inside a dataset are replaced
         refuse_inside_dataset(path, what, replacing=True)
     if not force:
         raise UserError(f"{what} {path} already exists; pass --force to overwrite it")
