@@ -145,6 +145,13 @@ def test_damaged_run_configuration_is_one_line(run: Path, capsys: pytest.Capture
         (run / "config.json").write_text(json.dumps(damaged))
         err = _error(capsys, "evaluate", run, "--device", "cpu")
         assert "is not a valid run configuration" in err and message in err, (key, err)
+    # A valid but enormous network (depth 10**6 filled the memory for minutes before any check).
+    for key, value in (("depth", 10**6), ("width", 10**9)):
+        damaged = json.loads(json.dumps(config))
+        damaged["workspace"]["width"] = width
+        damaged["workspace"][key] = value
+        (run / "config.json").write_text(json.dumps(damaged))
+        assert "describes a workspace of at least" in _error(capsys, "evaluate", run, "--device", "cpu")
 
 
 @pytest.mark.parametrize("state", [{"format_version": 1}, {"format_version": 1, "step": "ten"}])

@@ -15,6 +15,7 @@ Runs written before the pointer keep theirs in RUN/checkpoint/ until their next 
 
 from __future__ import annotations
 
+import math
 import re
 import shutil
 from collections.abc import Callable, Mapping
@@ -23,11 +24,13 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import torch
+from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
 from ..errors import UserError
 from ..fileio import atomic_directory, atomic_write_json, read_json
 from ..finite import require_finite_tensors
+from ..memory import member_parameters
 from .data import check_same_latents, train_fingerprint
 from .families import family_of
 from .model import GlobalWorkspace
@@ -258,11 +261,33 @@ def _read_safetensors(file: Path) -> dict[str, torch.Tensor]:
     return tensors
 
 
+def _check_size_against_weights(run: Path, config: RunConfig) -> None:
+    """Refuse settings that describe a network larger than the checkpoint holds before building it:
+    an edited config.json (a depth of a million) otherwise fills the machine's memory for minutes."""
+
+    def held(folder: Path) -> int | None:
+        try:
+            with safe_open(str(folder / "model.safetensors"), "pt") as weights:
+                names = weights.keys()  # a safe_open handle is not iterable
+                return sum(math.prod(weights.get_slice(name).get_shape()) for name in names)
+        except Exception:  # a damaged file: loading it names the problem
+            return None
+
+    stored = _read_current(run, held)
+    least = len(config.members) * member_parameters(config.workspace)
+    if stored is not None and least > stored:
+        raise UserError(
+            f"{run / 'config.json'} describes a workspace of at least {least} parameters, but its checkpoint "
+            f"holds {stored}: the settings were edited or belong to another run; retrain the run"
+        )
+
+
 def load_run_model(run: Path, device: torch.device) -> tuple[RunConfig, torch.nn.Module, int]:
     """Rebuild a run's trained model, of its presets' family (families.py): (config, model, step)."""
     config = read_config(run)
     if not has_checkpoint(run):
         raise UserError(f"run {run} has no checkpoint yet; train it with `gw train`")
+    _check_size_against_weights(run, config)
     model = family_of(config.members).build_model(config.workspace, [m.seed for m in config.members])
     step = load_weights(run, model)
     return config, model.to(device), step
