@@ -189,6 +189,15 @@ def test_a_damaged_log_is_one_line_when_a_run_resumes(
     assert run_cli(["train", str(data), *map(str, resume)]) == 0
 
 
+def test_resuming_what_has_no_checkpoint_says_what_to_do(
+    data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    resume = ["train", data, *TRAIN, "--resume", "--out"]
+    assert "does not exist; drop --resume" in _error(capsys, *resume, tmp_path / "none")
+    (tmp_path / "early").mkdir()
+    assert "drop --resume and pass --force" in _error(capsys, *resume, tmp_path / "early")
+
+
 def test_a_wrong_shape_optimiser_state_is_one_line(
     run: Path, data: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

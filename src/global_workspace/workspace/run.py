@@ -86,8 +86,13 @@ def make_config(
 
 def _prepare_folder(run: Path, config: RunConfig, force: bool, resume: bool, command: str | None) -> None:
     if resume:
+        if not run.exists():
+            raise UserError(f"--resume: {run} does not exist; drop --resume to train it")
         if not has_checkpoint(run):
-            raise UserError(f"--resume: {run} has no checkpoint to resume from")
+            raise UserError(
+                f"--resume: {run} has no checkpoint to resume from (it stopped before its first); "
+                "drop --resume and pass --force to train it afresh"
+            )
         check_same_config(run, config)
         write_config(run, config)  # same settings; DATA may have moved
         return
