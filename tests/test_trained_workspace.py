@@ -198,6 +198,11 @@ def test_bad_requests_are_one_line_errors(run: Path, tmp_path: Path) -> None:
     assert np.array_equal(ws.decode("v", state.numpy()), ws.decode("v", state))
     with pytest.raises(UserError, match="states to decode holds NaN"):
         ws.decode("v", state * float("nan"))
+    with torch.no_grad():  # finite weights that overflow: translate printed empty translations
+        for weight in ws.model.parameters():
+            weight.mul_(1e30)
+    with pytest.raises(UserError, match="v latents the workspace predicts holds NaN or infinite"):
+        ws.decode("v", state)
     with pytest.raises(UserError, match="does not exist"):
         global_workspace.load_workspace(tmp_path / "nothing")
 

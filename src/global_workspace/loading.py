@@ -118,6 +118,9 @@ class TrainedWorkspace:
         state = torch.as_tensor(state).to(self.device, torch.float32)
         require_finite_rows(state, "the workspace states to decode", "give finite states")
         prediction = self.model.decode(domain, state.unsqueeze(0))[0]
+        require_finite_rows(
+            prediction, f"the {domain} latents the workspace predicts", "its weights are damaged; retrain it"
+        )
         return specialist.decode(as_latent(prediction, self.specs[domain]))
 
     def translate(self, source: str, target: str, raw: Any) -> Any:
