@@ -21,6 +21,7 @@ from global_workspace.errors import UserError
 from global_workspace.experiments.runner import SemiSupervisedOptions, run_semi_supervised
 from global_workspace.experiments.semi_supervised.config import ExperimentConfig
 from global_workspace.experiments.semi_supervised.run import train_chunk
+from global_workspace.finite import require_finite_rows
 from global_workspace.loading import load_workspace
 from global_workspace.workspace.checkpoint import current_checkpoint
 from global_workspace.workspace.data import load_latent_data
@@ -163,3 +164,15 @@ def test_an_experiment_refuses_a_nan_validation(tmp_path: Path) -> None:
     )  # fmt: skip
     with pytest.raises(UserError, match=r"member tr/paired=8/seed=0: .*validation.* nan at step 5"):
         train_chunk(data, members, config, None, (), progress=False)
+
+
+@pytest.mark.parametrize("kind", ["numpy", "tensor"])
+def test_the_first_bad_row_is_named_and_an_empty_array_passes(kind: str) -> None:
+    def made(array: np.ndarray) -> np.ndarray | torch.Tensor:
+        return torch.from_numpy(array) if kind == "tensor" else array
+
+    require_finite_rows(made(np.zeros((0, 3))), "nothing", "")
+    spoiled = np.zeros((4, 2, 2))
+    spoiled[2, 1, 0] = np.inf
+    with pytest.raises(UserError, match=r"latents holds NaN or infinite values \(first in row 2\)"):
+        require_finite_rows(made(spoiled), "latents", "fix them")

@@ -19,10 +19,10 @@ def require_finite_rows(array: np.ndarray | torch.Tensor, what: str, fix: str) -
     """Refuse an (N, ...) array holding NaN or infinity, naming the first row that does (a tensor is
     checked where it lies)."""
     if isinstance(array, torch.Tensor):
-        rows = torch.isfinite(array).reshape(len(array), -1).all(dim=1)
-        if bool(rows.all()):
+        finite_t = torch.isfinite(array)
+        if bool(finite_t.all()):  # also an empty tensor, which has no rows to reshape
             return
-        row = int(torch.argmin(rows.int()))
+        row = int(torch.argmin(finite_t.reshape(len(array), -1).all(dim=1).int()))
     else:
         finite = np.isfinite(array)
         if finite.all():
