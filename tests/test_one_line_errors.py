@@ -151,7 +151,7 @@ def test_damaged_run_configuration_is_one_line(run: Path, capsys: pytest.Capture
         damaged["workspace"]["width"] = width
         damaged["workspace"][key] = value
         (run / "config.json").write_text(json.dumps(damaged))
-        assert "describes a workspace of at least" in _error(capsys, "evaluate", run, "--device", "cpu")
+        assert "describes a network of about" in _error(capsys, "evaluate", run, "--device", "cpu")
 
 
 @pytest.mark.parametrize("state", [{"format_version": 1}, {"format_version": 1, "step": "ten"}])

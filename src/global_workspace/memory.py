@@ -26,7 +26,8 @@ TRAINING_COPIES = 4
 def member_parameters(config: WorkspaceConfig) -> int:
     """Parameters of one workspace member: an encoder and a decoder per domain (the contrastive
     scale and fusion gates left out). The direct ablation sizes each of its k(k-1) translators like
-    one encoder-decoder path, so it holds about k-1 times as many: this count is its lower bound."""
+    one encoder-decoder path without the workspace layer between them, so it holds about k-1 times
+    as many: with two domains a little fewer than this count, with more domains more."""
     ws = config.workspace_dim
     return sum(
         mlp_parameters(dim, config.width_of(d), ws, config.depth_of(d))
