@@ -256,6 +256,18 @@ def test_a_divergence_before_any_checkpoint_says_none_is_kept(data: Path, tmp_pa
     assert current_checkpoint(tmp_path / "run") is None
 
 
+def test_a_loss_infinite_from_the_first_step_blames_the_inputs_not_the_lr(tmp_path: Path) -> None:
+    """Latents near 1e30 overflow the squared error at once; "try a lower --lr" sent users astray."""
+    data = linear_pair(tmp_path / "data", n=100)
+    for split in ("train", "val", "test"):
+        file = data / "domains" / "a" / "latents" / f"{split}.npy"
+        np.save(file, (np.load(file) * 1e30).astype(np.float32))
+    train = TrainConfig(steps=5, batch_size=32, eval_every=5, log_every=5)
+    config = make_config(data, ["a", "b"], [MemberSpec.from_preset("full", 0, 40)], train, width=8, depth=2)
+    with pytest.raises(NonFiniteLoss, match=r"in step 1; .*check the scale of the latents and of the --coef"):
+        train_workspace(config, tmp_path / "run", "cpu", progress=False, tensorboard=False)
+
+
 def test_coefficient_errors_list_only_what_the_preset_takes(
     data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

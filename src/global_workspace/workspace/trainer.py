@@ -248,9 +248,15 @@ class Trainer:
         bad = self.first_bad.tolist()
         for k, s in enumerate(bad):
             if s >= 0:
+                # In the first step the lr has not moved anything yet: the inputs' scale is to blame.
+                advice = (
+                    "check the scale of the latents and of the --coef weights"
+                    if s == 0
+                    else "try a lower --lr"
+                )
                 raise NonFiniteLoss(
                     f"the loss of member {k} ({labels[k]}) became NaN or infinite in step {s + 1}; "
-                    f"{kept}; try a lower --lr"
+                    f"{kept}; {advice}"
                 )
 
     def state_dict(self) -> dict[str, torch.Tensor]:
