@@ -174,9 +174,9 @@ class TrainConfig:
             _whole(name, getattr(self, name))
         if len(self.betas) != 2:
             raise ValueError(f"betas must be two numbers, not {list(self.betas)}")
-        numbers = {n: getattr(self, n) for n in ("lr", "weight_decay", "eps", "pct_start", "div_factor")}
-        numbers.update(final_div_factor=self.final_div_factor, beta1=self.betas[0], beta2=self.betas[-1])
-        for name, value in numbers.items():
+        scalars = ("lr", "weight_decay", "eps", "pct_start", "div_factor", "final_div_factor")
+        numbers = {name: getattr(self, name) for name in scalars}
+        for name, value in [*numbers.items(), ("betas", self.betas[0]), ("betas", self.betas[1])]:
             if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
                 raise ValueError(f"{name} must be a finite number, not {value!r}")
         low = {"steps": self.steps < 1, "batch_size": self.batch_size < 1, "eval_every": self.eval_every < 0}
