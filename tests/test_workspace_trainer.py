@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from workspace_fixtures import linear_pair, one_thread  # noqa: F401
 from global_workspace.domains.latent_loss import LatentLoss
 from global_workspace.domains.latents import LatentSpec
 from global_workspace.errors import UserError
+from global_workspace.workspace import data as latent_data
 from global_workspace.workspace.checkpoint import current_checkpoint, load_model
 from global_workspace.workspace.families import family_of
 from global_workspace.workspace.losses import active_categories
@@ -233,6 +235,28 @@ def test_resume_refuses_other_latents_but_follows_a_moved_dataset(tmp_path: Path
     np.save(latents, np.load(latents)[::-1].copy())
     with pytest.raises(UserError, match="other latents"):
         evaluate_run(tmp_path / "run", device="cpu")
+
+
+def test_the_latents_are_hashed_once_while_untouched_and_again_once_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = linear_pair(tmp_path / "data", n=300)
+    reads: list[Path] = []
+    real = latent_data.update_digest
+    monkeypatch.setattr(
+        latent_data, "update_digest", lambda digest, path: (reads.append(path), real(digest, path))
+    )
+    first = latent_data.train_fingerprint(data, ["a", "b"])
+    # Files written a moment ago are hashed every time: their times may not tick on the next write.
+    assert latent_data.train_fingerprint(data, ["b", "a"]) == first and len(reads) == 4
+    with monkeypatch.context() as later:
+        now = time.time_ns() + 10**10
+        later.setattr(latent_data.time, "time_ns", lambda: now)
+        assert latent_data.train_fingerprint(data, ["a", "b"]) == first and len(reads) == 6
+        assert latent_data.train_fingerprint(data, ["a", "b"]) == first and len(reads) == 6  # the memo
+    latents = data / "domains/a/latents/train.npy"
+    np.save(latents, np.load(latents)[::-1].copy())  # written in place: same file, same size
+    assert latent_data.train_fingerprint(data, ["a", "b"]) != first and len(reads) == 8
 
 
 def test_nan_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path: Path) -> None:

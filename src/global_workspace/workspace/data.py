@@ -7,7 +7,9 @@ and list the pairs (own_latents.py).
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -101,12 +103,35 @@ def load_latent_data(
 def train_fingerprint(data: Path | str, domains: Sequence[str]) -> str:
     """A hash of the train latents of `domains` (and of own latents' train pairs): what a run learns
     from, wherever DATA lives."""
-    digest = hashlib.blake2b(digest_size=16)
-    for name in sorted(domains):
-        digest.update(name.encode() + b"\0")
-        update_digest(digest, domain_folder(Path(data), name) / "latents" / "train.npy")
+    files = [(name, domain_folder(Path(data), name) / "latents" / "train.npy") for name in sorted(domains)]
     if is_own_latents(data):
-        update_digest(digest, Path(data) / "pairs" / "train.npy")
+        files.append(("", Path(data) / "pairs" / "train.npy"))
+    keyed = tuple((name, path, _identity(path)) for name, path in files)
+    settled = all(time.time_ns() - max(key[3:]) > _TIMESTAMP_GRAIN_NS for _, _, key in keyed)
+    return _hash_files(keyed) if settled else _hash_files.__wrapped__(keyed)
+
+
+_TIMESTAMP_GRAIN_NS = 2_000_000_000
+"""File times tick coarsely (in milliseconds), so a write just after a file was last written can
+leave its times unchanged: such a fresh file is hashed every time, never from the memo."""
+
+
+def _identity(path: Path) -> tuple[int, ...]:
+    """What changes whenever a file is replaced or written to (inode, size, modification and change
+    times), so that a hash keyed on it is never stale."""
+    st = path.stat()
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+@functools.lru_cache(maxsize=16)
+def _hash_files(files: tuple[tuple[str, Path, tuple[int, ...]], ...]) -> str:
+    """Hashed once per process for files left untouched: a run hashes its latents when it is set up
+    and again once it holds the lock on them."""
+    digest = hashlib.blake2b(digest_size=16)
+    for name, path, _ in files:
+        if name:
+            digest.update(name.encode() + b"\0")
+        update_digest(digest, path)
     return digest.hexdigest()
 
 
