@@ -55,6 +55,17 @@ def test_a_plugin_encodes_the_files_named_with_raw(data: Path, tmp_path: Path) -
     assert pretrain(data, "--raw", f"brightness={train},{val}") == 0  # the same files: reused
 
 
+def test_a_skipped_split_keeps_the_next_file_in_its_place(data: Path, tmp_path: Path) -> None:
+    train = grey(tmp_path / "mine_train.npy", TINY_COUNTS["train"], 51)
+    test = grey(tmp_path / "mine_test.npy", TINY_COUNTS["test"], 153)
+    assert pretrain(data, "--raw", f"brightness={train},,{test}") == 0
+    np.testing.assert_allclose(load_latents(data, "brightness", "test"), 0.6, rtol=1e-6)
+    images = np.load(data / "val" / "images.npy").astype(np.float32) / 255.0  # no val file: DATA's own
+    np.testing.assert_allclose(
+        load_latents(data, "brightness", "val")[:, 0], images.mean(axis=(1, 2, 3)), rtol=1e-5
+    )
+
+
 def test_raw_files_that_do_not_fit_are_refused_in_one_line(
     data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -65,8 +76,9 @@ def test_raw_files_that_do_not_fit_are_refused_in_one_line(
     assert "holds 10 examples, split 'train' has 256" in refusal
     assert pretrain(data, "--raw", f"v={short}") == 2
     assert "--raw names domain 'v', which --domains (brightness) does not list" in one_line_error(capsys)
-    assert pretrain(data, "--raw", "brightness") == 2
-    assert "write NAME=TRAIN[,VAL,TEST]" in one_line_error(capsys)
+    for malformed in ("brightness", f"brightness=,{short}", f"brightness={short},{short},{short},{short}"):
+        assert pretrain(data, "--raw", malformed) == 2
+        assert "write NAME=TRAIN[,VAL,TEST]" in one_line_error(capsys)
     assert pretrain(data, "--raw", f"brightness={tmp_path / 'none.npy'}") == 2
     assert "does not exist" in one_line_error(capsys)
     assert not (data / "domains" / "brightness").exists()

@@ -18,12 +18,14 @@ RawFiles = dict[str, dict[str, Path]]
 
 
 def parse_split_files(text: str, option: str, example: str) -> tuple[str, dict[str, Path]]:
-    """`NAME=TRAIN[,VAL,TEST]` -> (name, {split: file}); `example` shows the fix in the refusal."""
+    """`NAME=TRAIN[,VAL,TEST]` -> (name, {split: file}); `example` shows the fix in the refusal.
+
+    Each file keeps its position: `NAME=TRAIN,,TEST` gives no val file, never TEST as val."""
     name, sep, files = text.partition("=")
-    paths = [Path(f.strip()) for f in files.split(",") if f.strip()]
-    if not sep or not name.strip() or not 1 <= len(paths) <= len(SPLIT_ORDER):
+    entries = [f.strip() for f in files.split(",")]
+    if not sep or not name.strip() or not entries[0] or len(entries) > len(SPLIT_ORDER):
         raise UserError(f"{option} {text!r}: write {example}")
-    return name.strip(), dict(zip(SPLIT_ORDER, paths, strict=False))
+    return name.strip(), {split: Path(f) for split, f in zip(SPLIT_ORDER, entries, strict=False) if f}
 
 
 def parse_raw_options(texts: Sequence[str]) -> RawFiles:
