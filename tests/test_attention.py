@@ -251,6 +251,7 @@ def test_attention_experiment_end_to_end(trained_run: Path, tmp_path: Path) -> N
     assert _exit_code("experiment", "attention", trained_run, "--out", exp, *TINY) in (0, None)
     results = json.loads((exp / "results.json").read_text())
     assert results["domains"] == ["attr", "x"] and results["members"] == 2
+    assert results["checkpoint"] == {"step": 30, "steps": 30, "finished": True}
     assert set(results["table"]) == {"fixed", "random"}
     for noise in ("fixed", "random"):
         assert set(results["table"][noise]) == {"equal", "one-step", "two-step", "oracle"}
@@ -269,6 +270,21 @@ def test_attention_experiment_end_to_end(trained_run: Path, tmp_path: Path) -> N
     assert (exp / "figures" / "heatmap.svg").is_file() and (exp / "command.txt").is_file()
     # An existing EXP is refused without --force.
     assert _exit_code("experiment", "attention", trained_run, "--out", exp, *TINY) == 2
+
+
+def test_a_run_that_stopped_early_is_named_as_such(
+    trained_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = tmp_path / "run"
+    shutil.copytree(trained_run, run)
+    config = json.loads((run / "config.json").read_text())
+    config["train"]["steps"] = 60  # the run's checkpoint, step 30, is then an interrupted one's
+    (run / "config.json").write_text(json.dumps(config))
+    assert _exit_code("experiment", "attention", run, "--out", tmp_path / "exp", *TINY) in (0, None)
+    assert "the run stopped at step 30 of 60" in capsys.readouterr().err
+    results = json.loads((tmp_path / "exp" / "results.json").read_text())
+    assert results["checkpoint"] == {"step": 30, "steps": 60, "finished": False}
+    assert "stopped at step 30 of 60" in (tmp_path / "exp" / "report.html").read_text()
 
 
 def test_attention_bad_input(trained_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

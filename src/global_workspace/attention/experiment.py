@@ -41,6 +41,7 @@ from ..workspace.checkpoint import check_run_data, load_model
 from ..workspace.data import load_latent_data
 from ..workspace.ensemble import EnsembleMLP
 from ..workspace.model import GlobalWorkspace
+from ..workspace.run import Scored
 from ..workspace.selection import RandomSoftmax
 from .corruption import NOISE_MODES, Corruption, CorruptionConfig
 from .report import write_attention
@@ -439,7 +440,7 @@ def attention_experiment(
     if not Path(run).is_dir():
         raise UserError(f"run {run} does not exist; train a workspace first with `gw train`")
     with shared_input(Path(run)):  # a run still training is not read half-way
-        config, model, _ = load_model(Path(run), device)
+        config, model, step = load_model(Path(run), device)
         refuse_overlap(Path(out), {"run": run, "dataset": config.data}, "experiment folder")
         refuse_existing(Path(out), force, "experiment folder", marker="results.json")
         check_run_data(Path(run), config)
@@ -462,6 +463,7 @@ def attention_experiment(
             data, _ = load_attention_data(Path(config.data), names, device)
             results = run_attention(model, data, settings, device, progress)
             results["run"] = str(Path(run).resolve())
+            results["checkpoint"] = Scored(Path(run), step, config.train.steps).record()
             with atomic_directory(Path(out), force, "experiment folder", marker="results.json") as tmp:
                 if command is not None:
                     atomic_write_text(tmp / "command.txt", command + "\n")

@@ -90,6 +90,12 @@ def write_attention(exp: Path, results: Mapping[str, Any], command: str | None =
         f"{settings['scale_low']:g}–{settings['scale_high']:g} × 5 × a standardised Gaussian vector "
         "(fixed once, or drawn afresh). Accuracies are means over members (chance 1/3)."
     )
+    checkpoint = results["checkpoint"]
+    if not checkpoint["finished"]:
+        report.text(
+            f"The workspace run stopped at step {checkpoint['step']} of {checkpoint['steps']}: these "
+            "figures are of that unfinished checkpoint."
+        )
     if command:
         report.code(command)
     report.heading("Shape accuracy under one-sided noise")

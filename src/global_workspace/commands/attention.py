@@ -77,6 +77,14 @@ def attention(
         command=shlex.join(["gw", *sys.argv[1:]]),
         progress=(lambda _: None) if quiet else (lambda msg: typer.echo(f"attention: {msg}", err=True)),
     )
+    checkpoint = results["checkpoint"]
+    if not checkpoint["finished"]:
+        typer.echo(
+            f"gw experiment attention: the run stopped at step {checkpoint['step']} of "
+            f"{checkpoint['steps']}; this experiment used that checkpoint (rerun its `gw train` command "
+            "with --resume to finish it)",
+            err=True,
+        )
     metrics = results["metrics"]
     typer.echo(
         f"wrote {out}/report.html; shape accuracy under random one-sided noise: "
