@@ -203,6 +203,8 @@ def test_resume_equals_uninterrupted_and_checkpoint_round_trips(tmp_path: Path) 
     _run(tmp_path / "cut", data, steps=20, eval_every=0, until=13)  # interrupted after step 13
     _, partial, step = load_model(tmp_path / "cut", torch.device("cpu"))
     assert step == 13
+    with pytest.raises(UserError, match="stopped at step 13 of 20; pass --resume to finish it, or --force"):
+        _run(tmp_path / "cut", data, steps=20, eval_every=10)  # run again without --resume
     _run(tmp_path / "cut", data, steps=20, eval_every=10, resume=True)
     config, full, step = load_model(tmp_path / "full", torch.device("cpu"))
     _, resumed, step_resumed = load_model(tmp_path / "cut", torch.device("cpu"))
@@ -210,6 +212,10 @@ def test_resume_equals_uninterrupted_and_checkpoint_round_trips(tmp_path: Path) 
     for (name, a), b in zip(full.state_dict().items(), resumed.state_dict().values(), strict=True):
         torch.testing.assert_close(a, b, rtol=0, atol=0, msg=name)
     rows = (tmp_path / "cut" / "train.csv").read_text().splitlines()[1:]
+    # Resuming a finished run trains nothing and keeps the speed its last leg measured.
+    speed = json.loads((tmp_path / "cut" / "summary.json").read_text())["steps_per_second"]
+    assert speed > 0
+    assert _run(tmp_path / "cut", data, steps=20, eval_every=10, resume=True)["steps_per_second"] == speed
     assert [int(r.split(",")[0]) for r in rows[::2]] == [5, 10, 13, 15, 20]
     # Round trip: a model loaded from the checkpoint gives the trained model's outputs.
     x = torch.randn(7, config.workspace.domains["a"])

@@ -246,6 +246,13 @@ def _step_of(state: Any, file: Path) -> int:
     return step
 
 
+def checkpoint_step(run: Path) -> int:
+    """The step of the run's current checkpoint, read without loading its weights."""
+    return _read_current(
+        Path(run), lambda folder: _step_of(read_json(folder / "state.json", "checkpoint state"), folder)
+    )
+
+
 def load_trainer_state(run: Path) -> dict[str, torch.Tensor]:
     return _read_current(Path(run), lambda folder: _read_safetensors(folder / "trainer.safetensors"))
 

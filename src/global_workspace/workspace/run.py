@@ -7,6 +7,7 @@ split other than test).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,10 +34,12 @@ from .checkpoint import (
     RunConfig,
     check_run_data,
     check_same_config,
+    checkpoint_step,
     has_checkpoint,
     load_run_model,
     load_trainer_state,
     load_weights,
+    read_config,
     save_checkpoint,
     write_config,
 )
@@ -96,12 +99,27 @@ def _prepare_folder(run: Path, config: RunConfig, force: bool, resume: bool, com
         check_same_config(run, config)
         write_config(run, config)  # same settings; DATA may have moved
         return
+    if not force:
+        _refuse_to_restart_an_interrupted_run(run)
     refuse_existing(run, force, "run folder", marker="config.json")
     remove_output(run)
     run.mkdir(parents=True)
     write_config(run, config)
     if command is not None:
         atomic_write_text(run / "command.txt", command + "\n")
+
+
+def _refuse_to_restart_an_interrupted_run(run: Path) -> None:
+    """Point an interrupted run's owner to --resume, not only to the --force that discards it."""
+    try:
+        stopped, steps = checkpoint_step(run), read_config(run).train.steps
+    except (UserError, OSError):
+        return  # no readable checkpoint: the folder is refused as any existing one
+    if stopped < steps:
+        raise UserError(
+            f"run folder {run} holds a run that stopped at step {stopped} of {steps}; pass --resume to "
+            "finish it, or --force to start it afresh"
+        )
 
 
 def train_workspace(
@@ -149,7 +167,7 @@ def train_workspace(
 
         log = RunLog(run, start_step=start, tensorboard=tensorboard)
         try:
-            speed = fit(
+            speed: float | None = fit(
                 trainer,
                 ensemble.labels(),
                 log=log,
@@ -160,6 +178,8 @@ def train_workspace(
             )
         finally:
             log.close()
+        if start >= min(until or config.train.steps, config.train.steps):
+            speed = _earlier_speed(run)  # nothing left to train: the speed measured before stands
         summary = {
             "steps": config.train.steps,
             "members": len(config.members),
@@ -210,6 +230,15 @@ def evaluate_run(
         not_applicable = family.not_applicable(config.domains)
         write_metrics(out, split, specs, metrics, skipped, not_applicable, scored.record())
         return scored
+
+
+def _earlier_speed(run: Path) -> float | None:
+    """The training speed an earlier summary.json recorded, or None where there is none to read."""
+    try:
+        speed = json.loads((run / "summary.json").read_text(encoding="utf-8")).get("steps_per_second")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return float(speed) if isinstance(speed, int | float) else None
 
 
 @dataclass(frozen=True)
