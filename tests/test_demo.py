@@ -131,7 +131,7 @@ def test_unknown_scale_is_a_one_line_error(tmp_path: Path, capsys: pytest.Captur
     ("args", "words"),
     [
         (["--paired", "abc"], "neither a whole number nor ALL"),
-        (["--paired", "301"], "larger than the train split (300"),
+        (["--paired", "301"], "more than the train split's 300 pairs"),
         (["--presets", "tr,nope"], "nope"),
         (["--train", "-3"], "--train must be at least 1"),
         (["--seeds", "0"], "--seeds"),

@@ -264,6 +264,8 @@ def test_model_from_another_version(
         (["--batch-size", "0"], ("--batch-size must be at least 1",)),
         (["--steps", "0"], ("--steps", "at least 1")),
         (["--steps", "v=-5"], ("--steps", "at least 1")),
+        (["--steps", "v=5,probe=3,v=6"], ("--steps", "sets 'v' twice")),
+        (["--init", "v=a", "--init", "v=b"], ("--init 'v' is given twice",)),
         (["--device", "tpu"], ("unknown device",)),
         (["--device", "cudafoo"], ("unknown device", "cuda:N")),
     ],

@@ -230,7 +230,7 @@ def test_a_saved_ensemble_is_planned_whole_only_while_all_its_members_wait(tmp_p
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
-        ({"paired": "8,1000"}, "larger than the train split"),
+        ({"paired": "8,1000"}, "more than the train split's"),
         ({"paired": "0"}, "at least 1"),
         ({"paired": "8,lots"}, "neither a whole number nor ALL"),
         ({"presets": "tr,bogus"}, "unknown preset 'bogus'"),
@@ -240,6 +240,8 @@ def test_a_saved_ensemble_is_planned_whole_only_while_all_its_members_wait(tmp_p
         ({"define": ("full=full:cy=1",)}, "built-in preset"),
         ({"define": ("mine=full:fused=1",)}, "bad coefficient 'fused=1'"),
         ({"define": ("mine=full",)}, "NAME=BASE:COEFFICIENTS"),
+        ({"define": ("mine=full:dcy=1", "mine=full:dcy=5"), "presets": "tr,mine"}, "'mine' twice"),
+        ({"define": ("mine=full:dcy=1,demi_cycle=2",), "presets": "tr,mine"}, "weigh demi_cycle twice"),
         ({"select_on": "attr_to_y"}, "give all, last, or directions among attr_to_x, x_to_attr"),
         ({"patience": -1}, "--patience must be at least 0"),
         ({"patience": 10}, "shorter than one validation check"),

@@ -175,6 +175,37 @@ def test_the_experiment_runs_on_own_latents(data: Path, tmp_path: Path) -> None:
             assert math.isfinite(float(row[name])), (row["member"], name)
 
 
+def test_a_folder_without_train_pairs_says_so_before_anything_is_written(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The refusals sent the user from one --paired value to another, and ALL wrote experiment.json first."""
+    rng = np.random.default_rng(0)
+    domains = {
+        d: {s: rng.normal(size=(20, 3)).astype(np.float32) for s in ("train", "val", "test")} for d in "ab"
+    }
+    build_latents(
+        tmp_path / "data", domains, {s: np.stack([np.arange(20)] * 2, axis=1) for s in ("val", "test")}
+    )
+    options = ["--domains", "a,b", "--presets", "tr", "--seeds", "1", "--steps", "3", "--quiet"]
+    experiment = [
+        "experiment",
+        "semi-supervised",
+        str(tmp_path / "data"),
+        *options,
+        "--out",
+        str(tmp_path / "exp"),
+    ]
+    for paired in ("1", "ALL"):
+        with pytest.raises(SystemExit) as exc:
+            main([*experiment, "--paired", paired])
+        assert exc.value.code == 2
+        assert "holds no pairs" in one_line_error(capsys) and not (tmp_path / "exp").exists()
+    with pytest.raises(SystemExit) as exc:
+        main(["train", str(tmp_path / "data"), "--domains", "a,b", "--paired", "1", "--quiet", "--out",
+              str(tmp_path / "run")])  # fmt: skip
+    assert exc.value.code == 2 and "--pairs train=FILE" in one_line_error(capsys)
+
+
 @pytest.mark.parametrize("split", ["val", "test"])
 def test_a_folder_without_val_or_test_pairs_is_refused_before_training(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], split: str

@@ -134,9 +134,16 @@ T = TypeVar("T")
 def _per_model(text: str, option: str, convert: Callable[[str], T], form: str) -> dict[str, T]:
     """ "v=A,probe=B" -> {"v": convert(A), "probe": convert(B)}; anything else is refused naming `form`."""
     try:
-        return {key.strip(): convert(value) for key, value in (item.split("=") for item in text.split(","))}
+        pairs = [
+            (key.strip(), convert(value)) for key, value in (item.split("=") for item in text.split(","))
+        ]
     except ValueError as exc:
         raise UserError(f"cannot read {option} {text!r}: give {form}") from exc
+    out = dict(pairs)
+    if len(out) < len(pairs):
+        twice = next(key for i, (key, _) in enumerate(pairs) if key in (k for k, _ in pairs[:i]))
+        raise UserError(f"{option} {text!r} sets {twice!r} twice; give each model once")
+    return out
 
 
 def _check_model(model: str, option: str) -> None:
@@ -152,6 +159,8 @@ def parse_init(items: list[str]) -> dict[str, Path]:
         name, sep, folder = item.partition("=")
         if not sep or not name.strip() or not folder.strip():
             raise UserError(f"cannot read --init {item!r}: give NAME=FOLDER, e.g. v=runs/old/domains/v")
+        if name.strip() in out:
+            raise UserError(f"--init {name.strip()!r} is given twice; name one folder per domain")
         out[name.strip()] = Path(folder.strip())
     return out
 

@@ -132,6 +132,8 @@ def build_config(options: SemiSupervisedOptions, device: torch.device) -> Experi
     defined: dict[str, Preset] = {}
     for text in options.define:
         made = define_preset(text, defined)
+        if made.name in defined:
+            raise UserError(f"--define makes preset {made.name!r} twice; define each name once")
         defined[made.name] = made
     presets = parse_presets(options.presets, defined)
     unused = [name for name in defined if name not in {p.name for p in presets}]
@@ -148,6 +150,11 @@ def build_config(options: SemiSupervisedOptions, device: torch.device) -> Experi
     data = Path(options.data).resolve()
     domains = check_domains(data, options.domains.split(","))
     train_size = load_latent_data(data, domains, torch.device("cpu"), splits=("train",)).pair_count("train")
+    if train_size == 0:
+        raise UserError(
+            f"the train split of {data} holds no pairs, and every preset learns from some; list them "
+            "with `gw data latents … --pairs train=FILE`"
+        )
     paired = parse_paired(options.paired, train_size)
     select_on = parse_select_on(options.select_on, domains)
     mix = options.mix_presets if options.mix_presets is not None else device.type == "cuda"

@@ -60,6 +60,7 @@ def check_members(members: Sequence[MemberSpec], task: Task, train_size: int) ->
         if m.paired > train_size:
             raise UserError(
                 f"--paired {m.paired} is not possible: the train split has {train_size} pairs at most"
+                + ("; list some with `gw data latents … --pairs train=FILE`" if train_size == 0 else "")
             )
         needs = sorted(c for c in task.needs_pairs if m.weight(c) > 0)
         if m.paired == 0 and needs:

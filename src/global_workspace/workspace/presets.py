@@ -143,9 +143,11 @@ def parse_coefficients(
     text: str, categories: Iterable[str] = WORKSPACE_CATEGORIES, base: Mapping[str, float] | None = None
 ) -> dict[str, float]:
     """`tr=1,cy=0.1` -> {"translation": 1.0, "cycle": 0.1}, over the weights of `base` if given;
-    unknown names are a UserError, and so is a result that switches every loss off."""
+    unknown names are a UserError, and so are a weight given twice and a result that switches
+    every loss off."""
     known = set(categories)
     out: dict[str, float] = dict(base or {})
+    given: set[str] = set()
     for item in text.split(","):
         item = item.strip()
         if not item:
@@ -161,6 +163,9 @@ def parse_coefficients(
         except ValueError:
             raise UserError(f"coefficient {name!r} has value {value!r}, which is not a number") from None
         require_at_least([(f"coefficient {name!r}", weight, 0)])
+        if category in given:
+            raise UserError(f"coefficients {text!r} weigh {category} twice; give each weight once")
+        given.add(category)
         out[category] = weight
     if not any(out.values()):
         raise UserError(f"coefficients {text!r} switch every loss off; give at least one positive weight")
@@ -181,7 +186,8 @@ def point_label(point: Mapping[str, float]) -> str:
 class MemberSpec:
     """One ensemble member: what it trains on and with which loss weights.
 
-    Member k of an ensemble trains exactly like a solo run with the same spec.
+    Member k of an ensemble trains like a solo run with the same spec, up to the rounding of batched
+    matrix products, which may differ in the last bit between ensemble sizes.
     """
 
     seed: int

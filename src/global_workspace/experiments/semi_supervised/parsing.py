@@ -24,7 +24,7 @@ def parse_select_on(text: str, domains: Sequence[str]) -> str:
 
 
 def parse_paired(text: str, train_size: int) -> list[int]:
-    """`250,1000,ALL` -> sorted distinct counts; ALL is the whole train split."""
+    """`250,1000,ALL` -> sorted distinct counts; ALL is every pair of the train split (`train_size`)."""
     counts: set[int] = set()
     for item in text.split(","):
         item = item.strip()
@@ -41,7 +41,7 @@ def parse_paired(text: str, train_size: int) -> list[int]:
             raise UserError(f"--paired {item}: every preset learns from pairs, give at least 1")
         if n > train_size:
             raise UserError(
-                f"--paired {n} is larger than the train split ({train_size} examples); use at most "
+                f"--paired {n} is more than the train split's {train_size} pairs; use at most "
                 f"{train_size} or ALL"
             )
         counts.add(n)
