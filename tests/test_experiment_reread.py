@@ -175,6 +175,18 @@ def test_a_chunk_validation_file_cut_short_is_refused(
     assert (exp / "results.csv").read_bytes() == results
 
 
+def test_a_chunk_validation_file_deleted_is_refused(
+    finished: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """It used to read as a chunk from before curves were kept: half the curves left out silently."""
+    exp = copy_of(finished, tmp_path)
+    assert len(list((exp / "chunks").glob("*/validation.csv"))) > 1
+    curves = next((exp / "chunks").glob("*/validation.csv"))
+    curves.unlink()
+    err = gw_error(capsys, "experiment", "reread", exp)
+    assert f"{curves.parent} has no validation.csv" in err and f"delete {curves.parent}" in err
+
+
 def test_a_chunk_whose_weights_are_cut_short_is_refused(
     finished: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

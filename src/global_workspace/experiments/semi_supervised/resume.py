@@ -22,7 +22,7 @@ from ...workspace.families import FAMILIES, Family, family_of
 from ...workspace.presets import MemberSpec
 from .config import ExperimentConfig
 from .planning import chunk_workspace, plan_chunks
-from .results_io import chunk_members, read_chunk_rows, read_chunk_validation
+from .results_io import VALIDATION_CSV, chunk_members, read_chunk_rows, read_chunk_validation
 
 
 def read_experiment(exp: Path) -> ExperimentConfig:
@@ -92,9 +92,22 @@ def stored_validation(exp: Path, members: Sequence[str]) -> list[dict[str, Any]]
     order, for the chunks that kept them."""
     where = finished_members(exp)
     folders = sorted({where[m][0] for m in members if m in where})
+    _refuse_a_lost_curve_file(exp, folders)
     order = {m: i for i, m in enumerate(members)}
     rows = [r for folder in folders for r in read_chunk_validation(folder) if r["member"] in order]
     return sorted(rows, key=lambda r: (order[r["member"]], r["step"]))
+
+
+def _refuse_a_lost_curve_file(exp: Path, folders: Sequence[Path]) -> None:
+    """Chunks written before curves were kept have none; but where the other chunks of `exp` that
+    scored on validation have their curves, one without is a file lost, not an older chunk."""
+    scored = [f for f in folders if any(k.startswith("val_min/") for r in read_chunk_rows(f) for k in r)]
+    lost = [f for f in scored if not (f / VALIDATION_CSV).is_file()]
+    if lost and len(lost) < len(scored):
+        raise UserError(
+            f"{lost[0]} has no {VALIDATION_CSV} while the other chunks of {exp} have theirs: the file "
+            f"was lost; delete {lost[0]} and rerun the experiment to retrain its members"
+        )
 
 
 def stored_rows(exp: Path) -> dict[str, dict[str, Any]]:
