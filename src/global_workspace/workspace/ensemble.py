@@ -1,7 +1,8 @@
 """K independent networks evaluated as one: every weight carries a leading member dimension.
 
 Member k is initialised from its own seed exactly as a lone network with that seed would be, so
-an ensemble of K models trains like K separate runs while launching the kernels of one.
+an ensemble of K models trains like K separate runs (up to the last bit of batched matrix
+products, which round differently for different K) while launching the kernels of one.
 Shapes: inputs and outputs are (K, B, features).
 """
 
