@@ -297,6 +297,8 @@ def test_attention_bad_input(trained_run: Path, tmp_path: Path, capsys: pytest.C
     untrained = tmp_path / "untrained"
     untrained.mkdir()
     assert "train" in error(untrained, "--out", tmp_path / "e1")
+    (untrained / "experiment.json").write_text("{}")
+    assert "is an experiment folder" in error(untrained, "--out", tmp_path / "e1")
     assert "does not exist" in error(tmp_path / "missing", "--out", tmp_path / "e2")
     assert "two domains" in error(trained_run, "--out", tmp_path / "e3", "--domains", "attr")
     assert "no domain" in error(trained_run, "--out", tmp_path / "e4", "--domains", "attr,v")

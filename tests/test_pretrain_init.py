@@ -119,6 +119,17 @@ def test_a_starting_point_that_cannot_be_used_is_one_line(
     assert not (fresh_copy / "domains").exists()
 
 
+def test_a_run_folder_given_as_a_starting_point_is_named_as_no_specialist(
+    fresh_copy: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """It said "holds a specialist of kind None"."""
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.json").write_text(json.dumps({"data": "x", "workspace": {}, "members": []}))
+    code = run_cli(["pretrain", str(fresh_copy), "--domains", "v", "--init", f"v={run}", "--quiet"])
+    _one_line_error(capsys, code, "is not a specialist's", "written by gw pretrain")
+
+
 def test_force_never_replaces_the_folder_it_trains_on_from(
     fresh_copy: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

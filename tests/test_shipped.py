@@ -72,6 +72,20 @@ def test_export_refuses_to_measure_on_the_training_seed(pretrained: Path, tmp_pa
         export_shipped(pretrained, pretrained, tmp_path / "out", ("v",), "x")
 
 
+@pytest.mark.parametrize(("kinds", "name", "message"), [
+    (("v",), "", "name the set plainly"),
+    (("v",), "../x", "name the set plainly"),
+    (("v", "v"), "x", "name each specialist to ship once"),
+    ((), "x", "name each specialist to ship once"),
+])  # fmt: skip
+def test_export_refuses_a_name_that_is_no_name_and_a_specialist_named_twice(
+    pretrained: Path, tmp_path: Path, kinds: tuple[str, ...], name: str, message: str
+) -> None:
+    with pytest.raises(UserError, match=message):
+        export_shipped(pretrained, pretrained, tmp_path / "out", kinds, name)
+    assert not (tmp_path / "out").exists()
+
+
 def test_export_never_replaces_its_inputs_or_a_folder_of_other_files(
     shipped_root: Path, pretrained: Path, tmp_path: Path
 ) -> None:

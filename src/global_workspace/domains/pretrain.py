@@ -336,6 +336,11 @@ def _starting_point(name: str, kind: str, folder: Path) -> Domain:
             f"{name} written by gw pretrain, or a shipped one"
         )
     stored = read_json(config_file, f"--init {name} config")
+    if not isinstance(stored, dict) or "kind" not in stored:
+        raise UserError(
+            f"--init {name}={folder}: its config.json is not a specialist's (a run's or an experiment's?); "
+            f"name a folder DATA/domains/{name} written by gw pretrain, or a shipped one"
+        )
     if stored.get("kind") != kind:
         raise UserError(
             f"--init {name}={folder} holds a specialist of kind {stored.get('kind')!r}, not {kind!r}; "

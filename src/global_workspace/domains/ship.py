@@ -19,7 +19,7 @@ from ..data.format import Dataset, load_dataset
 from ..errors import UserError
 from ..fileio import atomic_write_json, read_json, refuse_overlap
 from ..locking import locked_atomic_directory
-from .latents import domain_folder
+from .latents import DOMAIN_NAME, domain_folder
 from .nets import WEIGHTS_FILE, TorchDomain
 from .shipped import MANIFEST, MANIFEST_FORMAT, ShippedSet, dataset_key, sha256_of
 from .store import move_to
@@ -40,6 +40,12 @@ def export_shipped(
     """Write the shipped set of DATA's specialists `kinds` to `out`; returns its manifest."""
     if precision not in PRECISIONS:
         raise UserError(f"--precision {precision!r}: choose one of {', '.join(PRECISIONS)}")
+    if not DOMAIN_NAME.fullmatch(name):
+        raise UserError(
+            f"--name {name!r}: name the set plainly (a letter or _, then letters, digits, _ or -)"
+        )
+    if not kinds or len(set(kinds)) < len(kinds):
+        raise UserError(f"--domains {','.join(kinds)!r}: name each specialist to ship once")
     dataset, test = load_dataset(data), load_dataset(fresh)
     if dataset_key(test) != dataset_key(dataset):
         raise UserError(

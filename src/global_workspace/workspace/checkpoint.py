@@ -118,6 +118,9 @@ def read_config(run: Path) -> RunConfig:
     file = Path(run) / "config.json"
     if not Path(run).is_dir():
         raise UserError(f"run {run} does not exist; train it with `gw train`")
+    if not file.is_file():
+        kind = "an experiment folder" if (Path(run) / "experiment.json").is_file() else "no run folder"
+        raise UserError(f"{run} is {kind} (it has no config.json); name a run folder written by `gw train`")
     return RunConfig.from_json(read_json(file, "run configuration"), file)
 
 
