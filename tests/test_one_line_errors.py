@@ -4,8 +4,11 @@ mistake (issue 27, items 8 and 10): each is now one line `gw: error: …`, exit 
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
 import sys
+import time
 import zipfile
 from pathlib import Path
 
@@ -82,6 +85,28 @@ def test_ctrl_c_says_interrupted(
     argv = ["data", "simple-shapes", str(tmp_path / "d"), "--train", "8", "--val", "8", "--test", "8"]
     assert run_cli(argv) == 130
     assert capsys.readouterr().err.strip() == "gw: interrupted"
+
+
+def test_sigterm_stops_like_ctrl_c_and_leaves_no_lock_or_temporary_folder(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """SIGTERM (kill, a scheduler's time limit) ended the process where it stood: no last line, and
+    its lock file and temporary folder stayed."""
+
+    held: list[str] = []
+
+    def terminated(*args: object, **kwargs: object) -> None:
+        held.extend(os.listdir(tmp_path))
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(5)  # the handler raises here
+        raise AssertionError("SIGTERM did not stop the command")
+
+    monkeypatch.setattr("global_workspace.data.sharded.render_shard", terminated)  # inside the lock
+    argv = ["data", "simple-shapes", str(tmp_path / "d"), "--train", "8", "--val", "8", "--test", "8"]
+    assert run_cli([*argv, "--workers", "1"]) == 128 + signal.SIGTERM
+    assert capsys.readouterr().err.strip().endswith("\ngw: terminated")  # after the progress bar
+    assert any(name.endswith(".lock") for name in held) and os.listdir(tmp_path) == []
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # the test process's own handler is back
 
 
 def test_a_plugin_that_fails_is_one_line(

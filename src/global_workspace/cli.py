@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import signal
 import sys
 from typing import Protocol
 
@@ -87,6 +88,20 @@ def _reflow_help(command: _Documented) -> None:
 
 INTERRUPTED = 130
 """The exit code of a run stopped by Ctrl-C (128 + SIGINT), as shells report it."""
+TERMINATED = 128 + signal.SIGTERM
+"""The exit code of a run stopped by SIGTERM (`kill`, a job scheduler's time limit)."""
+
+
+class _Stop:
+    """Which signal stopped the command, for its last line and exit code."""
+
+    terminated = False
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    """Stop as Ctrl-C does, so that locks are released and temporary folders removed on the way out."""
+    _Stop.terminated = True
+    raise KeyboardInterrupt
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -95,6 +110,15 @@ def main(argv: list[str] | None = None) -> None:
     Click runs outside its standalone mode so that a bad option value or a Ctrl-C reaches the
     handlers here instead of click's own multi-line rendering and its "Aborted!".
     """
+    _Stop.terminated = False
+    previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        _run(argv)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _run(argv: list[str] | None) -> None:
     try:
         command = typer.main.get_command(build_app())
         _reflow_help(command)
@@ -124,8 +148,8 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def _interrupted() -> None:
-    typer.echo("gw: interrupted", err=True)
-    sys.exit(INTERRUPTED)
+    typer.echo("gw: terminated" if _Stop.terminated else "gw: interrupted", err=True)
+    sys.exit(TERMINATED if _Stop.terminated else INTERRUPTED)
 
 
 def _is_click_error(exc: BaseException) -> bool:
