@@ -6,6 +6,7 @@ import importlib
 import inspect
 import signal
 import sys
+import threading
 from typing import Protocol
 
 import typer
@@ -111,6 +112,9 @@ def main(argv: list[str] | None = None) -> None:
     handlers here instead of click's own multi-line rendering and its "Aborted!".
     """
     _Stop.terminated = False
+    if threading.current_thread() is not threading.main_thread():
+        _run(argv)  # only the main thread may handle signals
+        return
     previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         _run(argv)

@@ -139,10 +139,11 @@ def _per_model(text: str, option: str, convert: Callable[[str], T], form: str) -
         ]
     except ValueError as exc:
         raise UserError(f"cannot read {option} {text!r}: give {form}") from exc
-    out = dict(pairs)
-    if len(out) < len(pairs):
-        twice = next(key for i, (key, _) in enumerate(pairs) if key in (k for k, _ in pairs[:i]))
-        raise UserError(f"{option} {text!r} sets {twice!r} twice; give each model once")
+    out: dict[str, T] = {}
+    for key, value in pairs:
+        if key in out:
+            raise UserError(f"{option} {text!r} sets {key!r} twice; give each model once")
+        out[key] = value
     return out
 
 

@@ -252,7 +252,8 @@ def _step_of(state: Any, file: Path) -> int:
 def checkpoint_step(run: Path) -> int:
     """The step of the run's current checkpoint, read without loading its weights."""
     return _read_current(
-        Path(run), lambda folder: _step_of(read_json(folder / "state.json", "checkpoint state"), folder)
+        Path(run),
+        lambda folder: _step_of(read_json(folder / "state.json", "checkpoint state"), folder / "state.json"),
     )
 
 
