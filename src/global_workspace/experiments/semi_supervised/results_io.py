@@ -131,16 +131,16 @@ TEXT_COLUMNS = (GRID_POINT, DOMAIN_WIDTH, DOMAIN_DEPTH)
 """results.csv columns of a grid that hold text, not numbers (each only where the grid has it)."""
 
 
-def read_chunk_validation(folder: Path) -> list[dict[str, Any]]:
-    """A chunk's validation curves; none for chunks written before they were kept. A member scored
-    on validation must have a curve holding the check whose weights it kept, so that a file cut short
-    at a line's end is refused too."""
+def read_chunk_validation(folder: Path, members: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A chunk's validation curves; none for chunks written before they were kept. Each of its
+    `members` (their rows, `read_chunk_rows`) scored on validation must have a curve holding the
+    check whose weights it kept, so that a file cut short at a line's end is refused too."""
     path = folder / VALIDATION_CSV
     if not path.is_file():
         return []
     retrain = f"delete {folder} and rerun the experiment to retrain its members"
     rows = read_results_csv(path, retrain)
-    for member in read_chunk_rows(folder):
+    for member in members:
         if not any(k.startswith("val_min/") for k in member):
             continue  # a model without translations has no curve
         steps = {r["step"] for r in rows if r["member"] == member["member"]}

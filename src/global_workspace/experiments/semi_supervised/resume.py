@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -91,17 +91,19 @@ def stored_validation(exp: Path, members: Sequence[str]) -> list[dict[str, Any]]
     """The validation curves of `members` (results_io.validation_rows), member by member in their
     order, for the chunks that kept them."""
     where = finished_members(exp)
-    folders = sorted({where[m][0] for m in members if m in where})
-    _refuse_a_lost_curve_file(exp, folders)
+    chunks = {
+        folder: read_chunk_rows(folder) for folder in sorted({where[m][0] for m in members if m in where})
+    }
+    _refuse_a_lost_curve_file(exp, chunks)
     order = {m: i for i, m in enumerate(members)}
-    rows = [r for folder in folders for r in read_chunk_validation(folder) if r["member"] in order]
+    rows = [r for f, rows in chunks.items() for r in read_chunk_validation(f, rows) if r["member"] in order]
     return sorted(rows, key=lambda r: (order[r["member"]], r["step"]))
 
 
-def _refuse_a_lost_curve_file(exp: Path, folders: Sequence[Path]) -> None:
+def _refuse_a_lost_curve_file(exp: Path, chunks: Mapping[Path, Sequence[dict[str, Any]]]) -> None:
     """Chunks written before curves were kept have none; but where the other chunks of `exp` that
     scored on validation have their curves, one without is a file lost, not an older chunk."""
-    scored = [f for f in folders if any(k.startswith("val_min/") for r in read_chunk_rows(f) for k in r)]
+    scored = [f for f, rows in chunks.items() if any(k.startswith("val_min/") for r in rows for k in r)]
     lost = [f for f in scored if not (f / VALIDATION_CSV).is_file()]
     if lost and len(lost) < len(scored):
         raise UserError(
