@@ -194,6 +194,29 @@ def test_bad_requests_are_one_line_errors(run: Path, tmp_path: Path) -> None:
     images = load_dataset(data_of(run)).split("test").images[:3]
     with pytest.raises(UserError, match="lengths differ"):
         ws.fused_state({"attr": labels, "v": images})
+    # Floats in [0, 1] read as near-black images; infinite or overflowing weights gave NaN or 0 states.
+    with pytest.raises(UserError, match="expects uint8 images with values 0–255, got float32"):
+        ws.translate("v", "attr", images.astype(np.float32) / 255)
+    for weights in ({"attr": float("inf"), "v": 1.0}, {"attr": float("nan"), "v": 1.0}):
+        with pytest.raises(UserError, match="a finite weight >= 0"):
+            ws.fused_state({"attr": labels, "v": images[:2]}, weights)
+    huge = ws.fused_state({"attr": labels, "v": images[:2]}, {"attr": 1e308, "v": 1e308})
+    torch.testing.assert_close(huge, ws.fused_state({"attr": labels, "v": images[:2]}))
+    # A specialist that encodes the wrong number of rows shrank the output silently.
+    specialist = ws.domains["attr"]
+    encode = specialist.encode
+    object.__setattr__(specialist, "encode", lambda raw: encode(raw)[:-1])
+    with pytest.raises(UserError, match=r"encoded 2 examples to \(1, \d+\), not \(2, \d+\); fix its encode"):
+        ws.translate("attr", "v", labels)
+    object.__setattr__(specialist, "encode", encode)
+    painter = ws.domains["v"]
+    decode = painter.decode
+    object.__setattr__(painter, "decode", lambda latent: decode(latent)[:-1])
+    with pytest.raises(UserError, match="decoded 2 latents to 1 examples; fix its decode"):
+        ws.translate("attr", "v", labels)
+    object.__setattr__(painter, "decode", decode)
+    with pytest.raises(UserError, match=r"states to decode must be \(N, \d+\), got \(2, 5\)"):
+        ws.decode("attr", np.zeros((2, 5)))
     state = ws.state("attr", labels)
     assert np.array_equal(ws.decode("v", state.numpy()), ws.decode("v", state))
     with pytest.raises(UserError, match="states to decode holds NaN"):

@@ -16,6 +16,7 @@ be meaningless).
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,6 +49,15 @@ from .workspace.presets import MemberSpec
 from .workspace.settings import WorkspaceConfig
 
 
+def _rows(raw: Any) -> int | None:
+    """How many examples a domain's raw input holds (an array's first dimension, a list's length);
+    None where its kind does not say."""
+    shape = getattr(raw, "shape", None)
+    if shape is not None:
+        return int(shape[0]) if len(shape) > 0 else None
+    return len(raw) if hasattr(raw, "__len__") else None
+
+
 @dataclass(frozen=True)
 class TrainedWorkspace:
     """One member of a trained run (a workspace with K = 1) and the frozen specialists of its domains."""
@@ -77,7 +87,14 @@ class TrainedWorkspace:
     def latent(self, domain: str, raw: Any) -> torch.Tensor:
         """Raw data -> the specialist's latents (N, latent_dim); refused where NaN or infinity in the
         input (or a specialist that makes them) would become meaningless translations."""
-        latent = self.domain(domain).encode(raw).to(self.device, torch.float32)
+        specialist = self.domain(domain)
+        latent = torch.as_tensor(specialist.encode(raw)).to(self.device, torch.float32)
+        rows, width = _rows(raw), self.specs[domain].latent_dim
+        if latent.dim() != 2 or latent.shape[1] != width or rows not in (None, latent.shape[0]):
+            raise UserError(
+                f"the {domain} specialist ({type(specialist).__name__}) encoded {rows or 'its'} examples "
+                f"to {tuple(latent.shape)}, not ({rows or 'N'}, {width}); fix its encode"
+            )
         require_finite_rows(latent, f"the {domain} latents of this input", f"give finite {domain} data")
         return latent
 
@@ -95,12 +112,15 @@ class TrainedWorkspace:
         weights = weights if weights is not None else dict.fromkeys(raws, 1.0)
         if (
             set(weights) != set(raws)
-            or not all(w >= 0 for w in weights.values())
-            or not sum(weights.values()) > 0
+            or not all(0 <= w < math.inf for w in weights.values())
+            or not max(weights.values()) > 0
         ):
             raise UserError(
-                f"fusion weights {dict(weights)} must give each of {', '.join(raws)} a weight >= 0, not all 0"
+                f"fusion weights {dict(weights)} must give each of {', '.join(raws)} a finite weight >= 0, "
+                "not all 0"
             )
+        largest = max(weights.values())  # scaled first, so that huge weights cannot overflow the sum
+        weights = {d: w / largest for d, w in weights.items()}
         total = sum(weights.values())
         encodings = {d: self.model.encode(d, self.latent(d, raw)) for d, raw in raws.items()}
         lengths = {d: int(e.shape[-2]) for d, e in encodings.items()}
@@ -116,12 +136,21 @@ class TrainedWorkspace:
         """Workspace states (N, workspace_dim) -> raw data of `domain` (images, attributes, captions)."""
         specialist = self.domain(domain)
         state = torch.as_tensor(state).to(self.device, torch.float32)
+        width = self.model.config.workspace_dim
+        if state.dim() != 2 or state.shape[1] != width:
+            raise UserError(f"workspace states to decode must be (N, {width}), got {tuple(state.shape)}")
         require_finite_rows(state, "the workspace states to decode", "give finite states")
         prediction = self.model.decode(domain, state.unsqueeze(0))[0]
         require_finite_rows(
             prediction, f"the {domain} latents the workspace predicts", "its weights are damaged; retrain it"
         )
-        return specialist.decode(as_latent(prediction, self.specs[domain]))
+        decoded = specialist.decode(as_latent(prediction, self.specs[domain]))
+        if _rows(decoded) != len(state):
+            raise UserError(
+                f"the {domain} specialist ({type(specialist).__name__}) decoded {len(state)} latents to "
+                f"{_rows(decoded)} examples; fix its decode (one example per latent)"
+            )
+        return decoded
 
     def translate(self, source: str, target: str, raw: Any) -> Any:
         """Raw data of `source` -> raw data of `target`, through the workspace."""

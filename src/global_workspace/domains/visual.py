@@ -128,6 +128,11 @@ class VisualDomain(TorchDomain):
                 f"domain {self.name!r} expects images (N, {self.image_size}, {self.image_size}, 3), "
                 f"got {tuple(images.shape)}"
             )
+        if images.dtype not in (np.uint8, torch.uint8):  # floats in [0, 1] read as near-black silently
+            raise UserError(
+                f"domain {self.name!r} expects uint8 images with values 0–255, got {images.dtype}; "
+                "convert them, e.g. (images * 255).round().astype(np.uint8) for floats in [0, 1]"
+            )
         out = [
             self.vae.encode(images_to_tensor(images[i : i + ENCODE_BATCH], self.device))[0].float().cpu()
             for i in range(0, len(images), ENCODE_BATCH)
