@@ -60,7 +60,11 @@ def demo(
             seeds=seeds,
             steps=steps,
             batch_size=batch_size,
-            pretrain_steps=parse_steps(pretrain_steps) if pretrain_steps is not None else None,
+            pretrain_steps=(
+                parse_steps(pretrain_steps, "--pretrain-steps", keeps=())
+                if pretrain_steps is not None
+                else None
+            ),
             text=text,
             device=device,
             progress=not quiet,

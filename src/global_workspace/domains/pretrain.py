@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
+import torch
 
 from ..data.format import Dataset, load_dataset
 from ..device import resolve_device
@@ -100,19 +101,20 @@ class PretrainConfig:
         return " and ".join(given) + " given" if given else ""
 
 
-def parse_steps(text: str | None) -> dict[str, int]:
-    """ "2000" (every model) or "v=3000,probe=1500,blur=1500,t=2000,caption=3000" -> {model: steps}."""
+def parse_steps(text: str | None, option: str = "--steps", keeps: tuple[str, ...] = KEEPS) -> dict[str, int]:
+    """ "2000" (every model) or "v=3000,probe=1500,blur=1500,t=2000,caption=3000" -> {model: steps};
+    `keeps` are the models that may take 0 steps (with `--init`, where the command has it)."""
     if text is None or not text.strip():
         return {}
     form = "N or v=N,probe=N,blur=N,t=N,caption=N"
     if "=" in text:
-        out = _per_model(text, "--steps", int, form)
+        out = _per_model(text, option, int, form)
     else:
         try:
             out = dict.fromkeys(STEP_KEYS, int(text))
         except ValueError as exc:
-            raise UserError(f"cannot read --steps {text!r}: give {form}") from exc
-    check_steps(out, keeps=KEEPS)
+            raise UserError(f"cannot read {option} {text!r}: give {form}") from exc
+    check_steps(out, option, keeps)
     return out
 
 
@@ -415,6 +417,12 @@ def _store(
     start: float,
 ) -> dict[str, Any]:
     """Encode every split with `domain` and write config.json / metrics.json into `out`."""
+    width = getattr(domain, "latent_dim", None)
+    if isinstance(width, bool) or not isinstance(width, int) or width < 1:
+        raise UserError(
+            f"domain {domain.name!r} ({type(domain).__name__}) has latent_dim {width!r}; set it to the "
+            "whole number of values its encode gives per example"
+        )
     encode_start = time.perf_counter()
     files = config.raw.get(domain.name, {})
     for split in dataset.info.splits:
@@ -423,11 +431,12 @@ def _store(
             check_raw_length(raw, files[split], split, dataset.info.splits[split])
         else:
             raw = domain.raw(dataset.split(split))
-        latents = domain.encode(raw).detach().cpu().numpy().astype(np.float32)
+        latents = torch.as_tensor(domain.encode(raw)).detach().cpu().numpy().astype(np.float32)
         expected = (dataset.info.splits[split], domain.latent_dim)
         if latents.shape != expected:
-            raise RuntimeError(
-                f"domain {domain.name!r} encoded split {split} to {latents.shape}, not {expected}"
+            raise UserError(
+                f"domain {domain.name!r} ({type(domain).__name__}) encoded split {split} to "
+                f"{latents.shape}, not {expected}; fix its encode (one row of latent_dim numbers per example)"
             )
         source = f"--raw file {files[split]}" if split in files else f"split {split!r}"
         require_finite_rows(
