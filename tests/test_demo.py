@@ -58,7 +58,7 @@ def test_demo_rejects_bad_step_counts_before_any_work(
     with pytest.raises(SystemExit) as exit_info:
         main(["demo", str(tmp_path / "demo"), "--pretrain-steps", "v=lots"])
     assert exit_info.value.code == 2
-    assert "--steps" in capsys.readouterr().err
+    assert "cannot read --pretrain-steps 'v=lots'" in capsys.readouterr().err  # the demo's own option
     assert not (tmp_path / "demo").exists()
 
 
@@ -132,6 +132,7 @@ def test_unknown_scale_is_a_one_line_error(tmp_path: Path, capsys: pytest.Captur
     [
         (["--paired", "abc"], "neither a whole number nor ALL"),
         (["--paired", "301"], "more than the train split's 300 pairs"),
+        (["--paired", "60,60"], "names 60 twice"),
         (["--presets", "tr,nope"], "nope"),
         (["--train", "-3"], "--train must be at least 1"),
         (["--seeds", "0"], "--seeds"),
@@ -140,6 +141,7 @@ def test_unknown_scale_is_a_one_line_error(tmp_path: Path, capsys: pytest.Captur
         (["--threads", "-1"], "--threads"),
         (["--pretrain-steps", "0"], "at least 1"),
         (["--pretrain-steps", "v=0"], "at least 1"),
+        (["--pretrain-steps", "v=-1"], "--pretrain-steps v=-1: every step count must be at least 1"),
     ],
 )
 def test_bad_options_are_refused_before_anything_is_written(

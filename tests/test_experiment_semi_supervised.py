@@ -232,6 +232,7 @@ def test_a_saved_ensemble_is_planned_whole_only_while_all_its_members_wait(tmp_p
     [
         ({"paired": "8,1000"}, "more than the train split's"),
         ({"paired": "0"}, "at least 1"),
+        ({"paired": "8,8"}, "names 8 twice"),
         ({"paired": "8,lots"}, "neither a whole number nor ALL"),
         ({"presets": "tr,bogus"}, "unknown preset 'bogus'"),
         ({"domains": "attr,nothing"}, "gw pretrain"),

@@ -26,6 +26,7 @@ def parse_select_on(text: str, domains: Sequence[str]) -> str:
 def parse_paired(text: str, train_size: int) -> list[int]:
     """`250,1000,ALL` -> sorted distinct counts; ALL is every pair of the train split (`train_size`)."""
     counts: set[int] = set()
+    named: set[int] = set()  # ALL may coincide with a count named, as in 12000,ALL on 12000 pairs
     for item in text.split(","):
         item = item.strip()
         if not item:
@@ -44,6 +45,9 @@ def parse_paired(text: str, train_size: int) -> list[int]:
                 f"--paired {n} is more than the train split's {train_size} pairs; use at most "
                 f"{train_size} or ALL"
             )
+        if n in named:
+            raise UserError(f"--paired {text!r} names {n} twice; name each pair count once")
+        named.add(n)
         counts.add(n)
     if not counts:
         raise UserError("--paired is empty; give pair counts such as 250,1000,ALL")
