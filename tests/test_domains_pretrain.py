@@ -209,6 +209,8 @@ def test_missing_and_corrupted_dataset(
     tmp_path: Path, tiny_shapes: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     _one_line_error(capsys, run_cli(["pretrain", str(tmp_path / "nowhere"), *ARGS]), "does not exist")
+    (tmp_path / "run").mkdir()  # a folder, but no dataset: it said only "dataset.json is missing"
+    _one_line_error(capsys, run_cli(["pretrain", str(tmp_path / "run"), *ARGS]), "is no dataset", "gw data")
     data = tmp_path / "broken"
     shutil.copytree(tiny_shapes, data)
     (data / "train" / "labels.npy").write_bytes(b"not a numpy file")

@@ -177,8 +177,9 @@ def test_a_member_of_a_defined_preset_loads_with_its_model_family(run: Path, tmp
 
 
 def test_bad_requests_are_one_line_errors(run: Path, tmp_path: Path) -> None:
-    with pytest.raises(UserError, match="has 2 member"):
-        global_workspace.load_workspace(run, member=2)
+    for member in (2, 0.5, None, True):  # 0.5 and None were TypeErrors
+        with pytest.raises(UserError, match="has 2 member"):
+            global_workspace.load_workspace(run, member=member)  # type: ignore[arg-type]
     ws = global_workspace.load_workspace(run)
     with pytest.raises(UserError, match="no domain 't'; its domains: v, attr"):
         ws.state("t", ["a caption"])

@@ -177,7 +177,7 @@ def load_workspace(
         if member not in labels:
             raise UserError(f"run {folder} has no member {member!r}; its members: {', '.join(labels)}")
         member = labels.index(member)
-    if not 0 <= member < len(labels):
+    if isinstance(member, bool) or not isinstance(member, int) or not 0 <= member < len(labels):
         raise UserError(
             f"run {folder} has {len(labels)} member(s); choose one from 0 to {len(labels) - 1} "
             "(--member, or member= from Python)"

@@ -105,6 +105,11 @@ def load_dataset(path: Path | str, expect_name: str | None = None) -> Dataset:
     path = Path(path)
     if not path.is_dir():
         raise UserError(f"dataset {path} does not exist; create it with `gw data simple-shapes {path}`")
+    if not (path / "dataset.json").is_file():
+        raise UserError(
+            f"{path} is no dataset (it has no dataset.json); name a folder made by `gw data simple-shapes`, "
+            "`gw data factory` or `gw data import-reference`"
+        )
     info = DatasetInfo.from_json(
         read_json(path / "dataset.json", "dataset description"), path / "dataset.json"
     )
