@@ -229,6 +229,8 @@ def test_bad_requests_are_one_line_errors(run: Path, tmp_path: Path) -> None:
         ws.decode("v", state)
     with pytest.raises(UserError, match="does not exist"):
         global_workspace.load_workspace(tmp_path / "nothing")
+    with pytest.raises(UserError, match="holds a specialist \\('v', written by gw pretrain\\), not a run"):
+        global_workspace.load_workspace(data_of(run) / "domains" / "v")  # it said KeyError('data')
 
 
 def test_a_moved_dataset_is_followed_and_changed_latents_are_refused(run: Path, tmp_path: Path) -> None:

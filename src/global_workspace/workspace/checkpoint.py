@@ -121,7 +121,13 @@ def read_config(run: Path) -> RunConfig:
     if not file.is_file():
         kind = "an experiment folder" if (Path(run) / "experiment.json").is_file() else "no run folder"
         raise UserError(f"{run} is {kind} (it has no config.json); name a run folder written by `gw train`")
-    return RunConfig.from_json(read_json(file, "run configuration"), file)
+    stored = read_json(file, "run configuration")
+    if isinstance(stored, dict) and "kind" in stored and "members" not in stored:
+        raise UserError(
+            f"{run} holds a specialist ({stored['kind']!r}, written by gw pretrain), not a run; name a run "
+            "folder written by `gw train`"
+        )
+    return RunConfig.from_json(stored, file)
 
 
 def check_same_config(run: Path, config: RunConfig) -> None:
