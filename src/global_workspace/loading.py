@@ -145,10 +145,11 @@ class TrainedWorkspace:
             prediction, f"the {domain} latents the workspace predicts", "its weights are damaged; retrain it"
         )
         decoded = specialist.decode(as_latent(prediction, self.specs[domain]))
-        if _rows(decoded) != len(state):
+        rows = _rows(decoded)
+        if rows != len(state):
             raise UserError(
                 f"the {domain} specialist ({type(specialist).__name__}) decoded {len(state)} latents to "
-                f"{_rows(decoded)} examples; fix its decode (one example per latent)"
+                f"{rows} examples; fix its decode (one example per latent)"
             )
         return decoded
 

@@ -150,11 +150,6 @@ def build_config(options: SemiSupervisedOptions, device: torch.device) -> Experi
     data = Path(options.data).resolve()
     domains = check_domains(data, options.domains.split(","))
     train_size = load_latent_data(data, domains, torch.device("cpu"), splits=("train",)).pair_count("train")
-    if train_size == 0:
-        raise UserError(
-            f"the train split of {data} holds no pairs, and every preset learns from some; list them "
-            "with `gw data latents … --pairs train=FILE`"
-        )
     paired = parse_paired(options.paired, train_size)
     select_on = parse_select_on(options.select_on, domains)
     mix = options.mix_presets if options.mix_presets is not None else device.type == "cuda"

@@ -7,7 +7,6 @@ split other than test).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -235,9 +234,10 @@ def evaluate_run(
 def _earlier_speed(run: Path) -> float | None:
     """The training speed an earlier summary.json recorded, or None where there is none to read."""
     try:
-        speed = json.loads((run / "summary.json").read_text(encoding="utf-8")).get("steps_per_second")
-    except (OSError, ValueError, AttributeError):
+        summary = read_json(run / "summary.json", "run summary")
+    except UserError:  # missing or damaged: the speed is unknown, which is no reason to fail
         return None
+    speed = summary.get("steps_per_second") if isinstance(summary, dict) else None
     return float(speed) if isinstance(speed, int | float) else None
 
 

@@ -25,6 +25,11 @@ def parse_select_on(text: str, domains: Sequence[str]) -> str:
 
 def parse_paired(text: str, train_size: int) -> list[int]:
     """`250,1000,ALL` -> sorted distinct counts; ALL is every pair of the train split (`train_size`)."""
+    if train_size == 0:  # own latents without train pairs: no count, ALL included, could train
+        raise UserError(
+            "the train split holds no pairs, and every preset learns from some; list them with "
+            "`gw data latents … --pairs train=FILE`"
+        )
     counts: set[int] = set()
     named: set[int] = set()  # ALL may coincide with a count named, as in 12000,ALL on 12000 pairs
     for item in text.split(","):
