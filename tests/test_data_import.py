@@ -87,6 +87,13 @@ def main_code(*args: str) -> int:
         "captions-count",
         "bad-class",
         "no-splits",
+        "train-only",
+        "empty-split",
+        "complex-labels",
+        "position-outside",
+        "size-beyond-image",
+        "one-pixel-images",
+        "numeric-captions",
     ],
 )
 def test_import_refuses_corrupted_input(
@@ -113,6 +120,24 @@ def test_import_refuses_corrupted_input(
     elif damage == "no-splits":
         for split in COUNTS:
             (ref / f"{split}_labels.npy").unlink()
+    elif damage == "train-only":
+        (ref / "val_labels.npy").unlink()
+        (ref / "test_labels.npy").unlink()
+    elif damage == "empty-split":
+        np.save(ref / "val_labels.npy", np.zeros((0, 12), np.float32))
+        np.save(ref / "val_captions.npy", np.array([], dtype=str))
+    elif damage == "complex-labels":
+        np.save(ref / "test_labels.npy", np.load(ref / "test_labels.npy").astype(np.complex64) + 1j)
+    elif damage in ("position-outside", "size-beyond-image"):
+        labels = np.load(ref / "test_labels.npy")
+        labels[1, 1 if damage == "position-outside" else 3] = 1e9
+        np.save(ref / "test_labels.npy", labels)
+    elif damage == "one-pixel-images":
+        for split, n in COUNTS.items():
+            for k in range(n):
+                Image.fromarray(np.full((1, 1, 4), 255, np.uint8), mode="RGBA").save(ref / split / f"{k}.png")
+    elif damage == "numeric-captions":
+        np.save(ref / "val_captions.npy", np.arange(3.0))
     out = tmp_path / "ours"
     with pytest.raises(UserError):
         import_reference(ref, out)
@@ -143,3 +168,14 @@ def test_import_refuses_captions_that_are_not_utf8(tmp_path: Path) -> None:
     with pytest.raises(UserError, match=r"not UTF-8 text.*--our-captions"):
         import_reference(ref, tmp_path / "ours")
     import_reference(ref, tmp_path / "ours", our_captions=True)  # theirs are never read then
+
+
+def test_our_captions_need_no_caption_files(tmp_path: Path) -> None:
+    ref = tmp_path / "ref"
+    _fake_reference(ref)
+    for split in COUNTS:
+        (ref / f"{split}_captions.npy").unlink()
+    with pytest.raises(UserError, match=r"captions\.npy"):
+        import_reference(ref, tmp_path / "theirs")
+    ours = import_reference(ref, tmp_path / "ours", our_captions=True)
+    assert [len(ours.split(s).captions) for s in COUNTS] == list(COUNTS.values())

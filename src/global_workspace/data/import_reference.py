@@ -22,7 +22,7 @@ from ..locking import exclusive_output
 from ..seeding import numpy_generator
 from .captions import make_captions
 from .format import SPLITS, Dataset, DatasetInfo, load_dataset, write_info
-from .simple_shapes import LABEL_COLUMNS, NAME, wrap_rotation
+from .simple_shapes import LABEL_COLUMNS, MAX_IMAGE_SIZE, MIN_IMAGE_SIZE, NAME, wrap_rotation
 
 REFERENCE_COLUMNS = 12
 
@@ -41,10 +41,13 @@ def _load_array(file: Path, allow_pickle: bool) -> np.ndarray:
 
 
 def _check_labels(file: Path, labels: np.ndarray) -> np.ndarray:
-    if labels.ndim != 2 or labels.shape[1] != REFERENCE_COLUMNS or not np.issubdtype(labels.dtype, np.number):
+    numeric = np.issubdtype(labels.dtype, np.integer) or np.issubdtype(labels.dtype, np.floating)
+    if labels.ndim != 2 or labels.shape[1] != REFERENCE_COLUMNS or not numeric:
         raise UserError(
-            f"{file} holds {labels.dtype} {labels.shape}, expected numbers (N, {REFERENCE_COLUMNS})"
+            f"{file} holds {labels.dtype} {labels.shape}, expected real numbers (N, {REFERENCE_COLUMNS})"
         )
+    if len(labels) == 0:
+        raise UserError(f"{file} holds no examples; every split of the reference dataset holds some")
     ours = labels[:, :8].astype(np.float32)
     if not np.all(np.isfinite(ours)):
         raise UserError(f"{file} holds non-finite values")
@@ -54,6 +57,24 @@ def _check_labels(file: Path, labels: np.ndarray) -> np.ndarray:
         raise UserError(f"{file}: sizes must be positive and colours within 0–255")
     ours[:, 4] = wrap_rotation(labels[:, 4])
     return ours
+
+
+def _check_geometry(file: Path, labels: np.ndarray, image_size: int) -> None:
+    """Positions and sizes are pixels of the images beside them; outside the image they mean nothing."""
+    if np.any(labels[:, 1:3] < 0) or np.any(labels[:, 1:3] > image_size):
+        raise UserError(
+            f"{file}: positions (columns 1, 2) must lie within the {image_size}×{image_size} images"
+        )
+    if np.any(labels[:, 3] > image_size):
+        raise UserError(f"{file}: sizes (column 3) must not exceed the images' {image_size} pixels")
+
+
+def _check_image_size(file: Path, image_size: int) -> None:
+    if not MIN_IMAGE_SIZE <= image_size <= MAX_IMAGE_SIZE:
+        raise UserError(
+            f"{file} is {image_size}×{image_size}; Simple Shapes images are {MIN_IMAGE_SIZE} to "
+            f"{MAX_IMAGE_SIZE} pixels wide (the reference's are 32)"
+        )
 
 
 def _read_png(file: Path, image_size: int | None) -> np.ndarray:
@@ -88,22 +109,31 @@ def import_reference(
     refuse_overlap(Path(out), {"reference dataset": path}, "dataset")
     if not path.is_dir():
         raise UserError(f"{path} is not a folder holding the reference dataset")
-    splits = [s for s in SPLITS if (path / f"{s}_labels.npy").exists()]
-    if not splits:
+    present = [s for s in SPLITS if (path / f"{s}_labels.npy").exists()]
+    if not present:
         raise UserError(f"{path} holds none of {', '.join(f'{s}_labels.npy' for s in SPLITS)}")
+    missing = [f"{s}_labels.npy" for s in SPLITS if s not in present]
+    if missing:
+        raise UserError(
+            f"{path} lacks {', '.join(missing)}; the reference dataset has train, val and test splits, "
+            "and every command after the import needs all three"
+        )
+    splits = list(SPLITS)
     labels, captions = {}, {}
     for split in splits:
         labels[split] = _check_labels(
             path / f"{split}_labels.npy", _load_array(path / f"{split}_labels.npy", allow_pickle)
         )
-        text = _load_array(path / f"{split}_captions.npy", allow_pickle).reshape(-1)
-        if len(text) != len(labels[split]):
-            raise UserError(
-                f"{path / f'{split}_captions.npy'} has {len(text)} captions for {len(labels[split])} labels"
-            )
         if not our_captions:  # theirs are replaced by ours: never read them
-            captions[split] = _decode_captions(text, path / f"{split}_captions.npy")
+            captions_file = path / f"{split}_captions.npy"
+            text = _load_array(captions_file, allow_pickle).reshape(-1)
+            if len(text) != len(labels[split]):
+                raise UserError(f"{captions_file} has {len(text)} captions for {len(labels[split])} labels")
+            captions[split] = _decode_captions(text, captions_file)
     image_size = _read_png(path / splits[0] / "0.png", None).shape[0]
+    _check_image_size(path / splits[0] / "0.png", image_size)
+    for split in splits:
+        _check_geometry(path / f"{split}_labels.npy", labels[split], image_size)
     with (
         exclusive_output(Path(out), "choose another OUT"),
         atomic_directory(Path(out), force, what="dataset", marker="dataset.json") as tmp,
@@ -140,8 +170,13 @@ def import_reference(
 
 def _decode_captions(text: np.ndarray, file: Path) -> list[str]:
     """Their captions as one-line strings; bytes must be UTF-8 and no caption may be empty."""
+    if text.dtype.kind not in "USO" or not all(isinstance(c, (str, bytes)) for c in text):
+        raise UserError(
+            f"{file} holds {text.dtype} values, not captions; give it text, or pass --our-captions to "
+            "make ours from the labels"
+        )
     try:
-        captions = [" ".join(str(c.decode() if isinstance(c, bytes) else c).split()) for c in text]
+        captions = [" ".join((c.decode() if isinstance(c, bytes) else c).split()) for c in text]
     except UnicodeDecodeError as exc:
         raise UserError(
             f"{file} holds a caption that is not UTF-8 text ({exc}); re-export the captions as UTF-8, "
