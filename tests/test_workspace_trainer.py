@@ -224,6 +224,35 @@ def test_resume_equals_uninterrupted_and_checkpoint_round_trips(tmp_path: Path) 
     assert not torch.equal(partial.translate("a", "b", x), full.translate("a", "b", x))
 
 
+def _tensorboard_steps(run: Path, prefix: str) -> list[int]:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(run / "tensorboard"))
+    events.Reload()
+    return sorted(
+        {e.step for tag in events.Tags()["scalars"] if tag.startswith(prefix) for e in events.Scalars(tag)}
+    )
+
+
+def test_a_resumed_run_keeps_every_tensorboard_step_its_csv_files_keep(tmp_path: Path) -> None:
+    data = linear_pair(tmp_path / "data", n=300)
+    members = [MemberSpec.from_preset("full", seed=0, paired=40)]
+    config = make_config(
+        data,
+        ["a", "b"],
+        members,
+        TrainConfig(steps=20, batch_size=64, eval_every=5, log_every=5),
+        width=16,
+        depth=3,
+    )
+    train_workspace(config, tmp_path / "run", "cpu", progress=False, until=10)  # stops at a checkpoint
+    train_workspace(config, tmp_path / "run", "cpu", progress=False, resume=True)
+    for kind in ("train", "val"):
+        rows = (tmp_path / "run" / f"{kind}.csv").read_text().splitlines()[1:]
+        assert _tensorboard_steps(tmp_path / "run", f"{kind}/") == [5, 10, 15, 20]
+        assert sorted({int(r.split(",")[0]) for r in rows}) == [5, 10, 15, 20]
+
+
 def test_resume_refuses_other_latents_but_follows_a_moved_dataset(tmp_path: Path) -> None:
     data = linear_pair(tmp_path / "data", n=300)
     _run(tmp_path / "run", data, steps=20, eval_every=0, until=5)

@@ -308,7 +308,9 @@ class RunLog:
         if tensorboard:
             from torch.utils.tensorboard import SummaryWriter
 
-            self.writer = SummaryWriter(log_dir=str(self.run / "tensorboard"), purge_step=start_step or None)
+            # Steps after the checkpoint's are dropped; its own step stays, as in the CSV files.
+            purge = start_step + 1 if start_step else None
+            self.writer = SummaryWriter(log_dir=str(self.run / "tensorboard"), purge_step=purge)
 
     def write(self, kind: str, step: int, values: dict[str, torch.Tensor]) -> None:
         """values: name -> (K,) or scalar tensors; one CSV row per member."""
