@@ -93,7 +93,9 @@ def test_an_experiment_member_is_the_one_the_experiment_scored(run: Path, tmp_pa
     assert float(error) == pytest.approx(float(row["translation/attr_to_v/latent_mse"]), rel=1e-4)
     with pytest.raises(UserError, match=r"member column of results\.csv"):
         global_workspace.load_workspace(exp, member="full/paired=64/seed=7")
-    with pytest.raises(UserError, match="pass its folder as data="):
+    with pytest.raises(UserError, match=r"is an experiment: name its member by label.*e\.g\. full/paired="):
+        global_workspace.load_workspace(exp)  # the default member 0 is a run's
+    with pytest.raises(UserError, match="pass its folder as --data, or data= from Python"):
         global_workspace.load_workspace(exp, member="full/paired=64/seed=1", data=tmp_path / "nowhere")
     by_label = global_workspace.load_workspace(run, member="full/paired=64/seed=1")
     assert by_label.member.seed == 1
@@ -238,7 +240,7 @@ def test_a_moved_dataset_is_followed_and_changed_latents_are_refused(run: Path, 
     data = tmp_path / "moved"
     shutil.copytree(data_of(run), data)
     assert global_workspace.load_workspace(run, data=data).step == 30  # the same latents elsewhere
-    with pytest.raises(UserError, match="pass its folder as data="):
+    with pytest.raises(UserError, match=r"pass its folder \(--data, or data= from Python\)"):
         global_workspace.load_workspace(run, data=tmp_path / "nowhere")
     latents = data / "domains/attr/latents/train.npy"
     np.save(latents, np.load(latents)[::-1].copy())

@@ -272,6 +272,22 @@ def test_resume_refuses_other_latents_but_follows_a_moved_dataset(tmp_path: Path
         evaluate_run(tmp_path / "run", device="cpu")
 
 
+def test_evaluate_follows_a_moved_dataset_named_with_data(tmp_path: Path) -> None:
+    data = linear_pair(tmp_path / "data", n=300)
+    _run(tmp_path / "run", data, steps=10, eval_every=0)
+    moved = tmp_path / "moved"
+    data.rename(moved)
+    with pytest.raises(UserError, match="does not exist; if it moved, pass its folder with --data"):
+        evaluate_run(tmp_path / "run", device="cpu")
+    scored = evaluate_run(tmp_path / "run", device="cpu", data=moved)
+    assert scored.step == 10 and scored.file.is_file()
+    other = linear_pair(tmp_path / "other", n=300, seed=1)
+    with pytest.raises(UserError, match="other latents"):
+        evaluate_run(tmp_path / "run", device="cpu", data=other, force=True)
+    with pytest.raises(UserError, match="is not a folder"):
+        evaluate_run(tmp_path / "run", device="cpu", data=tmp_path / "nowhere", force=True)
+
+
 def test_the_latents_are_hashed_once_while_untouched_and_again_once_written(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -48,6 +48,9 @@ from .workspace.model import GlobalWorkspace
 from .workspace.presets import MemberSpec
 from .workspace.settings import WorkspaceConfig
 
+MOVED_DATA = "--data, or data= from Python"
+"""How a moved dataset is named, on the command line and from Python."""
+
 
 def _rows(raw: Any) -> int | None:
     """How many examples a domain's raw input holds (an array's first dimension, a list's length);
@@ -184,7 +187,7 @@ def load_workspace(
             "(--member, or member= from Python)"
         )
     if not Path(config.data).is_dir():
-        raise UserError(f"dataset {config.data} does not exist; if it moved, pass its folder as data=")
+        raise UserError(f"dataset {config.data} does not exist; if it moved, pass its folder ({MOVED_DATA})")
     check_run_data(folder, config)
     weights = {k: v[member : member + 1] for k, v in ensemble.state_dict().items()}
     spec = config.members[member]
@@ -200,13 +203,18 @@ def _experiment_member(
     config = read_experiment(exp)
     data = Path(data) if data is not None else Path(config.data)
     done = finished_members(exp)
-    if not isinstance(member, str) or member not in done:
-        some = ", ".join(sorted(done)[:3]) or "none yet"
+    some = ", ".join(sorted(done)[:3]) or "none has finished yet"
+    if not isinstance(member, str):
+        raise UserError(
+            f"{exp} is an experiment: name its member by label, as in the member column of results.csv "
+            f"(--member LABEL, or member= from Python; e.g. {some})"
+        )
+    if member not in done:
         raise UserError(
             f"experiment {exp} has no finished member {member!r}; name one as in the member column of "
             f"results.csv (e.g. {some})"
         )
-    check_experiment_data(exp, config, data, "data=")
+    check_experiment_data(exp, config, data, MOVED_DATA)
     chunk, index = done[member]
     spec = chunk_members(chunk)[index]
     # A member of an architecture grid has its own sizes.

@@ -125,11 +125,12 @@ def evaluate(
     ),
     device: str = typer.Option("auto", help="auto (the GPU when present), cpu or cuda."),
     force: bool = typer.Option(False, "--force", help="Replace the metrics file if it exists."),
+    data: Path = typer.Option(None, "--data", help="The dataset folder, if it moved since training."),
 ) -> None:
     """Score every member of a trained run: translation, cycles, retrieval, attributes."""
     from ..workspace.run import evaluate_run
 
-    scored = evaluate_run(run, split, device, force=force)
+    scored = evaluate_run(run, split, device, force=force, data=data)
     if not scored.finished:
         typer.echo(
             f"gw evaluate: the run stopped at step {scored.step} of {scored.steps}; these metrics score "

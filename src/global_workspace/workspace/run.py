@@ -7,6 +7,7 @@ split other than test).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -207,22 +208,38 @@ def check_split(data: Path, domains: Sequence[str], split: str) -> None:
 
 
 def evaluate_run(
-    run: Path | str, split: str = "test", device: torch.device | str = "auto", force: bool = False
+    run: Path | str,
+    split: str = "test",
+    device: torch.device | str = "auto",
+    force: bool = False,
+    data: Path | str | None = None,
 ) -> Scored:
-    """Score a trained run on a split and write its metrics file, which records the step scored."""
+    """Score a trained run on a split and write its metrics file, which records the step scored.
+    `data`: the dataset folder, where it moved since training (its latents must be the same)."""
     run = Path(run)
     device = resolve_device(device) if isinstance(device, str) else device
     config, model, step = load_run_model(run, device)
+    if data is not None:
+        if not Path(data).is_dir():
+            raise UserError(f"--data {data} is not a folder; name the dataset folder the run trained on")
+        config = dataclasses.replace(config, data=str(Path(data).resolve()))
+    elif not Path(config.data).is_dir():
+        raise UserError(
+            f"dataset {config.data}, which run {run} trained on, does not exist; if it moved, pass its "
+            "folder with --data"
+        )
     with exclusive_output(run, fix=None):
         check_run_data(run, config)
         check_split(Path(config.data), config.domains, split)
         out = metrics_file(run, split)
         refuse_existing(out, force, "metrics file")
         family = family_of(config.members)
-        data = load_latent_data(config.data, config.domains, device, splits=(split,))
+        latents = load_latent_data(config.data, config.domains, device, splits=(split,))
         skipped: dict[str, str] = {}
         metrics = split_metrics(
-            data, split, lambda v: family.evaluate(model, v, data.specs, Path(config.data), split, skipped)
+            latents,
+            split,
+            lambda v: family.evaluate(model, v, latents.specs, Path(config.data), split, skipped),
         )
         specs = [m.to_json() for m in config.members]
         scored = Scored(out, step, config.train.steps)
