@@ -98,6 +98,11 @@ def test_translate_into_a_plugin_domain_shows_the_truth_as_its_specialist_reads_
         )
         truth = float(lines[0].split("[")[1].rstrip("]"))
         assert 0 < truth < 1  # the first test image's mean brightness
+        # More examples than the split holds: all of them, and it says so.
+        assert run([*plugin, *translate[:-4], "--n", "100000", "--device", "cpu"]) == 0
+        shown = capsys.readouterr()
+        assert "the test split holds" in shown.err and "showing them all" in shown.err
+        assert len(shown.out.splitlines()) == 2 * int(shown.err.split("holds ")[1].split()[0]) < 200000
         # A kind with no attribute readout is left out of the attribute metrics, not an error.
         assert run([*plugin, "evaluate", str(out), "--device", "cpu"]) == 0
         metrics = json.loads((out / "metrics.json").read_text())

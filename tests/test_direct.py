@@ -184,5 +184,7 @@ def test_gw_train_and_evaluate_direct_presets(preset: str, tmp_path: Path) -> No
 
     config, model, step = load_run_model(run, torch.device("cpu"))
     assert isinstance(model, DirectTranslators) and step == 6 and config.members[0].preset == preset
-    with pytest.raises(UserError, match="not a global workspace"):
+    with pytest.raises(
+        UserError, match=r"direct translators \(the ablation\), not a global workspace.*gw evaluate"
+    ):
         load_model(run, torch.device("cpu"))

@@ -240,7 +240,10 @@ def _assemble(
     """A one-member workspace of `family` with `weights`, and the specialists of DATA."""
     model = family.build_model(workspace, [spec.seed])
     if not isinstance(model, GlobalWorkspace):
-        raise UserError(f"member {spec.label()} has no shared workspace (a direct-translator ablation)")
+        raise UserError(
+            f"member {spec.label()} trained direct translators (the ablation): it has no workspace to "
+            "translate through; `gw evaluate` scores its translations"
+        )
     try:
         model.load_state_dict(dict(weights))
     except RuntimeError as exc:

@@ -55,7 +55,11 @@ def show_translations(
     source_domains, target_domain = {d: ws.domain(d) for d in sources}, ws.domain(target)
     dataset = load_dataset(ws.data)
     examples = dataset.split(split)
-    n = min(n, len(examples))
+    if n > len(examples):
+        typer.echo(
+            f"gw translate: the {split} split holds {len(examples)} examples; showing them all", err=True
+        )
+        n = len(examples)
     columns = list(dataset.info.label_columns)
     # One domain alone "fuses" into exactly its own state, so one path serves both cases.
     state = ws.fused_state({d: domain.raw(examples)[:n] for d, domain in source_domains.items()})
@@ -73,7 +77,8 @@ def show_translations(
             raise UserError(f"the translations into {target!r} are images: give --out FILE.png")
         images = np.stack([img for pair in zip(truth, translated, strict=True) for img in pair])
         notes = [text for caption in captions for text in (f"truth: {caption}", label)]
-        title = f"{folder} [{ws.member.label()}], {split} examples 1-{n}: truth, then {label}"
+        step = "" if ws.step is None else f", step {ws.step}"
+        title = f"{folder} [{ws.member.label()}{step}], {split} examples 1-{n}: truth, then {label}"
         pairs_per_row = max(1, round(math.sqrt(n / 2)))  # each truth beside its translation
         atomic_write_bytes(out, grid_png(images, notes, title, cols=2 * pairs_per_row))
         typer.echo(f"wrote {out}")

@@ -15,6 +15,8 @@ from .format import load_dataset
 
 CELL_INCHES = (1.9, 2.5)  # width, height of one example with its caption
 CAPTION_WIDTH = 30  # characters per caption line
+TITLE_CHARS_PER_INCH = 11  # of a 10-point title, so that a narrow grid wraps its title instead of cutting it
+TITLE_LINE_INCHES = 0.18
 
 
 def grid_png(images: np.ndarray, captions: list[str], title: str = "", cols: int | None = None) -> bytes:
@@ -26,11 +28,14 @@ def grid_png(images: np.ndarray, captions: list[str], title: str = "", cols: int
     n = len(images)
     cols = cols or max(1, math.ceil(math.sqrt(n)))
     rows = max(1, math.ceil(n / cols))
-    height = rows * CELL_INCHES[1] + 0.4
-    fig = Figure(figsize=(cols * CELL_INCHES[0], height), dpi=100)
+    width = cols * CELL_INCHES[0]
+    title = textwrap.fill(title, max(20, int(width * TITLE_CHARS_PER_INCH)))
+    title_inches = (0.22 + TITLE_LINE_INCHES * title.count("\n")) if title else 0.0
+    height = rows * CELL_INCHES[1] + 0.18 + title_inches
+    fig = Figure(figsize=(width, height), dpi=100)
     FigureCanvasAgg(fig)
     if title:
-        fig.suptitle(title, fontsize=10)
+        fig.suptitle(title, fontsize=10, y=1 - 0.08 / height, va="top")
     for i in range(rows * cols):
         ax = fig.add_subplot(rows, cols, i + 1)
         ax.set_axis_off()
@@ -39,7 +44,7 @@ def grid_png(images: np.ndarray, captions: list[str], title: str = "", cols: int
         ax.imshow(images[i], interpolation="nearest")
         caption = textwrap.fill(captions[i], CAPTION_WIDTH)
         ax.text(0.5, -0.04, caption, transform=ax.transAxes, fontsize=5.5, ha="center", va="top")
-    top = 1 - (0.4 if title else 0.1) / height
+    top = 1 - (0.18 + title_inches if title else 0.1) / height
     fig.subplots_adjust(left=0.01, right=0.99, top=top, bottom=0.75 / height, hspace=0.6)
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", facecolor="white")

@@ -328,5 +328,8 @@ def load_model(run: Path, device: torch.device) -> tuple[RunConfig, GlobalWorksp
     """Rebuild a trained workspace from its run folder: (config, model on device, step)."""
     config, model, step = load_run_model(run, device)
     if not isinstance(model, GlobalWorkspace):
-        raise UserError(f"run {run} trained {type(model).__name__}, not a global workspace")
+        raise UserError(
+            f"run {run} trained direct translators (the ablation), not a global workspace: there is no "
+            "workspace to load or translate through; `gw evaluate` scores their translations"
+        )
     return config, model, step
