@@ -288,6 +288,12 @@ def test_gw_translate_shows_translations_next_to_the_truth(
     assert gw("translate", run, "--from", "v", "--to", "attr", "--out", captions, "--force") == 2
     assert "--force never replaces" in capsys.readouterr().err
     assert captions.read_bytes() == before
+    # Nor a record of the run itself: its command line, or a file in its folders.
+    record = run / "command.txt"
+    before = record.read_bytes()
+    assert gw("translate", run, "--from", "v", "--to", "attr", "--out", record, "--force") == 2
+    assert "is a record of" in capsys.readouterr().err
+    assert record.read_bytes() == before
 
 
 def run_analysis(script: str, *args: object) -> list[str]:

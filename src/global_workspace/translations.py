@@ -41,6 +41,8 @@ def show_translations(
     require_at_least([("--n", n, 1)])
     if out is not None and out.suffix.lower() not in (".png", ".txt"):
         raise UserError(f"--out {out} must end in .png (image targets) or .txt (text and attribute targets)")
+    if out is not None:
+        _refuse_a_record_of(folder, out)
     sources = [name.strip() for name in source.split("+")]
     if len(set(sources)) != len(sources):
         raise UserError(f"--from {source} names a domain twice; fuse different domains, e.g. v+t")
@@ -93,3 +95,17 @@ def show_translations(
     else:
         atomic_write_text(out, lines)
         typer.echo(f"wrote {out}")
+
+
+def _refuse_a_record_of(folder: Path, out: Path) -> None:
+    """--force replaces an earlier picture, never what the run or experiment wrote itself: its
+    command line, or a file in its folders (checkpoints, chunks, the report's figures)."""
+    target, root = out.resolve(), folder.resolve()
+    if (
+        target.exists()
+        and target.is_relative_to(root)
+        and (target.parent != root or target.name == "command.txt")
+    ):
+        raise UserError(
+            f"--out {out} is a record of {folder}; write the translations outside it or under a new name"
+        )
