@@ -562,6 +562,7 @@ def test_a_grid_trains_every_point_and_keeps_the_best_on_validation(
     ]
     html = (exp / "report.html").read_text()
     assert "the point kept per preset and pair count" in html and "The paper&#x27;s reading" in html
+    assert "12 workspaces trained, the 4 of the grid points chosen on validation shown" in html
     assert_renders(exp / "report.html", tmp_path, min_images=3)
 
 

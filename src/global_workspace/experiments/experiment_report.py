@@ -271,8 +271,14 @@ def build_report(
     figures = {f.name: f for f in experiment_figures(rows, figures_dir, config.presets, baselines)}
     report = Report(f"Semi-supervised global workspace: {' + '.join(config.domains)}")
     meta = read_json(exp / "experiment.json", "experiment settings")
+    trained = len(every) if every else len(rows)
+    count = (
+        f"{trained} workspaces"
+        if trained == len(rows)
+        else f"{trained} workspaces trained, the {len(rows)} of the grid points chosen on validation shown"
+    )
     report.text(
-        f"{len(rows)} workspaces: presets {', '.join(config.presets)}; pair counts "
+        f"{count}: presets {', '.join(config.presets)}; pair counts "
         f"{', '.join(map(str, config.paired))}; seeds {', '.join(map(str, config.seeds))}; "
         f"{config.train.steps} steps of batch {config.train.batch_size}, peak lr {config.train.lr}. "
         f"{config.kept_weights()} "
