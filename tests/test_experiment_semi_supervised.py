@@ -126,7 +126,7 @@ def options(data: Path, out: Path, **changes: object) -> SemiSupervisedOptions:
 
 
 def test_interrupted_experiment_resumes_without_redoing_members(
-    exp_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    exp_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     small = {"seeds": 1}  # 3 ensembles (one per preset) of 2 members
     full = run_semi_supervised(options(exp_data, tmp_path / "uninterrupted", **small))
@@ -157,8 +157,11 @@ def test_interrupted_experiment_resumes_without_redoing_members(
         run_semi_supervised(options(other, exp, **small))
 
     monkeypatch.setattr(run, "train_chunk", lambda *a, **k: (trained.append("again"), real(*a, **k))[1])
+    capsys.readouterr()
     resumed = run_semi_supervised(options(exp_data, exp, **small))
     assert resumed is not None and resumed.trained_members == 4
+    assert "2 of 6 members already done" in (said := "".join(capsys.readouterr()))
+    assert "training the 4 members left (full, cont)" in said
     assert trained == ["tr", "again", "again"]  # the finished `tr` ensemble was not trained again
     assert read_csv(exp / "results.csv") == read_csv(tmp_path / "uninterrupted" / "results.csv")
     assert read_csv(exp / "validation.csv") == read_csv(tmp_path / "uninterrupted" / "validation.csv")

@@ -114,10 +114,8 @@ def run_experiment(
         if rank == 0:
             if done:
                 say(f"resuming {exp}: {len(members) - len(todo)} of {len(members)} members already done")
-            grid = " × grid points" if config.grid is not None else ""
             say(
-                f"training {len(todo)} members ({len(config.presets)} presets × {len(config.paired)} pair "
-                f"counts{grid} × {len(config.seeds)} seeds) on {device}"
+                f"training {_what_is_left(config, todo, resuming=bool(done))} on {device}"
                 + (f" over {world} processes" if world > 1 else "")
             )
         labels, columns = load_labels(Path(config.data))
@@ -179,3 +177,15 @@ def finish(
     write_results_csv(exp / "results.csv", rows)
     remove_partials(exp)
     return ExperimentOutcome(exp, chosen, efficiency, report, trained, seconds, selection)
+
+
+def _what_is_left(config: ExperimentConfig, todo: Sequence[MemberSpec], resuming: bool) -> str:
+    """The members a run trains, in words: the whole grid, or what a resumed run has left."""
+    if resuming:
+        presets = ", ".join(dict.fromkeys(m.preset for m in todo))
+        return f"the {len(todo)} members left ({presets})" if todo else "nothing more"
+    grid = " × grid points" if config.grid is not None else ""
+    return (
+        f"{len(todo)} members ({len(config.presets)} presets × {len(config.paired)} pair counts{grid} × "
+        f"{len(config.seeds)} seeds)"
+    )
