@@ -1,10 +1,10 @@
 """The whole pipeline behind `gw demo`: dataset, specialists and the semi-supervision experiment.
 
-Three sizes. `demo` is sized for 2 CPU cores and ~10 minutes of compute: 12,000 training images
+Three sizes. `demo` is sized for 2 CPU cores and well under 15 minutes on a slow machine: 12,000 training images
 (docs/design.md §11 saw the effect at that size), the shipped visual VAE and image probe (trained on
 500k images; `--pretrain-steps` trains them on the demo's data instead), the attribute domain
 (nothing to train), and the four curves the ratios compare (`tr`, `tr+cont`, `full`, our
-`full-bt`) at four pair counts × three seeds, with the default 256-wide networks that draw shape,
+`full-bt`) at four pair counts × two seeds, with the default 256-wide networks that draw shape,
 the ensembles shared out over one process per core. `paper` is the paper's data on the same 2
 cores, in a background hour or two: 500,000 training images (the paper's unpaired pool), all three
 specialists (shipped, so only encoding), the same four curves at five pair counts up to all × two
@@ -53,7 +53,7 @@ class DemoOptions:
     pretrain_batch_size: int | None = None
     paired: str = "60,250,1000,ALL"
     presets: str = "tr,tr+cont,full,full-bt"
-    seeds: int = 3
+    seeds: int = 2
     steps: int = 1000
     batch_size: int = 256
     lr: float = TrainConfig.lr
