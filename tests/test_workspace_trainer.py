@@ -277,7 +277,9 @@ def test_evaluate_follows_a_moved_dataset_named_with_data(tmp_path: Path) -> Non
     _run(tmp_path / "run", data, steps=10, eval_every=0)
     moved = tmp_path / "moved"
     data.rename(moved)
-    with pytest.raises(UserError, match="does not exist; if it moved, pass its folder with --data"):
+    with pytest.raises(
+        UserError, match=r"does not exist; if it moved, pass its folder \(--data, or data= from Python\)"
+    ):
         evaluate_run(tmp_path / "run", device="cpu")
     scored = evaluate_run(tmp_path / "run", device="cpu", data=moved)
     assert scored.step == 10 and scored.file.is_file()

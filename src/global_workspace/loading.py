@@ -41,15 +41,12 @@ from .experiments.semi_supervised.resume import (
 )
 from .fileio import read_json
 from .finite import require_finite_rows, require_finite_tensors
-from .workspace.checkpoint import check_run_data, load_model
+from .workspace.checkpoint import MOVED_DATA, check_run_data, load_model
 from .workspace.evaluate import as_latent
 from .workspace.families import Family, family_of
 from .workspace.model import GlobalWorkspace
 from .workspace.presets import MemberSpec
 from .workspace.settings import WorkspaceConfig
-
-MOVED_DATA = "--data, or data= from Python"
-"""How a moved dataset is named, on the command line and from Python."""
 
 
 def _rows(raw: Any) -> int | None:

@@ -1,9 +1,9 @@
 """The whole pipeline behind `gw demo`: dataset, specialists and the semi-supervision experiment.
 
-Three sizes. `demo` is sized for 2 CPU cores and well under 15 minutes on a slow machine: 12,000 training images
-(docs/design.md §11 saw the effect at that size), the shipped visual VAE and image probe (trained on
-500k images; `--pretrain-steps` trains them on the demo's data instead), the attribute domain
-(nothing to train), and the four curves the ratios compare (`tr`, `tr+cont`, `full`, our
+Three sizes. `demo` is sized for 2 CPU cores, well under 15 minutes on a slow machine: 12,000
+training images (docs/design.md §11 saw the effect at that size), the shipped visual VAE and image
+probe (trained on 500k images; `--pretrain-steps` trains them on the demo's data instead), the
+attribute domain (nothing to train), and the four curves the ratios compare (`tr`, `tr+cont`, `full`, our
 `full-bt`) at four pair counts × two seeds, with the default 256-wide networks that draw shape,
 the ensembles shared out over one process per core. `paper` is the paper's data on the same 2
 cores, in a background hour or two: 500,000 training images (the paper's unpaired pool), all three

@@ -312,6 +312,10 @@ def load_run_model(run: Path, device: torch.device) -> tuple[RunConfig, torch.nn
     return config, model.to(device), step
 
 
+MOVED_DATA = "--data, or data= from Python"
+"""How a moved dataset is named, on the command line and from Python."""
+
+
 def check_run_data(run: Path, config: RunConfig) -> None:
     """Refuse to score a run on latents other than those it was trained on (a re-pretrained domain
     gives the same shapes but another latent space, and the scores would be meaningless)."""

@@ -31,6 +31,7 @@ from ..locking import exclusive_output, shared_input
 from ..memory import latent_bytes, require_fits, training_bytes
 from .build import build_ensemble
 from .checkpoint import (
+    MOVED_DATA,
     RunConfig,
     check_run_data,
     check_same_config,
@@ -221,12 +222,14 @@ def evaluate_run(
     config, model, step = load_run_model(run, device)
     if data is not None:
         if not Path(data).is_dir():
-            raise UserError(f"--data {data} is not a folder; name the dataset folder the run trained on")
+            raise UserError(
+                f"{data} is not a folder; name the dataset folder the run trained on ({MOVED_DATA})"
+            )
         config = dataclasses.replace(config, data=str(Path(data).resolve()))
     elif not Path(config.data).is_dir():
         raise UserError(
             f"dataset {config.data}, which run {run} trained on, does not exist; if it moved, pass its "
-            "folder with --data"
+            f"folder ({MOVED_DATA})"
         )
     with exclusive_output(run, fix=None):
         check_run_data(run, config)
